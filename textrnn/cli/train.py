@@ -1,0 +1,138 @@
+"""`textrnn train DATA`: tokenize, train, keep the best epoch, export ONNX, evaluate, save."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from textrnn.cli._util import err, handle_errors, out
+from textrnn.config import DataConfig, ModelConfig, TokenizerConfig, TrainConfig
+
+_D, _T, _M, _R = DataConfig(), TokenizerConfig(), ModelConfig(), TrainConfig()
+
+
+class Cell(str, Enum):
+    rnn = "rnn"
+    lstm = "lstm"
+    gru = "gru"
+
+
+class Activation(str, Enum):
+    tanh = "tanh"
+    relu = "relu"
+
+
+class Pooling(str, Enum):
+    last = "last"
+    mean = "mean"
+    max = "max"
+    maxmean = "maxmean"
+
+
+class TokenizerKind(str, Enum):
+    word = "word"
+    bpe = "bpe"
+    wordpiece = "wordpiece"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class _Progress:
+    """FitCallback that draws a rich progress bar per epoch on stderr and a line per epoch."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(),
+                                 MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
+                                 TimeElapsedColumn(), console=err, transient=True)
+        self.task = None
+
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task("", total=batches, epoch=f"{epoch}/{epochs}", loss=0.0)
+
+    def on_batch_end(self, loss: float) -> None:
+        self.progress.update(self.task, advance=1, loss=loss)
+
+    def on_epoch_end(self, stats, is_best: bool) -> None:  # noqa: ANN001 - EpochStats
+        self.progress.remove_task(self.task)
+        self.progress.stop()
+        mark = "  [green]best[/]" if is_best else ""
+        err.print(f"epoch {stats.epoch:>3}  loss {stats.loss:.4f}  accuracy {stats.accuracy:.4f}  "
+                  f"val_loss {stats.val_loss:.4f}  val_accuracy {stats.val_accuracy:.4f}  "
+                  f"{stats.seconds:.1f}s{mark}", soft_wrap=True)
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+
+@handle_errors
+def train_cmd(
+    data: Annotated[Path, typer.Argument(help="Training data: .csv, .tsv or .jsonl with text and label columns.")],
+    val: Annotated[Optional[Path], typer.Option(help="Validation file; default: a stratified split of DATA.", rich_help_panel="Data")] = None,
+    test: Annotated[Optional[Path], typer.Option(help="Test file, scored at the end with the ONNX model.", rich_help_panel="Data")] = None,
+    val_split: Annotated[float, typer.Option(help="Share of DATA held out for validation when --val is not given.", rich_help_panel="Data")] = _D.val_split,
+    text_column: Annotated[Optional[str], typer.Option(help="Text column (default: text, sentence, review, ...).", rich_help_panel="Data")] = None,
+    label_column: Annotated[Optional[str], typer.Option(help="Label column (default: label, class, category, ...).", rich_help_panel="Data")] = None,
+    tokenizer: Annotated[TokenizerKind, typer.Option(help="Tokenizer model: whole words, BPE or WordPiece subwords.", rich_help_panel="Tokenizer")] = TokenizerKind(_T.kind),
+    vocab_size: Annotated[int, typer.Option(help="Largest vocabulary.", rich_help_panel="Tokenizer")] = _T.vocab_size,
+    min_frequency: Annotated[int, typer.Option(help="Keep tokens seen at least this often.", rich_help_panel="Tokenizer")] = _T.min_frequency,
+    lowercase: Annotated[bool, typer.Option(help="Lowercase text before tokenizing.", rich_help_panel="Tokenizer")] = _T.lowercase,
+    max_length: Annotated[int, typer.Option(help="Truncate texts to this many tokens.", rich_help_panel="Tokenizer")] = _T.max_length,
+    cell: Annotated[Cell, typer.Option(help="Recurrent cell: simple RNN, LSTM or GRU.", rich_help_panel="Model")] = Cell(_M.cell),
+    activation: Annotated[Activation, typer.Option(help="Activation of the simple RNN (--cell rnn).", rich_help_panel="Model")] = Activation(_M.activation),
+    bidirectional: Annotated[bool, typer.Option(help="Read each text in both directions.", rich_help_panel="Model")] = _M.bidirectional,
+    layers: Annotated[int, typer.Option(help="Stacked recurrent layers.", rich_help_panel="Model")] = _M.layers,
+    embedding_dim: Annotated[int, typer.Option(help="Size of the token embeddings.", rich_help_panel="Model")] = _M.embedding_dim,
+    hidden_size: Annotated[int, typer.Option(help="Hidden units per direction.", rich_help_panel="Model")] = _M.hidden_size,
+    dropout: Annotated[float, typer.Option(help="Dropout before the classifier (and between layers).", rich_help_panel="Model")] = _M.dropout,
+    embedding_dropout: Annotated[float, typer.Option(help="Dropout on the embeddings.", rich_help_panel="Model")] = _M.embedding_dropout,
+    pooling: Annotated[Pooling, typer.Option(help="How token states become one vector: last state, mean, max, or max and mean.", rich_help_panel="Model")] = Pooling(_M.pooling),
+    epochs: Annotated[int, typer.Option(help="Most epochs to train.", rich_help_panel="Training")] = _R.epochs,
+    batch_size: Annotated[int, typer.Option(help="Texts per training batch.", rich_help_panel="Training")] = _R.batch_size,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate.", rich_help_panel="Training")] = _R.lr,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.", rich_help_panel="Training")] = _R.weight_decay,
+    clip_norm: Annotated[float, typer.Option(help="Clip the gradient norm to this.", rich_help_panel="Training")] = _R.clip_norm,
+    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation accuracy.", rich_help_panel="Training")] = _R.patience,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed and data, same model (on CPU).", rich_help_panel="Training")] = _R.seed,
+    device: Annotated[Device, typer.Option(help="Train on cpu, cuda, or auto (cuda when available).", rich_help_panel="Training")] = Device(_R.device),
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Model folder (default: models/<data name>-<time>).", rich_help_panel="Output")] = None,
+    force: Annotated[bool, typer.Option(help="Replace the --out folder if it exists.", rich_help_panel="Output")] = False,
+) -> None:
+    """Train a classifier on DATA, export it to ONNX and make it the default model.
+
+    Example:  textrnn train data/sample.csv --cell gru --epochs 20
+    """
+    from textrnn.pipeline import train_model
+
+    configs = dict(
+        data_config=DataConfig(text_column, label_column, val_split),
+        tokenizer_config=TokenizerConfig(tokenizer.value, vocab_size, min_frequency, lowercase, max_length),
+        model_config=ModelConfig(cell.value, activation.value, bidirectional, layers, embedding_dim,
+                                 hidden_size, dropout, embedding_dropout, pooling.value),
+        train_config=TrainConfig(epochs, batch_size, lr, weight_decay, clip_norm, patience, seed, device.value),
+    )
+    progress = _Progress()
+    try:
+        summary = train_model(data, val_path=val, test_path=test, out=out_dir, force=force,
+                              callback=progress, on_stage=lambda s: err.print(f"[dim]{s}...[/]"),
+                              **configs)
+    finally:
+        progress.stop()
+    fit = summary.fit
+    if fit.stopped == "interrupted":
+        err.print(f"[yellow]interrupted: kept the best of {len(fit.history)} finished epochs[/]",
+                  soft_wrap=True)
+    line = (f"Saved {summary.model_dir} (best epoch {fit.best_epoch} of {len(fit.history)}, "
+            f"{fit.seconds:.0f}s): val accuracy {summary.val.accuracy:.2%}")
+    if summary.test is not None:
+        line += (f", test accuracy {summary.test.accuracy:.2%} (ONNX) / "
+                 f"{summary.test_torch_accuracy:.2%} (PyTorch), macro-F1 {summary.test.macro_f1:.4f}")
+    out.print(line, soft_wrap=True)

@@ -1,0 +1,114 @@
+"""Settings for each pipeline stage as frozen dataclasses; validation lives here, not in the model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from textrnn.errors import ConfigError
+
+TOKENIZER_KINDS = ("word", "bpe", "wordpiece")
+CELLS = ("rnn", "lstm", "gru")
+ACTIVATIONS = ("tanh", "relu")
+POOLINGS = ("last", "mean", "max", "maxmean")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    _check(value in choices, f"{name} must be one of {', '.join(choices)} (got {value!r})")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How to read the data and hold out validation rows."""
+
+    text_column: str | None = None
+    label_column: str | None = None
+    val_split: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check(0.0 < self.val_split < 0.9, f"val_split must be in (0, 0.9) (got {self.val_split})")
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """Vocabulary settings for the Hugging Face tokenizer trained on the training split."""
+
+    kind: str = "word"
+    vocab_size: int = 30000
+    min_frequency: int = 1
+    lowercase: bool = True
+    max_length: int = 256
+
+    def __post_init__(self) -> None:
+        _choice("tokenizer", self.kind, TOKENIZER_KINDS)
+        _check(self.vocab_size >= 10, f"vocab_size must be at least 10 (got {self.vocab_size})")
+        _check(self.min_frequency >= 1, f"min_frequency must be at least 1 (got {self.min_frequency})")
+        _check(self.max_length >= 1, f"max_length must be at least 1 (got {self.max_length})")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture: embedding -> recurrent layers -> pooling -> dropout -> linear."""
+
+    cell: str = "lstm"
+    activation: str = "tanh"
+    bidirectional: bool = True
+    layers: int = 1
+    embedding_dim: int = 128
+    hidden_size: int = 128
+    dropout: float = 0.5
+    embedding_dropout: float = 0.2
+    pooling: str = "max"
+
+    def __post_init__(self) -> None:
+        _choice("cell", self.cell, CELLS)
+        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("pooling", self.pooling, POOLINGS)
+        _check(self.activation == "tanh" or self.cell == "rnn",
+               f"activation {self.activation!r} applies only to --cell rnn (LSTM and GRU use fixed gates)")
+        _check(1 <= self.layers <= 8, f"layers must be between 1 and 8 (got {self.layers})")
+        _check(self.embedding_dim >= 1, f"embedding_dim must be positive (got {self.embedding_dim})")
+        _check(self.hidden_size >= 1, f"hidden_size must be positive (got {self.hidden_size})")
+        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1) (got {self.dropout})")
+        _check(0.0 <= self.embedding_dropout < 1.0,
+               f"embedding_dropout must be in [0, 1) (got {self.embedding_dropout})")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation: AdamW, cross-entropy, clipping, early stopping on validation loss."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    patience: int = 3
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})")
+        _check(self.batch_size >= 1, f"batch_size must be at least 1 (got {self.batch_size})")
+        _check(self.lr > 0, f"lr must be positive (got {self.lr})")
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0 (got {self.weight_decay})")
+        _check(self.clip_norm > 0, f"clip_norm must be positive (got {self.clip_norm})")
+        _check(self.patience >= 1, f"patience must be at least 1 (got {self.patience})")
+        _choice("device", self.device, DEVICES)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """A config as a plain JSON-ready dict."""
+    return asdict(config)
+
+
+def from_dict(cls: type, values: dict[str, Any]) -> Any:
+    """Rebuild a config, ignoring keys this version does not know."""
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,160 @@
+"""Data stage: read labelled text from CSV, TSV or JSON Lines; find columns; split train/validation."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from textrnn.errors import DataError
+
+TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "comment",
+                "message", "tweet", "question", "utterance", "query", "title")
+LABEL_COLUMNS = ("label", "labels", "class", "category", "sentiment", "target", "intent",
+                 "topic", "tag", "y")
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Texts and their string labels, with where they came from."""
+
+    texts: list[str]
+    labels: list[str]
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def label_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(self.labels).items()))
+
+    def subset(self, index: np.ndarray | list[int]) -> Dataset:
+        return Dataset([self.texts[i] for i in index], [self.labels[i] for i in index], self.source)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, to record which data a model was trained on."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str,
+          path: Path) -> str:
+    found = ", ".join(columns) if columns else "none"
+    if wanted is not None:
+        if wanted not in columns:
+            raise DataError(f"{path} has no {wanted!r} column (found: {found})")
+        return wanted
+    by_lower = {c.strip().lower(): c for c in columns}
+    for name in candidates:
+        if name in by_lower:
+            return by_lower[name]
+    raise DataError(f"{path} has no {what} column (expected one of {', '.join(candidates[:6])}, ...; "
+                    f"found: {found}); name it with --{what}-column")
+
+
+def _read_rows(path: Path, fmt: str) -> tuple[list[str], list[dict]]:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            if fmt == "jsonl":
+                rows = []
+                for n, line in enumerate(f, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as err:
+                        raise DataError(f"{path} line {n} is not valid JSON: {err.msg}") from err
+                    if not isinstance(row, dict):
+                        raise DataError(f"{path} line {n} is not a JSON object")
+                    rows.append(row)
+                columns = list(rows[0].keys()) if rows else []
+                return columns, rows
+            reader = csv.DictReader(f, delimiter="," if fmt == "csv" else "\t")
+            columns = [c for c in (reader.fieldnames or []) if c is not None]
+            return columns, list(reader)
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
+                        f"{err.start}); re-save it as UTF-8") from err
+    except csv.Error as err:
+        raise DataError(f"{path} is not valid {fmt.upper()}: {err}") from err
+
+
+def load_dataset(path: str | Path, text_column: str | None = None,
+                 label_column: str | None = None, require_labels: bool = True) -> Dataset:
+    """Read a labelled file (.csv, .tsv or .jsonl, UTF-8) into a Dataset.
+
+    Raises DataError naming the file and the problem: missing, unreadable, wrong encoding, empty,
+    missing columns, empty texts or labels.
+    """
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: unknown file type {path.suffix or '(none)'!r} "
+                        f"(expected .csv, .tsv or .jsonl)")
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    if not path.is_file():
+        raise DataError(f"{path} is not a file")
+    try:
+        columns, rows = _read_rows(path, fmt)
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror}") from err
+    if not rows:
+        raise DataError(f"{path} has no data rows (expected a header and at least one row)")
+    text_col = _pick(columns, text_column, TEXT_COLUMNS, "text", path)
+    label_col = _pick(columns, label_column, LABEL_COLUMNS, "label", path) if require_labels else None
+    texts, labels = [], []
+    first_line = 1 if fmt == "jsonl" else 2  # the line number of the first row, for messages
+    for n, row in enumerate(rows):
+        text = row.get(text_col)
+        text = "" if text is None else str(text)
+        if not text.strip():
+            raise DataError(f"{path} row {n + first_line}: empty text in column {text_col!r}")
+        texts.append(text)
+        if label_col is not None:
+            label = row.get(label_col)
+            label = "" if label is None else str(label).strip()
+            if not label:
+                raise DataError(f"{path} row {n + first_line}: empty label in column {label_col!r}")
+            labels.append(label)
+    return Dataset(texts, labels, str(path))
+
+
+def check_trainable(data: Dataset) -> None:
+    """Raise DataError unless the data has at least two classes."""
+    classes = set(data.labels)
+    if len(classes) < 2:
+        only = next(iter(classes)) if classes else "none"
+        raise DataError(f"{data.source} has a single class ({only!r}); a classifier needs at least 2")
+
+
+def stratified_split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """Hold out about `fraction` of each class (at least one where a class has two or more rows)."""
+    rng = np.random.default_rng(seed)
+    labels = np.array(data.labels)
+    train_idx, val_idx = [], []
+    for label in sorted(set(data.labels)):
+        idx = np.flatnonzero(labels == label)
+        rng.shuffle(idx)
+        n_val = int(round(len(idx) * fraction))
+        if len(idx) >= 2:
+            n_val = min(max(n_val, 1), len(idx) - 1)
+        else:
+            n_val = 0
+        val_idx.extend(idx[:n_val].tolist())
+        train_idx.extend(idx[n_val:].tolist())
+    train_idx.sort()
+    val_idx.sort()
+    if not val_idx:
+        raise DataError(f"{data.source} is too small to hold out validation rows; pass --val FILE")
+    return data.subset(train_idx), data.subset(val_idx)

@@ -1,0 +1,174 @@
+"""The whole training job [torch]: data -> tokenizer -> fit -> ONNX export + parity -> evaluate -> save.
+
+`train_model` is what `textrnn train` calls. Everything is written to a temporary folder and moved
+into place only when complete, so an interrupted or failed run never leaves a half model.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from textrnn import __version__, store
+from textrnn.config import DataConfig, ModelConfig, TokenizerConfig, TrainConfig, to_dict
+from textrnn.data import Dataset, check_trainable, file_sha256, load_dataset, stratified_split
+from textrnn.errors import DataError
+from textrnn.metrics import Metrics, compute_metrics
+from textrnn.train import FitCallback, FitResult
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """What a training run produced."""
+
+    model_dir: Path
+    fit: FitResult
+    val: Metrics
+    test: Metrics | None
+    test_torch_accuracy: float | None
+    parity_max_diff: float
+    metadata: dict[str, Any]
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("torch", "onnx", "onnxruntime-gpu", "onnxruntime", "tokenizers", "numpy"):
+        try:
+            out[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _describe(data: Dataset, path: Path | None, role: str) -> dict[str, Any]:
+    info: dict[str, Any] = {"rows": len(data), "label_counts": data.label_counts(), "source": role}
+    if path is not None:
+        info.update(path=str(path), sha256=file_sha256(path))
+    return info
+
+
+def _label_ids(data: Dataset, labels: list[str], role: str) -> np.ndarray:
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted(set(data.labels) - index.keys())
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:5])
+        raise DataError(f"{data.source} ({role}) has labels not in the training data: {shown}")
+    return np.array([index[label] for label in data.labels], dtype=np.int64)
+
+
+def default_model_dir(train_path: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = store.models_root() / f"{train_path.stem}-{stamp}"
+    path, n = base, 2
+    while path.exists():
+        path, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return path
+
+
+def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
+                test_path: str | Path | None = None, out: str | Path | None = None,
+                force: bool = False, data_config: DataConfig = DataConfig(),
+                tokenizer_config: TokenizerConfig = TokenizerConfig(),
+                model_config: ModelConfig = ModelConfig(), train_config: TrainConfig = TrainConfig(),
+                callback: FitCallback | None = None,
+                on_stage: Callable[[str], None] | None = None,
+                make_default: bool = True) -> TrainSummary:
+    """Train, export and evaluate a classifier; save it as a model folder and return a summary."""
+    import torch
+    from safetensors.torch import save_file
+
+    from textrnn.export import check_parity, export_onnx
+    from textrnn.infer import Predictor
+    from textrnn.model import TextClassifier
+    from textrnn.tokenizer import encode, train_tokenizer, unknown_rate
+    from textrnn.train import fit, predict_logits, seed_everything
+
+    stage = on_stage or (lambda name: None)
+    started = time.perf_counter()
+    train_path = Path(train_path)
+    stage("Reading data")
+    cols = {"text_column": data_config.text_column, "label_column": data_config.label_column}
+    train_data = load_dataset(train_path, **cols)
+    check_trainable(train_data)
+    if val_path is not None:
+        val_data = load_dataset(val_path, **cols)
+    else:
+        train_data, val_data = stratified_split(train_data, data_config.val_split, train_config.seed)
+    test_data = load_dataset(test_path, **cols) if test_path is not None else None
+    labels = sorted(set(train_data.labels))
+    y_train = _label_ids(train_data, labels, "train")
+    y_val = _label_ids(val_data, labels, "validation")
+    y_test = _label_ids(test_data, labels, "test") if test_data is not None else None
+    final_dir = Path(out) if out is not None else default_model_dir(train_path)
+
+    with store.staging(final_dir, overwrite=force) as tmp:
+        stage("Training tokenizer")
+        tokenizer = train_tokenizer(train_data.texts, tokenizer_config)
+        train_ids, val_ids = encode(tokenizer, train_data.texts), encode(tokenizer, val_data.texts)
+        truncated = float(np.mean([len(x) >= tokenizer_config.max_length for x in val_ids]))
+
+        seed_everything(train_config.seed)
+        model = TextClassifier(model_config, tokenizer.get_vocab_size(), len(labels))
+        result = fit(model, train_ids, y_train, val_ids, y_val, train_config, callback)
+        model = model.cpu().eval()
+
+        stage("Exporting to ONNX")
+        tokenizer.save(str(tmp / store.TOKENIZER_FILE))
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                  str(tmp / store.WEIGHTS_FILE))
+        export_onnx(model, tmp / store.ONNX_FILE)
+        parity = check_parity(model, tmp / store.ONNX_FILE, tokenizer.get_vocab_size(),
+                              tokenizer_config.max_length)
+
+        meta: dict[str, Any] = {
+            "format_version": store.FORMAT_VERSION,
+            "textrnn_version": __version__,
+            "name": final_dir.name,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "labels": labels,
+            "config": {"data": to_dict(data_config), "tokenizer": to_dict(tokenizer_config),
+                       "model": to_dict(model_config), "train": to_dict(train_config)},
+            "data": {"train": _describe(train_data, train_path, "file"),
+                     "val": _describe(val_data, Path(val_path) if val_path else None,
+                                      "file" if val_path else f"split of train ({data_config.val_split:g})")},
+            "tokenizer": {"kind": tokenizer_config.kind, "vocab_size": tokenizer.get_vocab_size(),
+                          "val_unknown_rate": unknown_rate(tokenizer, val_data.texts),
+                          "val_truncated_share": truncated},
+            "summary": model.summary(),
+            "params": int(sum(p.numel() for p in model.parameters())),
+            "history": [asdict(h) for h in result.history],
+            "best_epoch": result.best_epoch,
+            "stopped": result.stopped,
+            "train_seconds": round(result.seconds, 2),
+            "export": {"opset": 17, "parity_max_diff": parity},
+            "versions": _versions(),
+        }
+        store.write_json(tmp / store.METADATA_FILE, meta)
+
+        stage("Evaluating with ONNX Runtime")
+        predictor = Predictor(tmp, device="cpu")
+        val_metrics = compute_metrics(y_val, predictor.predict_proba(val_data.texts), labels)
+        meta["metrics"] = {"val": val_metrics.to_dict()}
+        test_metrics, torch_acc = None, None
+        if test_data is not None:
+            test_metrics = compute_metrics(y_test, predictor.predict_proba(test_data.texts), labels)
+            with torch.no_grad():
+                torch_logits = predict_logits(model, encode(tokenizer, test_data.texts))
+            torch_acc = float((torch_logits.argmax(1) == y_test).mean())
+            meta["data"]["test"] = _describe(test_data, Path(test_path), "file")
+            meta["metrics"]["test"] = test_metrics.to_dict()
+            meta["metrics"]["test_torch_accuracy"] = torch_acc
+        meta["total_seconds"] = round(time.perf_counter() - started, 2)
+        store.write_json(tmp / store.METADATA_FILE, meta)
+        del predictor
+    if make_default:
+        store.set_default(final_dir)
+    return TrainSummary(final_dir, result, val_metrics, test_metrics, torch_acc, parity, meta)

@@ -1,0 +1,72 @@
+"""Tokenizer stage: train a Hugging Face `tokenizers` model on training texts; text -> id arrays.
+
+Id 0 is padding and id 1 the unknown word, for every tokenizer kind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+from textrnn.config import TokenizerConfig
+
+PAD, UNK = "[PAD]", "[UNK]"
+PAD_ID, UNK_ID = 0, 1
+
+
+def train_tokenizer(texts: list[str], config: TokenizerConfig) -> Tokenizer:
+    """Learn a vocabulary from `texts` (the training split only)."""
+    special = [PAD, UNK]
+    if config.kind == "word":
+        tok = Tokenizer(models.WordLevel(unk_token=UNK))
+        trainer = trainers.WordLevelTrainer(vocab_size=config.vocab_size,
+                                            min_frequency=config.min_frequency,
+                                            special_tokens=special, show_progress=False)
+    elif config.kind == "bpe":
+        tok = Tokenizer(models.BPE(unk_token=UNK))
+        trainer = trainers.BpeTrainer(vocab_size=config.vocab_size, min_frequency=config.min_frequency,
+                                      special_tokens=special, show_progress=False)
+    else:
+        tok = Tokenizer(models.WordPiece(unk_token=UNK))
+        tok.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=config.vocab_size,
+                                            min_frequency=config.min_frequency,
+                                            special_tokens=special, show_progress=False)
+    steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if config.lowercase else [])
+    tok.normalizer = normalizers.Sequence(steps)
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.enable_truncation(max_length=config.max_length)
+    assert tok.token_to_id(PAD) == PAD_ID and tok.token_to_id(UNK) == UNK_ID  # trainer order
+    return tok
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    return Tokenizer.from_file(str(path))
+
+
+def encode(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]:
+    """Token ids for each text (truncated, unpadded); never empty, so every text has a length."""
+    out = []
+    for enc in tokenizer.encode_batch(texts, add_special_tokens=False):
+        ids = enc.ids or [UNK_ID]
+        out.append(np.asarray(ids, dtype=np.int64))
+    return out
+
+
+def pad(batch: list[np.ndarray]) -> np.ndarray:
+    """Right-pad id arrays with PAD_ID to the longest in the batch: (batch, seq_len) int64."""
+    width = max(len(ids) for ids in batch)
+    out = np.full((len(batch), width), PAD_ID, dtype=np.int64)
+    for row, ids in enumerate(batch):
+        out[row, : len(ids)] = ids
+    return out
+
+
+def unknown_rate(tokenizer: Tokenizer, texts: list[str]) -> float:
+    """Share of tokens in `texts` that map to the unknown id."""
+    ids = encode(tokenizer, texts)
+    total = sum(len(x) for x in ids)
+    return float(sum(int((x == UNK_ID).sum()) for x in ids) / total) if total else 0.0

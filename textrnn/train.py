@@ -1,0 +1,163 @@
+"""Training stage [torch]: the fit loop with validation each epoch, early stopping and clean Ctrl-C.
+
+Library code: reports progress through a callback, never prints.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from textrnn.config import TrainConfig
+from textrnn.errors import DeviceError
+from textrnn.tokenizer import pad
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One epoch's training and validation numbers."""
+
+    epoch: int
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+
+
+@dataclass
+class FitResult:
+    """History of a fit and which epoch's weights the model holds afterwards."""
+
+    history: list[EpochStats] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped: str = "completed"  # completed | early_stopping | interrupted
+    seconds: float = 0.0
+
+
+class FitCallback(Protocol):
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None: ...
+    def on_batch_end(self, loss: float) -> None: ...
+    def on_epoch_end(self, stats: EpochStats, is_best: bool) -> None: ...
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when torch can use it, else CPU; 'cuda' without CUDA is an error."""
+    if name == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if name == "cuda":
+        raise DeviceError("--device cuda: this torch build or machine has no usable CUDA GPU "
+                          f"(torch {torch.__version__}); use --device cpu")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Batches of similar length (little padding) in random order, different each epoch."""
+    noisy = lengths + rng.uniform(0, 2, size=len(lengths))  # shuffle within a length band
+    order = np.argsort(noisy, kind="stable")
+    batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, ids: list[np.ndarray], batch_size: int = 256,
+                   device: torch.device | None = None) -> np.ndarray:
+    """Logits for each id array, in input order; batches are formed by length."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    out = np.zeros((len(ids), model.classifier.out_features), dtype=np.float32)
+    for i in range(0, len(order), batch_size):
+        idx = order[i: i + batch_size]
+        batch = torch.from_numpy(pad([ids[j] for j in idx])).to(device)
+        out[idx] = model(batch).float().cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+def _loss_and_accuracy(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    t = torch.from_numpy(logits)
+    loss = nn.functional.cross_entropy(t, torch.from_numpy(y)).item()
+    return loss, float((logits.argmax(1) == y).mean())
+
+
+def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
+        val_ids: list[np.ndarray], val_y: np.ndarray, config: TrainConfig,
+        callback: FitCallback | None = None) -> FitResult:
+    """Train with AdamW and cross-entropy, keeping the weights of the best validation epoch.
+
+    The best epoch has the highest validation accuracy (ties: lower validation loss); training
+    stops after `patience` epochs without a better one. Ctrl-C ends training after the current
+    batch and keeps the best epoch so far (re-raised if no epoch has finished).
+    """
+    device = resolve_device(config.device)
+    model.to(device)
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    lengths = np.array([len(x) for x in train_ids])
+    y_all = torch.from_numpy(train_y.astype(np.int64))
+    result = FitResult()
+    best_key, best_state, waited = None, None, 0
+    start = time.perf_counter()
+    try:
+        for epoch in range(1, config.epochs + 1):
+            t0 = time.perf_counter()
+            batches = length_batches(lengths, config.batch_size, rng)
+            if callback:
+                callback.on_epoch_start(epoch, config.epochs, len(batches))
+            model.train()
+            total_loss, correct = 0.0, 0
+            for idx in batches:
+                x = torch.from_numpy(pad([train_ids[j] for j in idx])).to(device)
+                y = y_all[idx].to(device)
+                logits = model(x)
+                loss = nn.functional.cross_entropy(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+                optimizer.step()
+                total_loss += loss.item() * len(idx)
+                correct += int((logits.argmax(1) == y).sum())
+                if callback:
+                    callback.on_batch_end(loss.item())
+            val_loss, val_acc = _loss_and_accuracy(predict_logits(model, val_ids, device=device), val_y)
+            stats = EpochStats(epoch, total_loss / len(train_ids), correct / len(train_ids),
+                               val_loss, val_acc, time.perf_counter() - t0)
+            result.history.append(stats)
+            key = (val_acc, -val_loss)
+            is_best = best_key is None or key > best_key
+            if is_best:
+                best_key, waited, result.best_epoch = key, 0, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                waited += 1
+            if callback:
+                callback.on_epoch_end(stats, is_best)
+            if waited >= config.patience and epoch < config.epochs:
+                result.stopped = "early_stopping"
+                break
+    except KeyboardInterrupt:
+        if best_state is None:
+            raise
+        result.stopped = "interrupted"
+    model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - start
+    return result
