@@ -65,6 +65,8 @@ class ModelConfig:
     dropout: float = 0.5
     embedding_dropout: float = 0.2
     pooling: str = "max"
+    ngram_buckets: int = 0  # hashed bigram bag beside the RNN (fastText-like); 0 = off
+    ngram_dim: int = 64
 
     def __post_init__(self) -> None:
         _choice("cell", self.cell, CELLS)
@@ -78,6 +80,8 @@ class ModelConfig:
         _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1) (got {self.dropout})")
         _check(0.0 <= self.embedding_dropout < 1.0,
                f"embedding_dropout must be in [0, 1) (got {self.embedding_dropout})")
+        _check(self.ngram_buckets >= 0, f"ngram_buckets must be >= 0 (got {self.ngram_buckets})")
+        _check(self.ngram_dim >= 1, f"ngram_dim must be positive (got {self.ngram_dim})")
 
 
 @dataclass(frozen=True)

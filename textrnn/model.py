@@ -25,27 +25,44 @@ class TextClassifier(nn.Module):
                              dropout=config.dropout if config.layers > 1 else 0.0, **kwargs)
         self.directions = 2 if config.bidirectional else 1
         features = self.directions * config.hidden_size * (2 if config.pooling == "maxmean" else 1)
+        self.vocab_size = vocab_size
+        if config.ngram_buckets:
+            # one table: rows [0, vocab) are unigrams (0 = padding), the rest hashed bigrams
+            self.ngram_embedding = nn.Embedding(vocab_size + config.ngram_buckets, config.ngram_dim,
+                                                padding_idx=PAD_ID)
+            features += config.ngram_dim
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(features, num_classes)
 
     def encode(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Run the recurrent layers: per-token states, final states, and the valid-token mask."""
+        """Run the recurrent layers: per-token states, final state of each direction, valid-token mask."""
         lengths = (input_ids != PAD_ID).sum(dim=1).clamp(min=1)  # (batch,)
         x = self.embedding_dropout(self.embedding(input_ids))  # (batch, seq_len, embedding_dim)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, h_n = self.rnn(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True)  # (batch, max_len, dirs * hidden)
-        if isinstance(h_n, tuple):  # LSTM: (h_n, c_n)
-            h_n = h_n[0]
-        # h_n: (layers * dirs, batch, hidden) -> last layer, both directions: (batch, dirs * hidden)
-        last = h_n[-self.directions:].transpose(0, 1).reshape(input_ids.size(0), -1)
+        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)  # (batch, max_len, dirs * hidden)
+        # The final states come from `out` rather than h_n: the TorchScript exporter fails on a
+        # one-layer RNN whose sequence output is unused.
+        hidden = self.config.hidden_size
+        index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, out.size(2))
+        last = out.gather(1, index).squeeze(1)[:, :hidden]  # forward direction at its last token
+        if self.directions == 2:
+            last = torch.cat([last, out[:, 0, hidden:]], dim=-1)  # backward direction ends at token 0
         steps = torch.arange(out.size(1), device=out.device)
         mask = steps.unsqueeze(0) < lengths.unsqueeze(1)  # (batch, max_len)
         return out, last, mask
 
+    def ngram_bag(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Mean embedding of the text's unigrams and hashed bigrams: (batch, ngram_dim)."""
+        left, right = input_ids[:, :-1], input_ids[:, 1:]
+        bigrams = self.vocab_size + (left * 1000003 + right) % self.config.ngram_buckets
+        bigrams = bigrams * (right != PAD_ID)  # a pair ending in padding -> padding row
+        grams = torch.cat([input_ids, bigrams], dim=1)  # (batch, 2 * seq_len - 1)
+        count = (grams != PAD_ID).sum(dim=1, keepdim=True).clamp(min=1)
+        return self.ngram_embedding(grams).sum(dim=1) / count
+
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        out, last, mask = self.encode(input_ids)
         pooling = self.config.pooling
+        out, last, mask = self.encode(input_ids)
         if pooling == "last":
             pooled = last
         else:
@@ -55,6 +72,8 @@ class TextClassifier(nn.Module):
             pooled = {"mean": mean, "max": mx}.get(pooling)
             if pooled is None:
                 pooled = torch.cat([mx, mean], dim=-1)
+        if self.config.ngram_buckets:
+            pooled = torch.cat([pooled, self.ngram_bag(input_ids)], dim=-1)
         return self.classifier(self.dropout(pooled))  # (batch, num_classes)
 
     def summary(self) -> list[dict]:
@@ -75,6 +94,9 @@ class TextClassifier(nn.Module):
             {"layer": "Embedding", "output_shape": f"(None, None, {cfg.embedding_dim})",
              "params": count(self.embedding)},
             {"layer": rnn_name, "output_shape": f"(None, None, {width})", "params": count(self.rnn)},
+            *([{"layer": f"NgramBag(bigrams, {cfg.ngram_buckets:,} buckets)",
+                "output_shape": f"(None, {cfg.ngram_dim})", "params": count(self.ngram_embedding)}]
+              if cfg.ngram_buckets else []),
             {"layer": f"Pooling({cfg.pooling}) + Dropout({cfg.dropout:g})",
              "output_shape": f"(None, {pooled})", "params": 0},
             {"layer": "Dense(softmax)", "output_shape": f"(None, {self.classifier.out_features})",

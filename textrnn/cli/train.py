@@ -63,14 +63,15 @@ class _Progress:
 
     def on_epoch_end(self, stats, is_best: bool) -> None:  # noqa: ANN001 - EpochStats
         self.progress.remove_task(self.task)
-        self.progress.stop()
+        self.stop()
         mark = "  [green]best[/]" if is_best else ""
         err.print(f"epoch {stats.epoch:>3}  loss {stats.loss:.4f}  accuracy {stats.accuracy:.4f}  "
                   f"val_loss {stats.val_loss:.4f}  val_accuracy {stats.val_accuracy:.4f}  "
                   f"{stats.seconds:.1f}s{mark}", soft_wrap=True)
 
     def stop(self) -> None:
-        self.progress.stop()
+        if self.progress.live.is_started:
+            self.progress.stop()
 
 
 @handle_errors

@@ -1,0 +1,31 @@
+"""The prediction path must not load torch (a cold start costs 10x more with it)."""
+
+import subprocess
+import sys
+
+from textrnn import store
+
+
+def test_predict_path_does_not_import_torch(trained_model):
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from textrnn.cli import app\n"
+        f"r = CliRunner().invoke(app, ['predict', '--model', {str(trained_model)!r}, 'a fine film'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "import textrnn.infer, textrnn.report\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_predictor_api_without_torch(trained_model):
+    code = (
+        "import sys, textrnn\n"
+        f"p = textrnn.load_predictor({str(trained_model)!r}, device='cpu')\n"
+        "print(p.predict(['a fine film'])[0].label in p.labels, p.provider, 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "CPUExecutionProvider", "False"]
+    assert store.ONNX_FILE == "model.onnx"
