@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from tests.conftest import ROWS, TINY, write_csv
 from textrnn import store
 from textrnn.cli import app
+from textrnn.data import validation_data
 
 runner = CliRunner()
 
@@ -32,6 +33,8 @@ def test_train_writes_a_complete_model_and_sets_the_default(train_csv, models_ro
     assert meta["data"]["train"]["rows"] + meta["data"]["val"]["rows"] == len(ROWS) * 3
     assert len(meta["data"]["train"]["sha256"]) == 64 and meta["versions"]["torch"]
     assert not [p for p in models_root.iterdir() if p.name.startswith(".")]  # no temp folders left
+    val = validation_data(meta)  # the exact held-out rows can be rebuilt from the metadata
+    assert len(val) == meta["data"]["val"]["rows"] and val.label_counts() == meta["data"]["val"]["label_counts"]
 
 
 def test_same_seed_same_model(train_csv, tmp_path):

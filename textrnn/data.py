@@ -158,3 +158,22 @@ def stratified_split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset
     if not val_idx:
         raise DataError(f"{data.source} is too small to hold out validation rows; pass --val FILE")
     return data.subset(train_idx), data.subset(val_idx)
+
+
+def validation_data(meta: dict) -> Dataset:
+    """Rebuild the exact validation set a model was trained with, from its metadata.
+
+    Reads the --val file, or re-splits the training file with the saved seed and fraction; the
+    file must still be there and unchanged (checked by SHA-256).
+    """
+    cfg = meta["config"]["data"]
+    info = meta["data"]["val"] if "path" in meta["data"]["val"] else meta["data"]["train"]
+    path = Path(info["path"])
+    if not path.is_file():
+        raise DataError(f"the validation data of this model ({path}) is no longer there; pass --val FILE")
+    if file_sha256(path) != info["sha256"]:
+        raise DataError(f"{path} has changed since the model was trained; pass --val FILE")
+    data = load_dataset(path, cfg.get("text_column"), cfg.get("label_column"))
+    if "path" in meta["data"]["val"]:
+        return data
+    return stratified_split(data, cfg["val_split"], meta["config"]["train"]["seed"])[1]

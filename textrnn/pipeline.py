@@ -51,7 +51,7 @@ def _versions() -> dict[str, str]:
 def _describe(data: Dataset, path: Path | None, role: str) -> dict[str, Any]:
     info: dict[str, Any] = {"rows": len(data), "label_counts": data.label_counts(), "source": role}
     if path is not None:
-        info.update(path=str(path), sha256=file_sha256(path))
+        info.update(path=str(path.resolve()), sha256=file_sha256(path))
     return info
 
 
