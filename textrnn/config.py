@@ -93,6 +93,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.01
     clip_norm: float = 1.0
+    word_dropout: float = 0.0  # share of training tokens replaced by [UNK] each step
     patience: int = 3
     seed: int = 0
     device: str = "cpu"
@@ -103,6 +104,7 @@ class TrainConfig:
         _check(self.lr > 0, f"lr must be positive (got {self.lr})")
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0 (got {self.weight_decay})")
         _check(self.clip_norm > 0, f"clip_norm must be positive (got {self.clip_norm})")
+        _check(0.0 <= self.word_dropout < 1.0, f"word_dropout must be in [0, 1) (got {self.word_dropout})")
         _check(self.patience >= 1, f"patience must be at least 1 (got {self.patience})")
         _choice("device", self.device, DEVICES)
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from textrnn.config import TrainConfig
 from textrnn.errors import DeviceError
-from textrnn.tokenizer import pad
+from textrnn.tokenizer import PAD_ID, UNK_ID, pad
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,9 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
             total_loss, correct = 0.0, 0
             for idx in batches:
                 x = torch.from_numpy(pad([train_ids[j] for j in idx])).to(device)
+                if config.word_dropout:  # teach the model to read unknown words
+                    drop = (torch.rand(x.shape, device=device) < config.word_dropout) & (x != PAD_ID)
+                    x = x.masked_fill(drop, UNK_ID)
                 y = y_all[idx].to(device)
                 logits = model(x)
                 loss = nn.functional.cross_entropy(logits, y)

@@ -96,11 +96,13 @@ def train_cmd(
     dropout: Annotated[float, typer.Option(help="Dropout before the classifier (and between layers).", rich_help_panel="Model")] = _M.dropout,
     embedding_dropout: Annotated[float, typer.Option(help="Dropout on the embeddings.", rich_help_panel="Model")] = _M.embedding_dropout,
     pooling: Annotated[Pooling, typer.Option(help="How token states become one vector: last state, mean, max, or max and mean.", rich_help_panel="Model")] = Pooling(_M.pooling),
+    ngram_buckets: Annotated[int, typer.Option(help="Hashed-bigram bag beside the RNN (fastText-like), this many buckets; 0: off.", rich_help_panel="Model")] = _M.ngram_buckets,
     epochs: Annotated[int, typer.Option(help="Most epochs to train.", rich_help_panel="Training")] = _R.epochs,
     batch_size: Annotated[int, typer.Option(help="Texts per training batch.", rich_help_panel="Training")] = _R.batch_size,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.", rich_help_panel="Training")] = _R.lr,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.", rich_help_panel="Training")] = _R.weight_decay,
     clip_norm: Annotated[float, typer.Option(help="Clip the gradient norm to this.", rich_help_panel="Training")] = _R.clip_norm,
+    word_dropout: Annotated[float, typer.Option(help="Share of training tokens replaced by the unknown word each step.", rich_help_panel="Training")] = _R.word_dropout,
     patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation accuracy.", rich_help_panel="Training")] = _R.patience,
     seed: Annotated[int, typer.Option(help="Random seed: same seed and data, same model (on CPU).", rich_help_panel="Training")] = _R.seed,
     device: Annotated[Device, typer.Option(help="Train on cpu, cuda, or auto (cuda when available).", rich_help_panel="Training")] = Device(_R.device),
@@ -114,11 +116,16 @@ def train_cmd(
     from textrnn.pipeline import train_model
 
     configs = dict(
-        data_config=DataConfig(text_column, label_column, val_split),
-        tokenizer_config=TokenizerConfig(tokenizer.value, vocab_size, min_frequency, lowercase, max_length),
-        model_config=ModelConfig(cell.value, activation.value, bidirectional, layers, embedding_dim,
-                                 hidden_size, dropout, embedding_dropout, pooling.value),
-        train_config=TrainConfig(epochs, batch_size, lr, weight_decay, clip_norm, patience, seed, device.value),
+        data_config=DataConfig(text_column=text_column, label_column=label_column, val_split=val_split),
+        tokenizer_config=TokenizerConfig(kind=tokenizer.value, vocab_size=vocab_size, min_frequency=min_frequency,
+                                         lowercase=lowercase, max_length=max_length),
+        model_config=ModelConfig(cell=cell.value, activation=activation.value, bidirectional=bidirectional,
+                                 layers=layers, embedding_dim=embedding_dim, hidden_size=hidden_size,
+                                 dropout=dropout, embedding_dropout=embedding_dropout, pooling=pooling.value,
+                                 ngram_buckets=ngram_buckets),
+        train_config=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                                 clip_norm=clip_norm, word_dropout=word_dropout, patience=patience, seed=seed,
+                                 device=device.value),
     )
     progress = _Progress()
     try:

@@ -1,0 +1,239 @@
+"""Accuracy benchmark: textrnn's default recipe against the usual peers on public datasets.
+
+For each dataset in ../shared/datasets (train.csv, dev.csv where it exists, test.csv), trains
+textrnn with default settings for several seeds, and on the same splits:
+  - TF-IDF (word 1-2 grams, sublinear tf) + LogisticRegression, C by 5-fold CV on train;
+  - fastText supervised (dim 100, epoch 25, lr 1.0, wordNgrams 2), if a fastText wheel is installed;
+  - Keras Embedding(64) + SimpleRNN(128, relu) + Dense(softmax), 10 epochs, best validation epoch
+    (with --keras; Keras 3 on the torch backend, slow).
+Prints one table and writes benchmarks/RESULTS.md. Peers are benchmark-only: pip install '.[bench]'.
+
+    python benchmarks/accuracy.py                     # all datasets, 3 seeds, TF-IDF + fastText
+    python benchmarks/accuracy.py --datasets sst2 trec --seeds 1 --keras
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("TEXTRNN_DATASETS", ROOT.parent / "shared" / "datasets"))
+DATASETS = ["sst2", "sst5", "trec", "mr", "subj", "agnews"]
+console = Console(stderr=True)
+
+
+@dataclass
+class Score:
+    system: str
+    accuracy: list[float] = field(default_factory=list)
+    macro_f1: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    note: str = ""
+
+    def add(self, acc: float, f1: float, secs: float) -> None:
+        self.accuracy.append(acc)
+        self.macro_f1.append(f1)
+        self.seconds.append(secs)
+
+    def cell(self) -> str:
+        a = 100 * np.array(self.accuracy)
+        if len(a) > 1:
+            return f"{a.mean():.1f} ± {a.std(ddof=1):.1f}"
+        return f"{a[0]:.1f}" if len(a) else "-"
+
+
+def splits(name: str):
+    from textrnn.data import load_dataset
+
+    d = SHARED / name
+    dev = d / "dev.csv"
+    return (load_dataset(d / "train.csv"), load_dataset(dev) if dev.exists() else None,
+            load_dataset(d / "test.csv"), d)
+
+
+def run_textrnn(name: str, seeds: int) -> Score:
+    from textrnn.config import TrainConfig
+    from textrnn.pipeline import train_model
+
+    d = SHARED / name
+    dev = d / "dev.csv"
+    score = Score("textrnn (default)")
+    for seed in range(seeds):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            s = train_model(d / "train.csv", val_path=dev if dev.exists() else None, test_path=d / "test.csv",
+                            out=Path(tmp) / "m", train_config=TrainConfig(seed=seed), make_default=False)
+            secs = time.perf_counter() - t0
+        score.add(s.test.accuracy, s.test.macro_f1, secs)
+        console.print(f"  {name} textrnn seed {seed}: test {s.test.accuracy:.4f}, "
+                      f"best epoch {s.fit.best_epoch}/{len(s.fit.history)}, {secs:.0f}s")
+    return score
+
+
+def run_tfidf(train, test) -> Score:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    t0 = time.perf_counter()
+    pipe = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                         LogisticRegression(solver="newton-cg", max_iter=1000))
+    search = GridSearchCV(pipe, {"logisticregression__C": [0.3, 1, 3, 10, 30, 100]}, cv=5, n_jobs=1)
+    search.fit(train.texts, train.labels)
+    pred = search.predict(test.texts)
+    score = Score("TF-IDF + LogReg", note=f"C={search.best_params_['logisticregression__C']}")
+    score.add(accuracy_score(test.labels, pred), f1_score(test.labels, pred, average="macro"),
+              time.perf_counter() - t0)
+    return score
+
+
+def run_fasttext(train, test) -> Score | None:
+    try:
+        import fasttext
+    except ImportError:
+        return None
+    from sklearn.metrics import accuracy_score, f1_score
+
+    def line(text: str) -> str:
+        return " ".join(text.lower().split())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.txt"
+        path.write_text("".join(f"__label__{lab.replace(' ', '_')} {line(t)}\n"
+                                for t, lab in zip(train.texts, train.labels, strict=True)), encoding="utf-8")
+        t0 = time.perf_counter()
+        model = fasttext.train_supervised(str(path), dim=100, epoch=25, lr=1.0, wordNgrams=2, verbose=0,
+                                          thread=2)
+        secs = time.perf_counter() - t0
+    labels_out = model.predict([line(t) for t in test.texts])[0]
+    by_norm = {lab.replace(" ", "_"): lab for lab in set(train.labels)}
+    pred = [by_norm[x[0].removeprefix("__label__")] for x in labels_out]
+    score = Score("fastText")
+    score.add(accuracy_score(test.labels, pred), f1_score(test.labels, pred, average="macro"), secs)
+    return score
+
+
+def run_keras(train, dev, test) -> Score | None:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras
+    except ImportError:
+        return None
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from textrnn.config import TokenizerConfig
+    from textrnn.data import stratified_split
+    from textrnn.tokenizer import encode, train_tokenizer
+
+    if dev is None:
+        train, dev = stratified_split(train, 0.1, 0)
+    labels = sorted(set(train.labels))
+    index = {lab: i for i, lab in enumerate(labels)}
+    tok = train_tokenizer(train.texts, TokenizerConfig(max_length=100))
+
+    def xy(data):
+        ids = encode(tok, data.texts)
+        x = np.zeros((len(ids), 100), dtype=np.int64)
+        for i, row in enumerate(ids):
+            x[i, : len(row)] = row
+        return x, np.array([index[lab] for lab in data.labels])
+
+    (xt, yt), (xd, yd), (xs, ys) = xy(train), xy(dev), xy(test)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.layers.Embedding(tok.get_vocab_size(), 64, mask_zero=True),
+                              keras.layers.SimpleRNN(128, activation="relu"),
+                              keras.layers.Dense(len(labels), activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    best = keras.callbacks.ModelCheckpoint(str(Path(tempfile.mkdtemp()) / "best.keras"),
+                                           monitor="val_accuracy", save_best_only=True)
+    t0 = time.perf_counter()
+    model.fit(xt, yt, validation_data=(xd, yd), epochs=10, batch_size=32, verbose=0, callbacks=[best])
+    secs = time.perf_counter() - t0
+    model = keras.models.load_model(best.filepath)
+    pred = model.predict(xs, verbose=0).argmax(1)
+    score = Score("Keras SimpleRNN(relu)")
+    score.add(accuracy_score(ys, pred), f1_score(ys, pred, average="macro"), secs)
+    return score
+
+
+def versions() -> str:
+    names = ["torch", "onnxruntime-gpu", "onnxruntime", "tokenizers", "scikit-learn", "fasttext-numpy2-wheel",
+             "keras"]
+    found = []
+    for n in names:
+        try:
+            found.append(f"{n} {metadata.version(n)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=DATASETS)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--keras", action="store_true", help="also run the Keras SimpleRNN peer (slow)")
+    parser.add_argument("--no-peers", action="store_true", help="only textrnn")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        sys.exit(f"no datasets at {SHARED} (set TEXTRNN_DATASETS)")
+    started = time.perf_counter()
+    rows: dict[str, list[Score]] = {}
+    for name in args.datasets:
+        console.print(f"[bold]{name}[/]")
+        train, dev, test, _ = splits(name)
+        scores = [run_textrnn(name, args.seeds)]
+        if not args.no_peers:
+            scores.append(run_tfidf(train, test))
+            ft = run_fasttext(train, test)
+            if ft:
+                scores.append(ft)
+            if args.keras:
+                k = run_keras(train, dev, test)
+                if k:
+                    scores.append(k)
+        rows[name] = scores
+    systems = list(dict.fromkeys(s.system for scores in rows.values() for s in scores))
+    table = Table(title="Test accuracy % (mean ± sd over seeds) / macro-F1 / training seconds")
+    table.add_column("dataset")
+    for system in systems:
+        table.add_column(system, justify="right")
+    md = ["| dataset | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
+    for name, scores in rows.items():
+        by = {s.system: s for s in scores}
+        cells = []
+        for system in systems:
+            s = by.get(system)
+            cells.append("-" if s is None else
+                         f"{s.cell()} / {np.mean(s.macro_f1):.3f} / {np.mean(s.seconds):.0f}s")
+        table.add_row(name, *cells)
+        md.append(f"| {name} | " + " | ".join(cells) + " |")
+    Console().print(table)
+    total = time.perf_counter() - started
+    cmd = "python benchmarks/accuracy.py " + " ".join(sys.argv[1:])
+    text = (f"# Accuracy benchmark\n\nCommand: `{cmd.strip()}` (run time {total / 60:.1f} min)\n\n"
+            f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
+            f"{versions()}\n\nEach cell: test accuracy % (mean ± sd over {args.seeds} seeds for textrnn) / "
+            f"macro-F1 / training seconds (textrnn: the whole `train` job: tokenizer, training, export, "
+            f"evaluation).\n\n" + "\n".join(md) + "\n")
+    args.out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {args.out} ({total / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()
