@@ -38,8 +38,12 @@ class TextClassifier(nn.Module):
         """Run the recurrent layers: per-token states, final state of each direction, valid-token mask."""
         lengths = (input_ids != PAD_ID).sum(dim=1).clamp(min=1)  # (batch,)
         x = self.embedding_dropout(self.embedding(input_ids))  # (batch, seq_len, embedding_dim)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)  # (batch, max_len, dirs * hidden)
+        exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+        if not exporting and bool((input_ids != PAD_ID).all()):
+            out = self.rnn(x)[0]  # no padding: same result, and several times faster than packed on CPU
+        else:
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)  # (batch, max_len, dirs * hidden)
         # The final states come from `out` rather than h_n: the TorchScript exporter fails on a
         # one-layer RNN whose sequence output is unused.
         hidden = self.config.hidden_size

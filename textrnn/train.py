@@ -65,12 +65,27 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Batches of similar length (little padding) in random order, different each epoch."""
-    noisy = lengths + rng.uniform(0, 2, size=len(lengths))  # shuffle within a length band
-    order = np.argsort(noisy, kind="stable")
-    batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
-    rng.shuffle(batches)
+def length_batches(lengths: np.ndarray, batch_size: int,
+                   rng: np.random.Generator | None = None) -> list[np.ndarray]:
+    """Batches of texts of exactly equal length where there are enough of them, so most batches
+    need no padding (and no packing, which costs several times more on CPU); the rest are pooled,
+    sorted by length and batched with little padding. Shuffled when `rng` is given.
+    """
+    batches, rest = [], []
+    for length in np.unique(lengths):
+        idx = np.flatnonzero(lengths == length)
+        if rng is not None:
+            rng.shuffle(idx)
+        if len(idx) * 2 < batch_size:
+            rest.append(idx)
+            continue
+        n = -(-len(idx) // batch_size)  # ceil: equal-sized batches of at most batch_size
+        batches.extend(np.array_split(idx, n))
+    if rest:
+        pooled = np.concatenate(rest)  # ascending length, as np.unique sorts
+        batches.extend(pooled[i: i + batch_size] for i in range(0, len(pooled), batch_size))
+    if rng is not None:
+        rng.shuffle(batches)
     return batches
 
 
@@ -81,10 +96,8 @@ def predict_logits(model: nn.Module, ids: list[np.ndarray], batch_size: int = 25
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    order = np.argsort([len(x) for x in ids], kind="stable")
     out = np.zeros((len(ids), model.classifier.out_features), dtype=np.float32)
-    for i in range(0, len(order), batch_size):
-        idx = order[i: i + batch_size]
+    for idx in length_batches(np.array([len(x) for x in ids]), batch_size):
         batch = torch.from_numpy(pad([ids[j] for j in idx])).to(device)
         out[idx] = model(batch).float().cpu().numpy()
     model.train(was_training)

@@ -1,0 +1,124 @@
+"""Training speed for one fixed architecture: seconds per epoch on sst2.
+
+Embedding 128 -> BiLSTM 128 -> max pool -> linear, batch 64, Adam, on ../shared/datasets/sst2:
+  - textrnn's fit loop (length-bucketed batches, padding-exact);
+  - a hand-written PyTorch loop (random batches padded to the batch's longest text, no packing);
+  - Keras 3 Bidirectional(LSTM(128)) on the torch backend (with --keras; slow).
+Each is timed over --epochs epochs (training only), one after another on an idle machine.
+
+    python benchmarks/train_speed.py [--epochs 3] [--keras]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch import nn
+
+from textrnn.config import ModelConfig, TokenizerConfig, TrainConfig
+from textrnn.data import load_dataset
+from textrnn.model import TextClassifier
+from textrnn.tokenizer import encode, pad, train_tokenizer
+from textrnn.train import fit
+
+ROOT = Path(__file__).resolve().parent.parent
+SST2 = Path(os.environ.get("TEXTRNN_DATASETS", ROOT.parent / "shared" / "datasets")) / "sst2"
+
+
+def textrnn_epoch_seconds(ids, y, val_ids, val_y, vocab, classes, epochs: int) -> float:
+    model = TextClassifier(ModelConfig(embedding_dim=128, hidden_size=128, pooling="max", embedding_dropout=0.0),
+                           vocab, classes)
+    result = fit(model, ids, y, val_ids, val_y,
+                 TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, weight_decay=0.0, patience=epochs))
+    return float(np.mean([h.seconds for h in result.history]))
+
+
+class HandWritten(nn.Module):
+    def __init__(self, vocab: int, classes: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, 128, padding_idx=0)
+        self.lstm = nn.LSTM(128, 128, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(256, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, _ = self.lstm(self.embedding(x))
+        return self.out(h.max(dim=1).values)
+
+
+def handwritten_epoch_seconds(ids, y, vocab, classes, epochs: int) -> float:
+    torch.manual_seed(0)
+    model = HandWritten(vocab, classes)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        order = rng.permutation(len(ids))
+        for i in range(0, len(order), 64):
+            idx = order[i: i + 64]
+            x = torch.from_numpy(pad([ids[j] for j in idx]))
+            loss = nn.functional.cross_entropy(model(x), torch.from_numpy(y[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - t0)
+    return float(np.mean(times))
+
+
+def keras_epoch_seconds(ids, y, vocab, classes, epochs: int) -> float | None:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras
+    except ImportError:
+        return None
+    x = pad(ids)
+    model = keras.Sequential([keras.layers.Embedding(vocab, 128, mask_zero=True),
+                              keras.layers.Bidirectional(keras.layers.LSTM(128)),
+                              keras.layers.Dense(classes, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+        times.append(time.perf_counter() - t0)
+    return float(np.mean(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--keras", action="store_true")
+    args = parser.parse_args()
+    train, dev = load_dataset(SST2 / "train.csv"), load_dataset(SST2 / "dev.csv")
+    labels = sorted(set(train.labels))
+    tok = train_tokenizer(train.texts, TokenizerConfig())
+    ids, val_ids = encode(tok, train.texts), encode(tok, dev.texts)
+    y = np.array([labels.index(lab) for lab in train.labels])
+    val_y = np.array([labels.index(lab) for lab in dev.labels])
+    vocab, classes = tok.get_vocab_size(), len(labels)
+    rows = [("textrnn fit", textrnn_epoch_seconds(ids, y, val_ids, val_y, vocab, classes, args.epochs)),
+            ("hand-written PyTorch loop", handwritten_epoch_seconds(ids, y, vocab, classes, args.epochs))]
+    if args.keras:
+        k = keras_epoch_seconds(ids, y, vocab, classes, args.epochs)
+        if k is not None:
+            rows.append(("Keras Bidirectional(LSTM(128))", k))
+    base = rows[0][1]
+    table = Table(title=f"sst2, embedding 128, BiLSTM 128, batch 64, {torch.get_num_threads()} threads, "
+                        f"mean of {args.epochs} epochs")
+    table.add_column("system")
+    table.add_column("s/epoch", justify="right")
+    table.add_column("textrnn / this", justify="right")
+    for name, secs in rows:
+        table.add_row(name, f"{secs:.2f}", f"{base / secs:.2f}x")
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

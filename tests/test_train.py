@@ -1,0 +1,39 @@
+import numpy as np
+import torch
+
+from textrnn.config import ModelConfig, TrainConfig
+from textrnn.model import TextClassifier
+from textrnn.train import fit, length_batches, predict_logits
+
+
+def test_length_batches_cover_every_row_once_and_are_mostly_uniform():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 30, size=1000)
+    batches = length_batches(lengths, 32, np.random.default_rng(1))
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    assert max(len(b) for b in batches) <= 32
+    uniform = sum(len(b) for b in batches if len(set(lengths[b])) == 1)
+    assert uniform > 900
+    again = length_batches(lengths, 32, np.random.default_rng(1))
+    assert all((a == b).all() for a, b in zip(batches, again, strict=True))
+
+
+def test_fit_is_deterministic_and_keeps_the_best_epoch():
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(2, 30, size=rng.integers(1, 9)) for _ in range(120)]
+    y = np.array([int(x[0] > 15) for x in ids])  # learnable: the first token decides
+    results = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = TextClassifier(ModelConfig(embedding_dim=8, hidden_size=8), 30, 2)
+        result = fit(model, ids, y, ids[:40], y[:40], TrainConfig(epochs=4, batch_size=16, lr=1e-2,
+                                                                  word_dropout=0.1, patience=4))
+        results.append((result, predict_logits(model, ids[:40])))
+    (r1, logits1), (r2, logits2) = results
+    assert [h.loss for h in r1.history] == [h.loss for h in r2.history]
+    np.testing.assert_array_equal(logits1, logits2)
+    best = max(r1.history, key=lambda h: (h.val_accuracy, -h.val_loss))
+    assert r1.best_epoch == best.epoch
+    # the model holds the best epoch's weights: its validation accuracy is that epoch's
+    assert (logits1.argmax(1) == y[:40]).mean() == best.val_accuracy
