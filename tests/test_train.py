@@ -37,3 +37,46 @@ def test_fit_is_deterministic_and_keeps_the_best_epoch():
     assert r1.best_epoch == best.epoch
     # the model holds the best epoch's weights: its validation accuracy is that epoch's
     assert (logits1.argmax(1) == y[:40]).mean() == best.val_accuracy
+
+
+class _InterruptAt:
+    """A FitCallback that presses Ctrl-C at a given epoch's first batch."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch, self.current = epoch, 0
+
+    def on_epoch_start(self, epoch, epochs, batches):
+        self.current = epoch
+
+    def on_batch_end(self, loss):
+        if self.current == self.epoch:
+            raise KeyboardInterrupt
+
+    def on_epoch_end(self, stats, is_best):
+        pass
+
+
+def _toy():
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(2, 30, size=rng.integers(1, 9)) for _ in range(60)]
+    return ids, np.array([int(x[0] > 15) for x in ids])
+
+
+def test_ctrl_c_keeps_the_best_finished_epoch():
+    ids, y = _toy()
+    model = TextClassifier(ModelConfig(embedding_dim=8, hidden_size=8), 30, 2)
+    result = fit(model, ids, y, ids, y, TrainConfig(epochs=5), callback=_InterruptAt(3))
+    assert result.stopped == "interrupted" and len(result.history) == 2 and result.best_epoch in (1, 2)
+
+
+def test_ctrl_c_before_any_epoch_saves_nothing(tmp_path):
+    import pytest
+
+    from tests.conftest import ROWS, write_csv
+    from textrnn.pipeline import train_model
+
+    data = write_csv(tmp_path / "d.csv", ROWS * 2)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(data, out=tmp_path / "models" / "m", callback=_InterruptAt(1))
+    assert not (tmp_path / "models" / "m").exists()
+    assert not [p for p in (tmp_path / "models").iterdir()]  # the temporary folder is gone too
