@@ -36,7 +36,8 @@ def handle_errors(fn: F) -> F:
 
 
 def terminal_width(default: int = 100) -> int:
+    """$COLUMNS if set, else the terminal's width (rich falls back to 80 when not a terminal)."""
     try:
         return int(os.environ.get("COLUMNS", "")) or out.size.width
     except ValueError:
-        return default
+        return out.size.width or default
