@@ -142,3 +142,37 @@ def save_compare_png(metas: list[dict[str, Any]], out_dir: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
     return _save(fig, out_dir / "compare.png")
+
+
+def save_inspection_png(insp: Any, out_dir: Path) -> Path:
+    """inspect.png: all hidden units over the tokens (heatmap) and class probabilities per prefix."""
+    plt = _pyplot()
+    out_dir = _out_dir(Path(out_dir))
+    n, units = insp.states.shape
+    names = [f"{s}?" if u else t for t, s, u in zip(insp.tokens, insp.surfaces, insp.unknown, strict=True)]
+    fig_w = min(40.0, max(7.0, 0.35 * n + 3))
+    fig, (ax, ax_p) = plt.subplots(2, 1, figsize=(fig_w, 9), sharex=True,
+                                   gridspec_kw={"height_ratios": [3, 1.3]})
+    scale = float(np.abs(insp.states).max()) or 1.0
+    im = ax.imshow(insp.states.T, aspect="auto", cmap="RdBu_r", vmin=-scale, vmax=scale, interpolation="nearest")
+    fig.colorbar(im, ax=[ax, ax_p], fraction=0.03, pad=0.02, label="hidden state")
+    where = ""
+    if insp.directions == 2:
+        ax.axhline(insp.hidden_size - 0.5, color="black", linewidth=1)
+        where = f": 0-{insp.hidden_size - 1} forward, {insp.hidden_size}-{units - 1} backward"
+    ax.set_ylabel(f"unit{where}")
+    label, p = insp.final
+    ax.set_title(f"{insp.model}: prediction {label} ({p:.1%}); hidden states of the full text")
+    top = np.argsort(-insp.probs.max(axis=0))[:10]
+    for j in sorted(top):
+        ax_p.plot(range(n), insp.probs[:, j], marker="o" if n <= 60 else None, label=insp.labels[j])
+    ax_p.set_ylim(0, 1)
+    ax_p.set_ylabel("p after token")
+    ax_p.grid(alpha=0.3)
+    ax_p.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=min(len(top), 5), frameon=False)
+    step = max(1, n // 80)
+    ax_p.set_xticks(range(0, n, step), names[::step], rotation=90, fontsize=8 if n > 30 else 10)
+    for i, unknown in enumerate(insp.unknown):
+        if unknown and i % step == 0:
+            ax_p.get_xticklabels()[i // step].set_color("red")
+    return _save(fig, out_dir / "inspect.png")
