@@ -25,6 +25,11 @@ def _pyplot() -> Any:
     return plt
 
 
+def require_matplotlib() -> None:
+    """Raise MissingDependencyError now if PNGs cannot be drawn."""
+    _pyplot()
+
+
 def _out_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)

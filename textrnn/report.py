@@ -210,8 +210,8 @@ def _plot(series: list[tuple[str, list[float], list[float], str]], title: str, w
         plt.vline(best, "gray" if color else None)
     plt.title(f"{title}   (| best epoch {best})" if best else title)
     plt.xlabel("epoch")
-    if xs and len(xs) <= 12:
-        plt.xticks(xs)
+    if xs:  # whole epochs only
+        plt.xticks(xs if len(xs) <= 12 else sorted({round(xs[0] + (xs[-1] - xs[0]) * k / 5) for k in range(6)}))
     text = plt.build()
     plt.clear_figure()
     parsed = Text.from_ansi(text)
@@ -328,7 +328,7 @@ def confusion_table(metrics: Metrics, width: int = 100) -> Table:
     other = [i for i in range(n) if i not in keep]
     number = not use_names
     title = "Confusion: true (rows) × predicted"
-    caption = "shaded by share of the true class" + (" (numbers: class columns)" if number else "")
+    caption = "shaded by share of the true class" + ("; columns are the rows' class numbers" if number else "")
     if other:
         caption = (f"the {len(keep)} of {n} classes with the most errors; the other "
                    f"{len(other)} summed as 'other'")
@@ -556,7 +556,7 @@ def models_table(rows: list[tuple[Path, dict[str, Any], int, bool]]) -> Table:
     for _path, meta, size, default in rows:
         metrics = meta.get("metrics", {})
         acc = [f"{metrics[s]['accuracy']:.2%}" if s in metrics else "-" for s in ("val", "test")]
-        table.add_row("*" if default else "", meta.get("name", _path.name), _date(meta), describe_cell(meta),
+        table.add_row("*" if default else "", _path.name, _date(meta), describe_cell(meta),
                       human_bytes(size), *acc, style="bold green" if default else None)
     return table
 

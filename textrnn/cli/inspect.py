@@ -30,6 +30,10 @@ def inspect_cmd(
     from textrnn.inspection import inspect_text
     from textrnn.report import render_inspection
 
+    if png is not None:
+        from textrnn.plots import require_matplotlib
+
+        require_matplotlib()
     insp = inspect_text(model, text)
     if as_json:
         out.print_json(json.dumps(insp.to_dict(), ensure_ascii=False))

@@ -30,7 +30,7 @@ def models_cmd(
             meta = {"name": path.name}
         rows.append((path, meta, store.folder_bytes(path), store.is_default(path)))
     if as_json:
-        out.print_json(json.dumps([{"name": meta.get("name", p.name), "path": str(p), "created": meta.get("created"),
+        out.print_json(json.dumps([{"name": p.name, "path": str(p), "created": meta.get("created"),
                                     "cell": (meta.get("config") or {}).get("model", {}).get("cell"),
                                     "params": meta.get("params"), "size_bytes": size, "default": default,
                                     "val_accuracy": meta.get("metrics", {}).get("val", {}).get("accuracy"),

@@ -32,11 +32,15 @@ def report_cmd(
     from textrnn import report, store
 
     width = min(terminal_width(), MAX_WIDTH)
+    if png is not None:
+        from textrnn.plots import require_matplotlib
+
+        require_matplotlib()  # fail before printing, not after
     if compare:
         dirs = [store.resolve_model(m) for m in models] if models else store.list_models()
         if len(dirs) < 2:
             raise ConfigError(f"--compare needs at least two model folders (got {len(dirs)})")
-        metas = [store.read_metadata(d) for d in dirs]
+        metas = [{**store.read_metadata(d), "name": d.name} for d in dirs]  # a copied folder keeps its old name
         if as_json:
             out.print_json(json.dumps(report.compare_data(metas)))
         else:
