@@ -328,7 +328,7 @@ def confusion_table(metrics: Metrics, width: int = 100) -> Table:
     other = [i for i in range(n) if i not in keep]
     number = not use_names
     title = "Confusion: true (rows) × predicted"
-    caption = "shaded by share of the true class" + ("; columns are the rows' class numbers" if number else "")
+    caption = "shade: share of the row" + ("; columns: the rows' numbers" if number else "")
     if other:
         caption = (f"the {len(keep)} of {n} classes with the most errors; the other "
                    f"{len(other)} summed as 'other'")
@@ -434,7 +434,7 @@ def render_report(meta: dict[str, Any], width: int = 100, color: bool = True, si
     parts += _side_by_side([model_table(meta), tokenizer_table(meta), data_table(meta)], width)
     parts += [_section("Training"), history_table(meta)]
     if len(meta.get("history", [])) >= 2:
-        parts.append(curves(meta, width=width, color=color))
+        parts += [_title("Learning curves"), curves(meta, width=width, color=color)]
     elif meta.get("history"):
         parts.append(Text("One epoch: no curve to draw.", style="dim"))
     metrics, analysis = meta.get("metrics", {}), meta.get("analysis", {})
