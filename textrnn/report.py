@@ -204,8 +204,10 @@ def _plot(series: list[tuple[str, list[float], list[float], str]], title: str, w
     plt.plotsize(width, height)
     plt.theme("pro" if color else "clear")  # "pro" draws no background, so it suits dark and light terminals
     xs = sorted({x for _, xv, _, _ in series for x in xv})
-    for label, xv, yv, col in series:
-        plt.plot(xv, yv, label=label, marker="braille", color=col if color else None)
+    no_colour_markers = ["braille", "·", "+", "x", "o", "*", "=", "#"]  # tell lines apart without colour
+    for i, (label, xv, yv, col) in enumerate(series):
+        plt.plot(xv, yv, label=label, marker="braille" if color else no_colour_markers[i % len(no_colour_markers)],
+                 color=col if color else None)
     if best:
         plt.vline(best, "gray" if color else None)
     plt.title(f"{title}   (| best epoch {best})" if best else title)
@@ -543,7 +545,7 @@ def render_compare(metas: list[dict[str, Any]], width: int = 100, color: bool = 
 
 def models_table(rows: list[tuple[Path, dict[str, Any], int, bool]]) -> Table:
     """Trained models: name, date, cell, size, validation and test accuracy; the default marked."""
-    table = Table(title=_title(f"{len(rows)} trained model{'s' if len(rows) != 1 else ''}"), padding=(0, 1),
+    table = Table(title=_title(f"{len(rows)} trained model{'s' if len(rows) != 1 else ''}"), padding=(0, 1, 0, 0),
                   title_justify="left", **PLAIN, caption="* the default for predict and report",
                   caption_justify="left")
     table.add_column("", width=1)
@@ -591,7 +593,7 @@ def inspection_table(insp: Any, width: int = 100, max_units: int | None = None) 
     tok_w = min(16, max(5, max(len(s) + (6 if u else 0) for s, u in zip(insp.surfaces, insp.unknown, strict=True))))
     used = 3 + tok_w + max(8, label_w + 2) + 4 + 11 + 6 * 2 + 2  # every column but the strip, with padding
     n_units = insp.states.shape[1]
-    k = max(4, min(n_units, width - used - 2, max_units or n_units))  # 1 more for the direction bar
+    k = max(4, min(n_units, width - used - 2, max_units or 64))  # 1 more for the direction bar
     units = top_units(insp.states, k)
     scale = float(abs(insp.states).max()) or 1.0
     h = insp.hidden_size
