@@ -6,14 +6,20 @@ import sys
 from textrnn import store
 
 
-def test_predict_path_does_not_import_torch(trained_model):
+def test_predict_report_and_models_do_not_import_torch(trained_model):
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from textrnn.cli import app\n"
         f"r = CliRunner().invoke(app, ['predict', '--model', {str(trained_model)!r}, 'a fine film'])\n"
         "assert r.exit_code == 0, r.output\n"
-        "import textrnn.infer, textrnn.report\n"
+        f"r = CliRunner().invoke(app, ['report', '--model', {str(trained_model)!r}])\n"
+        "assert r.exit_code == 0 and 'Calibration' in r.output, r.output\n"
+        f"r = CliRunner().invoke(app, ['report', '--compare', {str(trained_model)!r}, {str(trained_model)!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "r = CliRunner().invoke(app, ['models'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "import textrnn.infer, textrnn.report, textrnn.analysis, textrnn.inspection\n"
         "print('torch' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -23,3 +23,7 @@ class ExportMismatchError(TextrnnError):
 
 class DeviceError(TextrnnError):
     """The requested device (e.g. CUDA) cannot be used on this machine."""
+
+
+class MissingDependencyError(TextrnnError):
+    """An optional package (an extra such as textrnn[plots]) is needed but not installed."""

@@ -157,6 +157,11 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
         predictor = Predictor(tmp, device="cpu")
         val_metrics = compute_metrics(y_val, predictor.predict_proba(val_data.texts), labels)
         meta["metrics"] = {"val": val_metrics.to_dict()}
+        # Report data (issue 5): calibration, confused pairs and misclassified validation examples,
+        # so `textrnn report` can show them without the data or a model run. Old models lack it.
+        from textrnn.analysis import analyze_predictions
+        meta["analysis"] = {"val": analyze_predictions(val_data.texts, y_val,
+                                                       predictor.predict_proba(val_data.texts), labels)}
         test_metrics, torch_acc = None, None
         if test_data is not None:
             test_metrics = compute_metrics(y_test, predictor.predict_proba(test_data.texts), labels)

@@ -127,3 +127,16 @@ def list_models() -> list[Path]:
         return []
     return sorted(p for p in root.iterdir()
                   if p.is_dir() and not p.name.startswith(".") and (p / METADATA_FILE).is_file())
+
+
+def folder_bytes(model_dir: Path) -> int:
+    """Total size of the files in a model folder."""
+    return sum(p.stat().st_size for p in model_dir.iterdir() if p.is_file())
+
+
+def is_default(model_dir: Path) -> bool:
+    """Whether `model_dir` is the model that predict/report use without --model."""
+    try:
+        return default_model().resolve() == model_dir.resolve()
+    except ModelFolderError:
+        return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from textrnn import __version__
-from textrnn.cli import evaluate, predict, report, train
+from textrnn.cli import evaluate, inspect, models, predict, report, train
 
 app = typer.Typer(
     name="textrnn",
@@ -20,6 +20,8 @@ app.command("train")(train.train_cmd)
 app.command("predict")(predict.predict_cmd)
 app.command("evaluate")(evaluate.evaluate_cmd)
 app.command("report")(report.report_cmd)
+app.command("models")(models.models_cmd)
+app.command("inspect")(inspect.inspect_cmd)
 
 
 def _version(value: bool) -> None:

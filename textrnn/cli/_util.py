@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from textrnn.errors import TextrnnError
 
@@ -26,7 +27,7 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except TextrnnError as e:
-            err.print(f"[bold red]error:[/] {e}", soft_wrap=True, markup=True, highlight=False)
+            err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True, markup=True, highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted; nothing was saved[/]")
@@ -36,7 +37,8 @@ def handle_errors(fn: F) -> F:
 
 
 def terminal_width(default: int = 100) -> int:
+    """$COLUMNS if set, else the terminal's width (rich falls back to 80 when not a terminal)."""
     try:
         return int(os.environ.get("COLUMNS", "")) or out.size.width
     except ValueError:
-        return default
+        return out.size.width or default
