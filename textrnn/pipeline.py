@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from textrnn import __version__, store
+from textrnn.analysis import analyze_predictions
 from textrnn.config import DataConfig, ModelConfig, TokenizerConfig, TrainConfig, to_dict
 from textrnn.data import Dataset, check_trainable, file_sha256, load_dataset, stratified_split
 from textrnn.errors import DataError
@@ -155,13 +156,11 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
 
         stage("Evaluating with ONNX Runtime")
         predictor = Predictor(tmp, device="cpu")
-        val_metrics = compute_metrics(y_val, predictor.predict_proba(val_data.texts), labels)
+        val_probs = predictor.predict_proba(val_data.texts)
+        val_metrics = compute_metrics(y_val, val_probs, labels)
         meta["metrics"] = {"val": val_metrics.to_dict()}
-        # Report data (issue 5): calibration, confused pairs and misclassified validation examples,
-        # so `textrnn report` can show them without the data or a model run. Old models lack it.
-        from textrnn.analysis import analyze_predictions
-        meta["analysis"] = {"val": analyze_predictions(val_data.texts, y_val,
-                                                       predictor.predict_proba(val_data.texts), labels)}
+        # calibration, confused pairs and misclassified examples, so `textrnn report` needs no data
+        meta["analysis"] = {"val": analyze_predictions(val_data.texts, y_val, val_probs, labels)}
         test_metrics, torch_acc = None, None
         if test_data is not None:
             test_metrics = compute_metrics(y_test, predictor.predict_proba(test_data.texts), labels)
