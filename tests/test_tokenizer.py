@@ -19,7 +19,7 @@ def test_every_kind_reserves_pad_and_unk(kind, tmp_path):
 
 
 def test_unknown_words_map_to_unk_and_lowercase_applies():
-    tok = train_tokenizer(TEXTS, TokenizerConfig())
+    tok = train_tokenizer(TEXTS, TokenizerConfig(min_frequency=1))
     ids = encode(tok, ["WONDERFUL xylophone"])[0]
     assert ids[0] == tok.token_to_id("wonderful") and ids[1] == UNK_ID
     assert unknown_rate(tok, ["xylophone quartz"]) == 1.0

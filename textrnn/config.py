@@ -41,7 +41,7 @@ class TokenizerConfig:
 
     kind: str = "word"
     vocab_size: int = 30000
-    min_frequency: int = 1
+    min_frequency: int = 2  # rarer words become [UNK], which word dropout teaches the model to read
     lowercase: bool = True
     max_length: int = 256
 
@@ -63,7 +63,7 @@ class ModelConfig:
     embedding_dim: int = 128
     hidden_size: int = 128
     dropout: float = 0.5
-    embedding_dropout: float = 0.2
+    embedding_dropout: float = 0.5
     pooling: str = "max"
     ngram_buckets: int = 0  # hashed bigram bag beside the RNN (fastText-like); 0 = off
     ngram_dim: int = 64
@@ -88,13 +88,13 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation: AdamW, cross-entropy, clipping, early stopping on validation loss."""
 
-    epochs: int = 10
+    epochs: int = 20
     batch_size: int = 32
     lr: float = 2e-3
-    weight_decay: float = 0.01
+    weight_decay: float = 0.1
     clip_norm: float = 1.0
-    word_dropout: float = 0.0  # share of training tokens replaced by [UNK] each step
-    patience: int = 3
+    word_dropout: float = 0.2  # share of training tokens replaced by [UNK] each step
+    patience: int = 4
     seed: int = 0
     device: str = "cpu"
 
