@@ -175,7 +175,7 @@ class Predictor:
     def predict(self, texts: list[str], top_k: int = 1, batch_size: int = 256) -> list[Prediction]:
         return self._predictions(texts, self.predict_proba(texts, batch_size), top_k)
 
-    def predict_stream(self, texts: Iterable[str], top_k: int = 1, batch_size: int = 256,
+    def predict_stream(self, texts: Iterable[str], top_k: int = 1, batch_size: int = 64,
                        chunk_size: int = CHUNK_SIZE) -> Iterator[list[Prediction]]:
         """Predictions for any number of texts, one chunk at a time, in input order.
 

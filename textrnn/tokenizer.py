@@ -50,7 +50,9 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
 def encode(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]:
     """Token ids for each text (truncated, unpadded); never empty, so every text has a length."""
     out = []
-    for enc in tokenizer.encode_batch(texts, add_special_tokens=False):
+    # encode_batch_fast (tokenizers >= 0.21) skips character offsets, which are not needed here
+    batch_encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+    for enc in batch_encode(texts, add_special_tokens=False):
         ids = enc.ids or [UNK_ID]
         out.append(np.asarray(ids, dtype=np.int64))
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from textrnn import __version__
-from textrnn.cli import evaluate, export, predict, report, train
+from textrnn.cli import bench, evaluate, export, predict, report, train
 
 app = typer.Typer(
     name="textrnn",
@@ -21,6 +21,7 @@ app.command("predict")(predict.predict_cmd)
 app.command("evaluate")(evaluate.evaluate_cmd)
 app.command("report")(report.report_cmd)
 app.command("export")(export.export_cmd)
+app.command("bench")(bench.bench_cmd)
 
 
 def _version(value: bool) -> None:
