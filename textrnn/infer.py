@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 
 from textrnn import store
-from textrnn.data import Dataset
 from textrnn.errors import ConfigError, DataError, DeviceError, ModelFolderError
-from textrnn.metrics import Metrics, compute_metrics
 from textrnn.tokenizer import encode, load_tokenizer, pad
+
+if TYPE_CHECKING:  # imported when used: the one-text predict path stays light
+    from textrnn.data import Dataset
+    from textrnn.metrics import Metrics
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 PRECISIONS = ("auto", "fp32", "int8")
@@ -35,6 +37,8 @@ class Prediction:
 
 
 def _cuda_driver_present() -> bool:
+    import ctypes
+
     name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
     try:
         ctypes.CDLL(name)
@@ -203,6 +207,8 @@ class Predictor:
 
     def evaluate(self, data: Dataset, batch_size: int = 256) -> Metrics:
         """Metrics of this model on labelled data; labels must be ones the model knows."""
+        from textrnn.metrics import compute_metrics
+
         index = {label: i for i, label in enumerate(self.labels)}
         unknown = sorted(set(data.labels) - index.keys())
         if unknown:

@@ -6,11 +6,13 @@ Id 0 is padding and id 1 the unknown word, for every tokenizer kind.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from textrnn.config import TokenizerConfig
+if TYPE_CHECKING:  # not needed to load and run a tokenizer (the predict path)
+    from textrnn.config import TokenizerConfig
 
 PAD, UNK = "[PAD]", "[UNK]"
 PAD_ID, UNK_ID = 0, 1

@@ -6,11 +6,8 @@ stays flat however long the input is, and output lines come in input order.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from enum import Enum
 from itertools import chain
 from pathlib import Path
@@ -18,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from textrnn.cli._util import err, handle_errors, out
+from textrnn.cli._util import err, handle_errors
 from textrnn.cli.train import Device
 from textrnn.errors import DataError
 
@@ -50,56 +47,6 @@ def iter_lines(path: Path) -> Iterator[str]:
             f.close()
 
 
-def _json_lines(predictions: list, top_k: int) -> str:
-    lines = []
-    for p in predictions:
-        record = {"text": p.text, "label": p.label, "probability": round(p.probability, 6)}
-        if top_k > 1:
-            record["top"] = [{"label": lab, "probability": round(pr, 6)} for lab, pr in p.top]
-        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
-    return "".join(lines)
-
-
-def _csv_rows(predictions: list, top_k: int, header: bool) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    if header:
-        extra = [f"{name}_{i}" for i in range(2, top_k + 1) for name in ("label", "probability")]
-        writer.writerow(["text", "label", "probability", *extra])
-    for p in predictions:
-        writer.writerow([p.text, *(x for lab, pr in p.top for x in (lab, f"{pr:.6f}"))])
-    return buf.getvalue()
-
-
-def _table(predictions: list, labels: list[str], header: bool):  # noqa: ANN202 - rich Table
-    from rich.table import Table
-
-    # fixed widths, so the tables of successive chunks line up as one
-    label_width = max(5, *(len(lab) for lab in labels))
-    text_width = max(10, min(60, out.width - label_width - 11 - 6))
-    table = Table(show_header=header, show_edge=False, pad_edge=False)
-    table.add_column("text", overflow="ellipsis", no_wrap=True, width=text_width)
-    table.add_column("label", no_wrap=True, width=label_width)
-    table.add_column("probability", justify="right", no_wrap=True, width=11)
-    for p in predictions:
-        table.add_row(p.text, "\n".join(lab for lab, _ in p.top), "\n".join(f"{pr:.3f}" for _, pr in p.top))
-    return table
-
-
-def write_predictions(chunks: Iterable[list], fmt: str, top_k: int, labels: list[str]) -> int:
-    """Write each chunk of predictions to stdout as it comes; return how many were written."""
-    n = 0
-    for chunk in chunks:
-        if fmt == "table":
-            out.print(_table(chunk, labels, header=n == 0))
-        else:
-            text = _json_lines(chunk, top_k) if fmt == "json" else _csv_rows(chunk, top_k, header=n == 0)
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        n += len(chunk)
-    return n
-
-
 @handle_errors
 def predict_cmd(
     texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify; '-' reads one text per line from stdin.", show_default=False)] = None,
@@ -121,6 +68,7 @@ def predict_cmd(
                cat texts.txt | textrnn predict - --json
     """
     from textrnn.infer import load_predictor
+    from textrnn.output import write_predictions
 
     items = list(texts or [])
     if items == ["-"]:
