@@ -18,19 +18,23 @@ def render_bench(result, peak: float | None = None):  # noqa: ANN001, ANN201 - B
     batches = sorted({b for e in result.engines for b in e.throughput})
     top = max(batches) if batches else None
     table = Table(title=f"{result.model_dir.name}: {result.texts:,} texts, {result.mean_tokens:.1f} tokens "
-                        f"each on average, {result.flops_per_text / 1e6:.2f} MFLOP per text")
-    for name in ("engine", "provider", "threads", "p50 ms (batch 1)", "p95 ms (batch 1)"):
+                        f"each on average, {result.flops_per_text / 1e6:.2f} MFLOP per text",
+                  caption="latency: one text per call (batch 1); throughput: texts/s at batch b, tokenizing included")
+    for name in ("engine", "provider", "threads", "p50 ms", "p95 ms"):
         table.add_column(name, justify="left" if name in ("engine", "provider") else "right")
     for b in batches:
-        table.add_column(f"texts/s (batch {b})", justify="right")
+        table.add_column(f"texts/s b{b}", justify="right")
     if top:
-        table.add_column(f"GFLOP/s (batch {top})" + (f", of {peak:.0f} peak" if peak else ""), justify="right")
+        table.add_column(f"GFLOP/s b{top}", justify="right")
+    if top and peak:
+        table.add_column(f"of {peak:.0f} peak", justify="right")
     for e in result.engines:
-        row = [e.engine, e.provider, str(e.threads), f"{e.p50_ms:.2f}", f"{e.p95_ms:.2f}"]
+        row = [e.engine, e.provider.replace("ExecutionProvider", ""), str(e.threads), f"{e.p50_ms:.2f}",
+               f"{e.p95_ms:.2f}"]
         row += [f"{e.throughput[b]:,.0f}" if b in e.throughput else "-" for b in batches]
         if top:
             g = result.gflops(e.throughput[top])
-            row.append(f"{g:.1f}" + (f" ({g / peak:.0%})" if peak else ""))
+            row += [f"{g:.1f}"] + ([f"{g / peak:.0%}"] if peak else [])
         table.add_row(*row)
     return table
 
@@ -70,5 +74,8 @@ def bench_cmd(
     for line in result.skipped:
         out.print(f"[yellow]skipped[/] {line}", soft_wrap=True)
     engine = result.engines[0]
-    out.print(f"ONNX Runtime provider: {engine.provider}, intra-op threads: {engine.threads}; "
-              f"ONNX rows batch by length as predict does, PyTorch eager in input order.", soft_wrap=True)
+    note = f"ONNX Runtime provider: {engine.provider}, intra-op threads: {engine.threads}; ONNX batches are " \
+           "formed by length, as predict does"
+    if any(e.engine.startswith("PyTorch") for e in result.engines):
+        note += "; PyTorch eager (same weights) batches in input order, padded to each batch's longest text"
+    out.print(note + ".", soft_wrap=True)
