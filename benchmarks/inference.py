@@ -61,16 +61,27 @@ def env() -> dict[str, str]:
     return e
 
 
-def run_measured(cmd: list[str], stdout=subprocess.DEVNULL) -> tuple[float, float]:  # noqa: ANN001
-    """Wall seconds and peak resident memory (MiB) of one child process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env())
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr.read().decode()}")
-    proc.returncode = 0
-    return wall, usage.ru_maxrss / 1024
+# Runs a command and prints its wall seconds and peak RSS. A small process of its own: a child forked
+# from this (large, torch-loaded) process would count this process's pages in its peak RSS.
+MEASURE = r"""
+import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(proc.pid, 0)
+wall = time.perf_counter() - start
+if os.waitstatus_to_exitcode(status) != 0:
+    sys.exit(proc.stderr.read().decode())
+print(wall, usage.ru_maxrss / 1024)
+"""
+
+
+def run_measured(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MiB) of one run of `cmd`."""
+    res = subprocess.run([sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, env=env())
+    if res.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{res.stderr}")
+    wall, rss = (float(x) for x in res.stdout.split())
+    return wall, rss
 
 
 def read_texts(path: Path) -> list[str]:
