@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # imported when used: the one-text predict path stays light
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 PRECISIONS = ("auto", "fp32", "int8")
-CHUNK_SIZE = 8192  # texts read, predicted and written at a time by predict_stream
+CHUNK_SIZE = 2048  # texts read, predicted and written at a time by predict_stream
 
 
 @dataclass(frozen=True)

@@ -54,9 +54,10 @@ def encode(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]:
     out = []
     # encode_batch_fast (tokenizers >= 0.21) skips character offsets, which are not needed here
     batch_encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
-    for enc in batch_encode(texts, add_special_tokens=False):
-        ids = enc.ids or [UNK_ID]
-        out.append(np.asarray(ids, dtype=np.int64))
+    for start in range(0, len(texts), 1024):  # Encoding objects are large: hold few at a time
+        for enc in batch_encode(texts[start: start + 1024], add_special_tokens=False):
+            ids = enc.ids or [UNK_ID]
+            out.append(np.asarray(ids, dtype=np.int64))
     return out
 
 

@@ -59,7 +59,7 @@ def predict_cmd(
     precision: Annotated[Precision, typer.Option(help="auto: the int8 model when the folder has one (CPU), else fp32.")] = Precision.auto,
     threads: Annotated[Optional[int], typer.Option(help="ONNX Runtime intra-op threads (default: physical cores).", min=1)] = None,
     batch_size: Annotated[int, typer.Option(help="Texts per inference batch (64 was fastest here: the LSTM kernel's working set stays in cache).", min=1)] = 64,
-    chunk_size: Annotated[int, typer.Option(help="Texts read, predicted and written at a time (batched by length within a chunk).", min=1)] = 8192,
+    chunk_size: Annotated[int, typer.Option(help="Texts read, predicted and written at a time (batched by length within a chunk).", min=1)] = 2048,
 ) -> None:
     """Predict labels for texts with the default (or --model) ONNX model.
 
