@@ -1,5 +1,5 @@
 """`python -m textrnn` is the `textrnn` command."""
 
-from textrnn.cli import main
+from textrnn.entry import main
 
 main()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from textrnn.errors import ExportMismatchError
+from textrnn.errors import ExportMismatchError, ModelFolderError
 from textrnn.model import TextClassifier
 
 OPSET = 17
@@ -86,3 +86,47 @@ def check_parity(model: TextClassifier, onnx_path: str | Path, vocab_size: int, 
                 f"ONNX export differs from PyTorch by {diff:.2e} (tolerance {atol:.0e}) at batch "
                 f"{batch} x {seq_len} tokens; the model was not saved")
     return worst
+
+
+def load_torch_model(model_dir: str | Path) -> TextClassifier:
+    """A model folder's PyTorch model: model.safetensors loaded into TextClassifier (CPU, eval)."""
+    from safetensors.torch import load_file
+
+    from textrnn import store
+    from textrnn.config import ModelConfig, from_dict
+    from textrnn.tokenizer import load_tokenizer
+
+    model_dir = store.resolve_model(model_dir)
+    weights = model_dir / store.WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelFolderError(f"model folder {model_dir} has no {store.WEIGHTS_FILE} (the PyTorch weights)")
+    meta = store.read_metadata(model_dir)
+    config = from_dict(ModelConfig, meta["config"]["model"])
+    vocab_size = load_tokenizer(model_dir / store.TOKENIZER_FILE).get_vocab_size()
+    model = TextClassifier(config, vocab_size, len(meta["labels"]))
+    model.load_state_dict(load_file(str(weights)))
+    return model.eval()
+
+
+def reexport_model(model_dir: str | Path) -> float:
+    """Rewrite a folder's model.onnx from its PyTorch weights, parity-checked; returns the parity.
+
+    The int8 model, derived from the old file, is removed (run quantize again to rebuild it).
+    """
+    from textrnn import store
+
+    model_dir = store.resolve_model(model_dir)
+    model = load_torch_model(model_dir)
+    meta = store.read_metadata(model_dir)
+    tmp = model_dir / f".{store.ONNX_FILE}.partial"
+    try:
+        export_onnx(model, tmp)
+        parity = check_parity(model, tmp, model.vocab_size, meta["config"]["tokenizer"]["max_length"])
+        tmp.replace(model_dir / store.ONNX_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
+    (model_dir / store.INT8_FILE).unlink(missing_ok=True)
+    meta.pop("int8", None)
+    meta["export"] = {"opset": OPSET, "parity_max_diff": parity}
+    store.write_json(model_dir / store.METADATA_FILE, meta)
+    return parity

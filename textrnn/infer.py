@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import ctypes
+import os
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 
 from textrnn import store
-from textrnn.data import Dataset
-from textrnn.errors import DataError, DeviceError, ModelFolderError
-from textrnn.metrics import Metrics, compute_metrics
+from textrnn.errors import ConfigError, DataError, DeviceError, ModelFolderError
 from textrnn.tokenizer import encode, load_tokenizer, pad
 
+if TYPE_CHECKING:  # imported when used: the one-text predict path stays light
+    from textrnn.data import Dataset
+    from textrnn.metrics import Metrics
+
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
+PRECISIONS = ("auto", "fp32", "int8")
+CHUNK_SIZE = 2048  # texts read, predicted and written at a time by predict_stream
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,8 @@ class Prediction:
 
 
 def _cuda_driver_present() -> bool:
+    import ctypes
+
     name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
     try:
         ctypes.CDLL(name)
@@ -38,12 +47,34 @@ def _cuda_driver_present() -> bool:
     return True
 
 
+def default_threads() -> int:
+    """ONNX Runtime's own default: one intra-op thread per physical core this process may use."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(),
+                       (topology / "core_id").read_text().strip()))
+        except OSError:
+            cores.add(("", str(cpu)))
+    return max(1, len(cores))
+
+
 def _session(path: Path, providers: list[str], threads: int | None) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
+    # set explicitly (ORT's default is the same count) so the number reported is the number used
+    options.intra_op_num_threads = threads or default_threads()
     return ort.InferenceSession(str(path), options, providers=providers)
+
+
+def session_threads(session: ort.InferenceSession) -> int:
+    """Intra-op threads of a session made by `open_session`."""
+    return int(session.get_session_options().intra_op_num_threads)
 
 
 def open_session(path: Path, device: str = "auto", threads: int | None = None) -> ort.InferenceSession:
@@ -77,10 +108,37 @@ def open_session(path: Path, device: str = "auto", threads: int | None = None) -
     return _session(path, [CPU], threads)
 
 
-class Predictor:
-    """Loads a model folder and classifies texts with ONNX Runtime."""
+def choose_onnx_file(model_dir: Path, precision: str = "auto", device: str = "auto") -> tuple[Path, str]:
+    """The ONNX file to run and its precision: int8 when present (CPU only), else fp32.
 
-    def __init__(self, model_dir: str | Path, device: str = "auto", threads: int | None = None) -> None:
+    The int8 file uses ONNX Runtime's CPU-only DynamicQuantizeLSTM kernel, so `device cuda` runs
+    the fp32 model (an int8 model on CUDA would quietly run its LSTM on the CPU).
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
+    int8 = model_dir / store.INT8_FILE
+    if precision == "int8":
+        if not int8.is_file():
+            raise ModelFolderError(f"{model_dir} has no int8 model ({store.INT8_FILE}); run "
+                                   f"`textrnn export --int8 --model {model_dir}` or use --precision fp32")
+        if device == "cuda":
+            raise DeviceError("--precision int8 runs on the CPU only (ONNX Runtime has no CUDA kernel "
+                              "for DynamicQuantizeLSTM); use --precision fp32 with --device cuda")
+        return int8, "int8"
+    if precision == "auto" and int8.is_file() and device != "cuda":
+        return int8, "int8"
+    return model_dir / store.ONNX_FILE, "fp32"
+
+
+class Predictor:
+    """Loads a model folder and classifies texts with ONNX Runtime.
+
+    `precision`: auto (the int8 model when the folder has one, else fp32), fp32 or int8.
+    `onnx_path` overrides the file (used to score a candidate int8 model before keeping it).
+    """
+
+    def __init__(self, model_dir: str | Path, device: str = "auto", threads: int | None = None,
+                 precision: str = "auto", onnx_path: Path | None = None) -> None:
         self.model_dir = store.resolve_model(model_dir)
         self.metadata = store.read_metadata(self.model_dir)
         self.labels: list[str] = list(self.metadata["labels"])
@@ -88,7 +146,11 @@ class Predictor:
             self.tokenizer = load_tokenizer(self.model_dir / store.TOKENIZER_FILE)
         except Exception as err:  # tokenizers raises a bare Exception on bad JSON
             raise ModelFolderError(f"{self.model_dir / store.TOKENIZER_FILE} is corrupt ({err})") from err
-        onnx_path = self.model_dir / store.ONNX_FILE
+        if onnx_path is None:
+            onnx_path, self.precision = choose_onnx_file(self.model_dir, precision, device)
+        else:
+            self.precision = precision
+        self.onnx_path = onnx_path
         try:
             self.session = open_session(onnx_path, device, threads)
         except DeviceError:
@@ -97,6 +159,7 @@ class Predictor:
             raise ModelFolderError(f"{onnx_path} is corrupt or not an ONNX model "
                                    f"({str(err).splitlines()[0][:200]})") from err
         self.provider = self.session.get_providers()[0]
+        self.threads = session_threads(self.session)
         n_out = self.session.get_outputs()[0].shape[-1]
         if isinstance(n_out, int) and n_out != len(self.labels):
             raise ModelFolderError(f"{onnx_path} has {n_out} outputs but metadata lists "
@@ -114,10 +177,29 @@ class Predictor:
         return probs
 
     def predict(self, texts: list[str], top_k: int = 1, batch_size: int = 256) -> list[Prediction]:
-        probs = self.predict_proba(texts, batch_size)
+        return self._predictions(texts, self.predict_proba(texts, batch_size), top_k)
+
+    def predict_stream(self, texts: Iterable[str], top_k: int = 1, batch_size: int = 64,
+                       chunk_size: int = CHUNK_SIZE) -> Iterator[list[Prediction]]:
+        """Predictions for any number of texts, one chunk at a time, in input order.
+
+        Reads `chunk_size` texts from the iterable, predicts them (batched by length within the
+        chunk, so batches carry little padding) and yields that chunk's predictions before reading
+        on: memory stays flat however many texts there are.
+        """
+        it = iter(texts)
+        while chunk := list(islice(it, chunk_size)):
+            yield self.predict(chunk, top_k, batch_size)
+
+    def _predictions(self, texts: list[str], probs: np.ndarray, top_k: int) -> list[Prediction]:
         k = max(1, min(top_k, len(self.labels)))
+        if k == 1:  # the common case, vectorised
+            best = probs.argmax(axis=1)
+            return [Prediction(t, self.labels[j], float(p), [(self.labels[j], float(p))])
+                    for t, j, p in zip(texts, best.tolist(), probs[np.arange(len(texts)), best].tolist(),
+                                       strict=True)]
         out = []
-        for text, p in zip(texts, probs, strict=False):
+        for text, p in zip(texts, probs, strict=True):
             best = np.argsort(-p, kind="stable")[:k]
             top = [(self.labels[j], float(p[j])) for j in best]
             out.append(Prediction(text, top[0][0], top[0][1], top))
@@ -125,6 +207,8 @@ class Predictor:
 
     def evaluate(self, data: Dataset, batch_size: int = 256) -> Metrics:
         """Metrics of this model on labelled data; labels must be ones the model knows."""
+        from textrnn.metrics import compute_metrics
+
         index = {label: i for i, label in enumerate(self.labels)}
         unknown = sorted(set(data.labels) - index.keys())
         if unknown:
@@ -142,6 +226,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def load_predictor(model: str | Path | None = None, device: str = "auto",
-                   threads: int | None = None) -> Predictor:
+                   threads: int | None = None, precision: str = "auto") -> Predictor:
     """A Predictor for `model` (a folder) or the default model."""
-    return Predictor(store.resolve_model(model), device, threads)
+    return Predictor(store.resolve_model(model), device, threads, precision)

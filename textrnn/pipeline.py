@@ -81,7 +81,7 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
                 model_config: ModelConfig = ModelConfig(), train_config: TrainConfig = TrainConfig(),
                 callback: FitCallback | None = None,
                 on_stage: Callable[[str], None] | None = None,
-                make_default: bool = True) -> TrainSummary:
+                make_default: bool = True, int8: bool = False) -> TrainSummary:
     """Train, export and evaluate a classifier; save it as a model folder and return a summary."""
     import torch
     from safetensors.torch import save_file
@@ -173,6 +173,12 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
         meta["total_seconds"] = round(time.perf_counter() - started, 2)
         store.write_json(tmp / store.METADATA_FILE, meta)
         del predictor
+        if int8:  # issue 4: int8 model, kept only if fast (LSTM) and accurate; see textrnn/quantize.py
+            from textrnn.quantize import quantize_model
+
+            stage("Quantizing to int8")
+            quantize_model(tmp, val_data)
+            meta = store.read_metadata(tmp)
     if make_default:
         store.set_default(final_dir)
     return TrainSummary(final_dir, result, val_metrics, test_metrics, torch_acc, parity, meta)

@@ -6,11 +6,13 @@ Id 0 is padding and id 1 the unknown word, for every tokenizer kind.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from textrnn.config import TokenizerConfig
+if TYPE_CHECKING:  # not needed to load and run a tokenizer (the predict path)
+    from textrnn.config import TokenizerConfig
 
 PAD, UNK = "[PAD]", "[UNK]"
 PAD_ID, UNK_ID = 0, 1
@@ -50,9 +52,12 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
 def encode(tokenizer: Tokenizer, texts: list[str]) -> list[np.ndarray]:
     """Token ids for each text (truncated, unpadded); never empty, so every text has a length."""
     out = []
-    for enc in tokenizer.encode_batch(texts, add_special_tokens=False):
-        ids = enc.ids or [UNK_ID]
-        out.append(np.asarray(ids, dtype=np.int64))
+    # encode_batch_fast (tokenizers >= 0.21) skips character offsets, which are not needed here
+    batch_encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
+    for start in range(0, len(texts), 1024):  # Encoding objects are large: hold few at a time
+        for enc in batch_encode(texts[start: start + 1024], add_special_tokens=False):
+            ids = enc.ids or [UNK_ID]
+            out.append(np.asarray(ids, dtype=np.int64))
     return out
 
 

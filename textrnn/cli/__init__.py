@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from textrnn import __version__
-from textrnn.cli import evaluate, inspect_text, models, predict, report, train
+from textrnn.cli import bench, evaluate, export, inspect_text, models, predict, report, train
 
 app = typer.Typer(
     name="textrnn",
@@ -22,6 +22,8 @@ app.command("evaluate")(evaluate.evaluate_cmd)
 app.command("report")(report.report_cmd)
 app.command("models")(models.models_cmd)
 app.command("inspect")(inspect_text.inspect_cmd)
+app.command("export")(export.export_cmd)
+app.command("bench")(bench.bench_cmd)
 
 
 def _version(value: bool) -> None:

@@ -108,6 +108,7 @@ def train_cmd(
     device: Annotated[Device, typer.Option(help="Train on cpu, cuda, or auto (cuda when available).", rich_help_panel="Training")] = Device(_R.device),
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Model folder (default: models/<data name>-<time>).", rich_help_panel="Output")] = None,
     force: Annotated[bool, typer.Option(help="Replace the --out folder if it exists.", rich_help_panel="Output")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 model (LSTM only), kept if validation accuracy drops <= 0.5 points.", rich_help_panel="Output")] = False,
 ) -> None:
     """Train a classifier on DATA, export it to ONNX and make it the default model.
 
@@ -131,7 +132,7 @@ def train_cmd(
     try:
         summary = train_model(data, val_path=val, test_path=test, out=out_dir, force=force,
                               callback=progress, on_stage=lambda s: err.print(f"[dim]{s}...[/]"),
-                              **configs)
+                              int8=int8, **configs)
     finally:
         progress.stop()
     fit = summary.fit
@@ -144,3 +145,7 @@ def train_cmd(
         line += (f", test accuracy {summary.test.accuracy:.2%} (ONNX) / "
                  f"{summary.test_torch_accuracy:.2%} (PyTorch), macro-F1 {summary.test.macro_f1:.4f}")
     out.print(line, soft_wrap=True)
+    if int8:
+        q = summary.metadata["int8"]
+        out.print(("int8 model kept: " if q["status"] == "kept" else "[yellow]no int8 model:[/] ") + q["reason"],
+                  soft_wrap=True)

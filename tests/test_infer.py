@@ -1,0 +1,128 @@
+"""Predictor: streaming in input order with flat chunks, CSV/JSON output, provider selection."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from textrnn import infer, store
+from textrnn.cli import app
+from textrnn.errors import DeviceError
+
+runner = CliRunner()
+TEXTS = [("word " * n).strip() + f" {i}" for i, n in enumerate([9, 1, 5, 30, 2, 2, 17, 4, 1, 12])]
+
+
+def test_predict_stream_reads_lazily_and_keeps_input_order(trained_model):
+    predictor = infer.Predictor(trained_model, device="cpu")
+    pulled = []
+
+    def source():
+        for text in TEXTS:
+            pulled.append(text)
+            yield text
+
+    sizes = []
+    streamed = []
+    for chunk in predictor.predict_stream(source(), chunk_size=3, batch_size=2):
+        assert len(pulled) - len(streamed) <= 3  # never more than one chunk read ahead
+        sizes.append(len(chunk))
+        streamed.extend(chunk)
+    assert sizes == [3, 3, 3, 1]
+    assert [p.text for p in streamed] == TEXTS
+    whole = predictor.predict_proba(TEXTS)
+    best = [predictor.labels[i] for i in whole.argmax(1)]
+    assert [p.label for p in streamed] == best
+    np.testing.assert_allclose([p.probability for p in streamed], whole.max(1), rtol=1e-5)
+
+
+def test_predict_file_csv_and_json_in_input_order(trained_model, tmp_path):
+    data = tmp_path / "in.txt"
+    data.write_text("\n".join(TEXTS[:5]) + "\n\n" + "\n".join(TEXTS[5:]) + "\n", encoding="utf-8")
+    args = ["predict", "--model", str(trained_model), "--file", str(data), "--chunk-size", "3", "--batch-size", "2"]
+    result = runner.invoke(app, [*args, "--csv", "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert rows[0] == ["text", "label", "probability", "label_2", "probability_2"]  # one header only
+    assert [r[0] for r in rows[1:]] == TEXTS
+    assert all(float(r[2]) >= float(r[4]) for r in rows[1:])
+    result = runner.invoke(app, [*args, "--json"])
+    assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == TEXTS
+    result = runner.invoke(app, [*args])  # table, one header across chunks
+    assert result.exit_code == 0 and result.stdout.count("probability") == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--json", "--csv", "x"], "one of --json and --csv"),
+    (["--file", "{tmp}/blank.txt"], "no non-blank lines"),
+    (["--file", "{tmp}/missing.txt"], "does not exist"),
+])
+def test_predict_bad_input(trained_model, tmp_path, args, message):
+    (tmp_path / "blank.txt").write_text("\n  \n")
+    result = runner.invoke(app, ["predict", "--model", str(trained_model), *[a.format(tmp=tmp_path) for a in args]])
+    assert result.exit_code == 1 and message in result.output
+
+
+class FakeSession:
+    def __init__(self, providers):
+        self.providers = providers
+
+    def get_providers(self):
+        return self.providers
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """onnxruntime-gpu with a driver present; `loads` says whether the CUDA provider really loads."""
+    state = {"loads": True, "calls": []}
+    monkeypatch.setattr(infer.ort, "get_available_providers", lambda: [infer.CUDA, infer.CPU])
+    monkeypatch.setattr(infer, "_cuda_driver_present", lambda: True)
+
+    def session(path, providers, threads):
+        state["calls"].append(providers)
+        ok = infer.CUDA in providers and state["loads"]
+        return FakeSession([infer.CUDA, infer.CPU] if ok else [infer.CPU])
+
+    monkeypatch.setattr(infer, "_session", session)
+    return state
+
+
+def test_cuda_is_used_when_it_loads(fake_cuda):
+    assert infer.open_session("m.onnx", "cuda").get_providers()[0] == infer.CUDA
+    assert infer.open_session("m.onnx", "auto").get_providers()[0] == infer.CUDA
+    assert infer.open_session("m.onnx", "cpu").get_providers() == [infer.CPU]
+    assert fake_cuda["calls"][-1] == [infer.CPU]
+
+
+def test_cuda_asked_never_falls_back_silently(fake_cuda):
+    fake_cuda["loads"] = False
+    with pytest.raises(DeviceError, match="could not load"):
+        infer.open_session("m.onnx", "cuda")
+    assert infer.open_session("m.onnx", "auto").get_providers() == [infer.CPU]  # auto may fall back
+
+
+def test_no_cuda_provider_or_driver(monkeypatch):
+    monkeypatch.setattr(infer.ort, "get_available_providers", lambda: [infer.CPU])
+    with pytest.raises(DeviceError, match="no CUDA provider"):
+        infer.open_session("m.onnx", "cuda")
+    monkeypatch.setattr(infer.ort, "get_available_providers", lambda: [infer.CUDA, infer.CPU])
+    monkeypatch.setattr(infer, "_cuda_driver_present", lambda: False)
+    with pytest.raises(DeviceError, match="no NVIDIA driver"):
+        infer.open_session("m.onnx", "cuda")
+
+
+def test_cuda_runs_the_fp32_model_even_when_int8_exists(tmp_path):
+    (tmp_path / store.INT8_FILE).write_bytes(b"")
+    assert infer.choose_onnx_file(tmp_path, "auto", "cpu") == (tmp_path / store.INT8_FILE, "int8")
+    assert infer.choose_onnx_file(tmp_path, "auto", "cuda") == (tmp_path / store.ONNX_FILE, "fp32")
+    assert infer.choose_onnx_file(tmp_path, "fp32", "cpu") == (tmp_path / store.ONNX_FILE, "fp32")
+    with pytest.raises(DeviceError, match="CPU only"):
+        infer.choose_onnx_file(tmp_path, "int8", "cuda")
+
+
+def test_threads_are_reported(trained_model):
+    assert infer.Predictor(trained_model, device="cpu", threads=1).threads == 1
+    assert infer.Predictor(trained_model, device="cpu").threads == infer.default_threads() >= 1

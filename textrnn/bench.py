@@ -1,0 +1,194 @@
+"""Bench stage: latency and throughput of one model, PyTorch eager vs ONNX fp32 vs ONNX int8, on given texts.
+
+Every engine is timed from text to class probabilities (tokenizing included):
+- latency: one text per call (batch 1), p50 and p95 over `latency_texts` calls;
+- throughput: all texts at batch 64 and 256. ONNX rows run `predict --file`'s path (chunks, batches
+  formed by length); "PyTorch eager" is the same weights in `TextClassifier.forward` with batches in
+  input order, padded to each batch's longest text.
+torch is imported only for the PyTorch row (and skipped when it is not installed).
+
+FLOPs per text (multiply-add = 2 FLOPs), from the model's config, T = tokens in the text:
+    RNN layer l, per direction, per token: 2 * gates * H * (I_l + H)
+        gates: LSTM 4, GRU 3, simple RNN 1; H hidden size; I_0 = embedding size, I_l = directions * H
+    n-gram bag: (2T - 1) * ngram_dim additions; classifier: 2 * features * classes
+Embedding lookups, biases, activations and pooling are left out (a few percent at most).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from textrnn import store
+from textrnn.errors import ConfigError
+
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+BATCH_SIZES = (64, 256)
+
+
+def flops_per_token(model: dict[str, Any]) -> float:
+    """Recurrent FLOPs per token of a model config (metadata["config"]["model"])."""
+    dirs = 2 if model["bidirectional"] else 1
+    hidden, gates = model["hidden_size"], GATES[model["cell"]]
+    total = 0.0
+    for layer in range(model["layers"]):
+        inputs = model["embedding_dim"] if layer == 0 else dirs * hidden
+        total += dirs * 2 * gates * hidden * (inputs + hidden)
+    return total
+
+
+def flops_per_text(model: dict[str, Any], tokens: float, classes: int) -> float:
+    """FLOPs to classify one text of `tokens` tokens (see the module docstring for the formula)."""
+    dirs = 2 if model["bidirectional"] else 1
+    features = dirs * model["hidden_size"] * (2 if model["pooling"] == "maxmean" else 1)
+    total = flops_per_token(model) * tokens
+    if model.get("ngram_buckets"):
+        features += model["ngram_dim"]
+        total += (2 * tokens - 1) * model["ngram_dim"]
+    return total + 2 * features * classes
+
+
+def peak_gflops(size: int = 2048, repeats: int = 3) -> float:
+    """This CPU's fp32 matrix-product speed (numpy's BLAS, all its threads), a practical peak."""
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    a @ a  # warm-up
+    best = min(_timed(lambda: a @ a) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """One engine's numbers; throughput maps batch size to texts per second."""
+
+    engine: str
+    provider: str
+    threads: int
+    p50_ms: float
+    p95_ms: float
+    throughput: dict[int, float]
+
+
+@dataclass
+class BenchResult:
+    """All engines on one model and one set of texts."""
+
+    model_dir: Path
+    texts: int  # texts per throughput pass
+    mean_tokens: float
+    flops_per_text: float
+    engines: list[EngineResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "engine: why"
+
+    def gflops(self, texts_per_second: float) -> float:
+        return self.flops_per_text * texts_per_second / 1e9
+
+
+def _latency(predict_one: Callable[[str], Any], texts: list[str]) -> tuple[float, float]:
+    predict_one(texts[0])  # warm-up
+    times = [_timed(lambda t=t: predict_one(t)) for t in texts]
+    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 95) * 1e3)
+
+
+def _onnx_engine(model_dir: Path, precision: str, texts: list[str], latency_texts: list[str], device: str,
+                 threads: int | None, batch_sizes: tuple[int, ...]) -> EngineResult:
+    from textrnn.infer import Predictor
+
+    predictor = Predictor(model_dir, device=device, threads=threads, precision=precision)
+    p50, p95 = _latency(lambda t: predictor.predict([t]), latency_texts)
+    throughput = {}
+    for batch in batch_sizes:
+        predictor.predict(texts[:batch], batch_size=batch)  # warm-up
+        seconds = _timed(lambda b=batch: [None for _ in predictor.predict_stream(texts, batch_size=b)])
+        throughput[batch] = len(texts) / seconds
+    return EngineResult(f"ONNX {precision}", predictor.provider, predictor.threads, p50, p95, throughput)
+
+
+def _torch_engine(model_dir: Path, texts: list[str], latency_texts: list[str], device: str,
+                  threads: int | None, batch_sizes: tuple[int, ...], sort: bool = False) -> EngineResult:
+    import torch
+
+    from textrnn.export import load_torch_model
+    from textrnn.infer import default_threads
+    from textrnn.tokenizer import encode, load_tokenizer, pad
+    from textrnn.train import resolve_device
+
+    torch.set_num_threads(threads or default_threads())
+    target = resolve_device(device)
+    model = load_torch_model(model_dir).to(target)
+    tokenizer = load_tokenizer(model_dir / store.TOKENIZER_FILE)
+
+    @torch.inference_mode()
+    def predict(batch_texts: list[str], batch: int) -> np.ndarray:
+        ids = encode(tokenizer, batch_texts)
+        order = np.argsort([len(x) for x in ids], kind="stable") if sort else np.arange(len(ids))
+        probs = np.zeros((len(ids), len(model.classifier.weight)), dtype=np.float32)
+        for i in range(0, len(ids), batch):
+            idx = order[i: i + batch]
+            x = torch.from_numpy(pad([ids[j] for j in idx])).to(target)
+            probs[idx] = torch.softmax(model(x), dim=-1).cpu().numpy()
+        return probs
+
+    p50, p95 = _latency(lambda t: predict([t], 1), latency_texts)
+    throughput = {}
+    for batch in batch_sizes:
+        predict(texts[:batch], batch)  # warm-up
+        throughput[batch] = len(texts) / _timed(lambda b=batch: predict(texts, b))
+    name = "PyTorch eager" + (" (length-sorted)" if sort else "")
+    return EngineResult(name, str(target), torch.get_num_threads(), p50, p95, throughput)
+
+
+def run_bench(model_dir: str | Path, texts: list[str], *, device: str = "cpu", threads: int | None = None,
+              engines: tuple[str, ...] = ("fp32", "int8", "torch"), batch_sizes: tuple[int, ...] = BATCH_SIZES,
+              latency_texts: int = 200, min_texts: int = 2048,
+              on_engine: Callable[[str], None] | None = None) -> BenchResult:
+    """Time each engine in `engines` (fp32, int8, torch, torch-sorted) on `texts`.
+
+    Texts are repeated up to `min_texts` so that throughput passes are long enough to time.
+    """
+    from textrnn.infer import choose_onnx_file
+    from textrnn.tokenizer import encode, load_tokenizer
+
+    model_dir = store.resolve_model(model_dir)
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise ConfigError("no texts to benchmark on")
+    if len(texts) < min_texts:
+        texts = (texts * (min_texts // len(texts) + 1))[:min_texts]
+    meta = store.read_metadata(model_dir)
+    tokenizer = load_tokenizer(model_dir / store.TOKENIZER_FILE)
+    mean_tokens = float(np.mean([len(x) for x in encode(tokenizer, texts)]))
+    result = BenchResult(model_dir, len(texts), mean_tokens,
+                         flops_per_text(meta["config"]["model"], mean_tokens, len(meta["labels"])))
+    latency = texts[:latency_texts]
+    for engine in engines:
+        if on_engine:
+            on_engine(engine)
+        if engine in ("fp32", "int8"):
+            if engine == "int8" and choose_onnx_file(model_dir, "auto", device)[1] != "int8":
+                why = ("runs on the CPU only" if device == "cuda" else
+                       meta.get("int8", {}).get("reason") or "no int8 model (run `textrnn export --int8`)")
+                result.skipped.append(f"ONNX int8: {why}")
+                continue
+            result.engines.append(_onnx_engine(model_dir, engine, texts, latency, device, threads, batch_sizes))
+        elif engine in ("torch", "torch-sorted"):
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                result.skipped.append("PyTorch eager: torch is not installed")
+                continue
+            result.engines.append(_torch_engine(model_dir, texts, latency, device, threads, batch_sizes,
+                                                sort=engine == "torch-sorted"))
+        else:
+            raise ConfigError(f"unknown engine {engine!r} (expected fp32, int8, torch, torch-sorted)")
+    return result

@@ -1,0 +1,46 @@
+"""`textrnn export`: rewrite a model's ONNX file from its weights, or add an int8 model (--int8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from textrnn.cli._util import err, handle_errors, out
+
+
+@handle_errors
+def export_cmd(
+    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the last trained model).")] = None,
+    int8: Annotated[bool, typer.Option("--int8", help="Write model.int8.onnx (dynamic int8, LSTM only), kept only if validation accuracy drops <= --max-drop points.")] = False,
+    max_drop: Annotated[float, typer.Option(help="Largest validation accuracy drop (points) accepted for int8.", min=0.0)] = 0.5,
+    data: Annotated[Optional[Path], typer.Option(help="Labelled file to compare fp32 and int8 on (default: the model's validation set, rebuilt from its metadata).")] = None,
+) -> None:
+    """Export a trained model again: model.onnx from the PyTorch weights, or with --int8 an int8 model.
+
+    Without --int8, model.onnx is rewritten from model.safetensors (needs torch; parity-checked) and
+    any int8 model is removed. With --int8, model.onnx is quantized (no torch needed); predict then
+    uses the int8 model unless told --precision fp32.
+
+    Examples:  textrnn export --int8
+               textrnn export --model models/sst2 --int8 --max-drop 0.3
+    """
+    from textrnn import store
+
+    model_dir = store.resolve_model(model)
+    if not int8:
+        from textrnn.export import reexport_model
+
+        parity = reexport_model(model_dir)
+        out.print(f"Wrote {model_dir / store.ONNX_FILE} (parity with PyTorch {parity:.1e})", soft_wrap=True)
+        return
+    from textrnn.data import load_dataset
+    from textrnn.quantize import quantize_model
+
+    err.print("[dim]Quantizing and comparing accuracy...[/]")
+    result = quantize_model(model_dir, load_dataset(data) if data is not None else None, max_drop)
+    if result.kept:
+        out.print(f"Wrote {model_dir / store.INT8_FILE}: {result.reason}", soft_wrap=True)
+    else:
+        out.print(f"[yellow]No int8 model:[/] {result.reason}", soft_wrap=True)
