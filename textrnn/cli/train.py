@@ -51,7 +51,8 @@ class _Progress:
     def __init__(self) -> None:
         self.progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(),
                                  MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"),
-                                 TimeElapsedColumn(), console=err, transient=True)
+                                 TimeElapsedColumn(), console=err, transient=True,
+                                 disable=not err.is_terminal)  # no bar (nor blank lines) in logs
         self.task = None
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
