@@ -150,3 +150,16 @@ def test_existing_out_is_not_harmed_without_force(train_csv, trained_model, tmp_
 def test_cuda_requested_without_cuda_is_a_clear_error(trained_model):
     result = invoke("predict", "--model", trained_model, "--device", "cuda", "hello")
     assert result.exit_code == 1 and "--device cuda" in result.output
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / store.WEIGHTS_FILE).unlink(), "has no model.safetensors"),
+    (lambda d: (d / store.WEIGHTS_FILE).write_bytes(b"junk"), "is corrupt or does not fit"),
+])
+def test_commands_needing_weights_explain_damaged_weights(trained_model, tmp_path, damage, message):
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_model, broken)
+    damage(broken)
+    for args in (["inspect", "--model", broken, "a fine film"], ["export", "--model", broken]):
+        result = invoke(*args)
+        assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output

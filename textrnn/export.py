@@ -104,7 +104,11 @@ def load_torch_model(model_dir: str | Path) -> TextClassifier:
     config = from_dict(ModelConfig, meta["config"]["model"])
     vocab_size = load_tokenizer(model_dir / store.TOKENIZER_FILE).get_vocab_size()
     model = TextClassifier(config, vocab_size, len(meta["labels"]))
-    model.load_state_dict(load_file(str(weights)))
+    try:
+        model.load_state_dict(load_file(str(weights)))
+    except Exception as err:  # safetensors and torch raise several types for bad or mismatched files
+        raise ModelFolderError(f"{weights} is corrupt or does not fit this model's settings "
+                               f"({str(err)[:160]})") from err
     return model.eval()
 
 

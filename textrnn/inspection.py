@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from textrnn import store
-from textrnn.errors import DataError, ModelFolderError
+from textrnn.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -64,28 +64,17 @@ class Inspection:
 def inspect_text(model_dir: str | Path | None, text: str) -> Inspection:
     """Tokens, hidden states and prefix probabilities of `text` under a model's PyTorch weights."""
     import torch
-    from safetensors.torch import load_file
 
-    from textrnn.config import ModelConfig, from_dict
-    from textrnn.model import TextClassifier
+    from textrnn.export import load_torch_model
     from textrnn.tokenizer import UNK_ID, load_tokenizer
 
     if not text.strip():
         raise DataError("no text to inspect: pass a non-empty TEXT")
     path = store.resolve_model(model_dir)
     meta = store.read_metadata(path)
-    weights = path / store.WEIGHTS_FILE
-    if not weights.is_file():
-        raise ModelFolderError(f"{path} has no {store.WEIGHTS_FILE}; inspect needs the PyTorch weights")
+    model = load_torch_model(path)
     tokenizer = load_tokenizer(path / store.TOKENIZER_FILE)
     labels = list(meta["labels"])
-    config = from_dict(ModelConfig, meta["config"]["model"])
-    model = TextClassifier(config, tokenizer.get_vocab_size(), len(labels))
-    try:
-        model.load_state_dict(load_file(str(weights)))
-    except Exception as err:  # safetensors and torch raise several types for bad or mismatched files
-        raise ModelFolderError(f"{weights} does not fit this model's settings ({str(err)[:160]})") from err
-    model.eval()
 
     enc = tokenizer.encode(text, add_special_tokens=False)
     if not enc.ids:
@@ -103,5 +92,5 @@ def inspect_text(model_dir: str | Path | None, text: str) -> Inspection:
         model=meta.get("name", path.name), text=text, tokens=list(enc.tokens),
         surfaces=[text[a:b] for a, b in enc.offsets], unknown=[int(i) == UNK_ID for i in ids],
         labels=labels, probs=probs, states=out[0].numpy(), directions=model.directions,
-        hidden_size=config.hidden_size, truncated=bool(enc.overflowing),
+        hidden_size=model.config.hidden_size, truncated=bool(enc.overflowing),
     )
