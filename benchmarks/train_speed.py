@@ -26,17 +26,18 @@ from textrnn.config import ModelConfig, TokenizerConfig, TrainConfig
 from textrnn.data import load_dataset
 from textrnn.model import TextClassifier
 from textrnn.tokenizer import encode, pad, train_tokenizer
-from textrnn.train import fit
+from textrnn.train import fit, resolve_precision
 
 ROOT = Path(__file__).resolve().parent.parent
 SST2 = Path(os.environ.get("TEXTRNN_DATASETS", ROOT.parent / "shared" / "datasets")) / "sst2"
 
 
-def textrnn_epoch_seconds(ids, y, val_ids, val_y, vocab, classes, epochs: int) -> float:
+def textrnn_epoch_seconds(ids, y, val_ids, val_y, vocab, classes, epochs: int, precision: str) -> float:
     model = TextClassifier(ModelConfig(embedding_dim=128, hidden_size=128, pooling="max", embedding_dropout=0.0),
                            vocab, classes)
     result = fit(model, ids, y, val_ids, val_y,
-                 TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, weight_decay=0.0, patience=epochs))
+                 TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, weight_decay=0.0, patience=epochs,
+                                 precision=precision))
     return float(np.mean([h.seconds for h in result.history]))
 
 
@@ -103,8 +104,13 @@ def main() -> None:
     y = np.array([labels.index(lab) for lab in train.labels])
     val_y = np.array([labels.index(lab) for lab in dev.labels])
     vocab, classes = tok.get_vocab_size(), len(labels)
-    rows = [("textrnn fit", textrnn_epoch_seconds(ids, y, val_ids, val_y, vocab, classes, args.epochs)),
-            ("hand-written PyTorch loop", handwritten_epoch_seconds(ids, y, vocab, classes, args.epochs))]
+    auto = "bf16" if resolve_precision("auto", torch.device("cpu")) == torch.bfloat16 else "fp32"
+    rows = [(f"textrnn fit (default: {auto})", textrnn_epoch_seconds(ids, y, val_ids, val_y, vocab, classes,
+                                                                     args.epochs, "auto"))]
+    if auto != "fp32":
+        rows.append(("textrnn fit (--precision fp32)",
+                     textrnn_epoch_seconds(ids, y, val_ids, val_y, vocab, classes, args.epochs, "fp32")))
+    rows += [("hand-written PyTorch loop", handwritten_epoch_seconds(ids, y, vocab, classes, args.epochs))]
     if args.keras:
         k = keras_epoch_seconds(ids, y, vocab, classes, args.epochs)
         if k is not None:

@@ -28,7 +28,8 @@ def test_predict_stream_reads_lazily_and_keeps_input_order(trained_model):
     sizes = []
     streamed = []
     for chunk in predictor.predict_stream(source(), chunk_size=3, batch_size=2):
-        assert len(pulled) - len(streamed) <= 3  # never more than one chunk read ahead
+        # the next chunk is read (and its batches started) before a chunk is yielded: never more
+        assert len(pulled) - len(streamed) <= 2 * 3
         sizes.append(len(chunk))
         streamed.extend(chunk)
     assert sizes == [3, 3, 3, 1]
@@ -126,3 +127,13 @@ def test_cuda_runs_the_fp32_model_even_when_int8_exists(tmp_path):
 def test_threads_are_reported(trained_model):
     assert infer.Predictor(trained_model, device="cpu", threads=1).threads == 1
     assert infer.Predictor(trained_model, device="cpu").threads == infer.default_threads() >= 1
+
+
+def test_parallel_batches_give_the_same_probabilities_as_one_thread(trained_model):
+    texts = TEXTS * 7  # many batches of mixed lengths
+    one = infer.Predictor(trained_model, device="cpu", threads=1)
+    two = infer.Predictor(trained_model, device="cpu", threads=2)
+    assert (one.workers, two.workers, two.threads) == (1, 2, 2)
+    np.testing.assert_array_equal(one.predict_proba(texts, batch_size=3), two.predict_proba(texts, batch_size=3))
+    streamed = [p.probability for chunk in two.predict_stream(texts, batch_size=3, chunk_size=8) for p in chunk]
+    np.testing.assert_allclose(streamed, one.predict_proba(texts).max(1), rtol=1e-6)

@@ -1,9 +1,10 @@
 import numpy as np
+import pytest
 import torch
 
 from textrnn.config import ModelConfig, TrainConfig
 from textrnn.model import TextClassifier
-from textrnn.train import fit, length_batches, predict_logits
+from textrnn.train import fit, length_batches, predict_logits, resolve_precision
 
 
 def test_length_batches_cover_every_row_once_and_are_mostly_uniform():
@@ -19,7 +20,8 @@ def test_length_batches_cover_every_row_once_and_are_mostly_uniform():
     assert all((a == b).all() for a, b in zip(batches, again, strict=True))
 
 
-def test_fit_is_deterministic_and_keeps_the_best_epoch():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_fit_is_deterministic_and_keeps_the_best_epoch(precision):
     rng = np.random.default_rng(0)
     ids = [rng.integers(2, 30, size=rng.integers(1, 9)) for _ in range(120)]
     y = np.array([int(x[0] > 15) for x in ids])  # learnable: the first token decides
@@ -28,9 +30,11 @@ def test_fit_is_deterministic_and_keeps_the_best_epoch():
         torch.manual_seed(0)
         model = TextClassifier(ModelConfig(embedding_dim=8, hidden_size=8), 30, 2)
         result = fit(model, ids, y, ids[:40], y[:40], TrainConfig(epochs=4, batch_size=16, lr=1e-2,
-                                                                  word_dropout=0.1, patience=4))
+                                                                  word_dropout=0.1, patience=4,
+                                                                  precision=precision))
         results.append((result, predict_logits(model, ids[:40])))
     (r1, logits1), (r2, logits2) = results
+    assert r1.precision == precision
     assert [h.loss for h in r1.history] == [h.loss for h in r2.history]
     np.testing.assert_array_equal(logits1, logits2)
     best = max(r1.history, key=lambda h: (h.val_accuracy, -h.val_loss))
@@ -80,3 +84,26 @@ def test_ctrl_c_before_any_epoch_saves_nothing(tmp_path):
         train_model(data, out=tmp_path / "models" / "m", callback=_InterruptAt(1))
     assert not (tmp_path / "models" / "m").exists()
     assert not [p for p in (tmp_path / "models").iterdir()]  # the temporary folder is gone too
+
+
+def test_precision_names_resolve():
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == torch.float32
+    assert resolve_precision("bf16", cpu) == torch.bfloat16
+    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert resolve_precision("auto", cpu) == (torch.bfloat16 if native else torch.float32)
+
+
+def test_ema_keeps_the_averaged_weights_not_the_last_steps():
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(2, 30, size=rng.integers(1, 9)) for _ in range(120)]
+    y = np.array([int(x[0] > 15) for x in ids])
+    moved = {}
+    for ema in (0.0, 0.99999):
+        torch.manual_seed(0)
+        model = TextClassifier(ModelConfig(embedding_dim=8, hidden_size=8), 30, 2)
+        start = model.rnn.weight_hh_l0.detach().clone()
+        fit(model, ids, y, ids[:40], y[:40], TrainConfig(epochs=3, batch_size=16, lr=1e-2, ema=ema, patience=3))
+        moved[ema] = float((model.rnn.weight_hh_l0.detach() - start).abs().max())
+    # an average with decay ~1 barely leaves the starting weights; the raw weights move far
+    assert moved[0.99999] < 0.01 < moved[0.0]

@@ -58,7 +58,7 @@ def fast_predict(opts: dict) -> bool:
     try:
         predictor = load_predictor(opts["model"], opts["device"],
                                    int(opts["threads"]) if opts["threads"] else None, opts["precision"])
-        predictions = predictor.predict(opts["texts"], top_k=top_k, batch_size=64)
+        predictions = predictor.predict(opts["texts"], top_k=top_k)
     except TextrnnError:
         return False
     if predictor.provider != "CPUExecutionProvider":  # auto found CUDA: say so, as the typer path does

@@ -149,6 +149,7 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
             "best_epoch": result.best_epoch,
             "stopped": result.stopped,
             "train_seconds": round(result.seconds, 2),
+            "train_precision": result.precision,
             "export": {"opset": 17, "parity_max_diff": parity},
             "versions": _versions(),
         }

@@ -89,7 +89,8 @@ def model_card(meta: dict[str, Any], size_bytes: int | None = None, default: boo
         how = {"early_stopping": "stopped early", "interrupted": "interrupted"}.get(meta.get("stopped", ""), "")
         grid.add_row("Training", f"{epochs} of {t.get('epochs', epochs)} epochs{', ' + how if how else ''}, "
                                  f"best epoch {meta.get('best_epoch')}, {meta.get('train_seconds', 0):.0f} s, "
-                                 f"batch {t.get('batch_size')}, lr {t.get('lr', 0):g}")
+                                 f"batch {t.get('batch_size')}, lr {t.get('lr', 0):g}"
+                                 + (f", {meta['train_precision']}" if meta.get("train_precision") else ""))
     metrics = meta.get("metrics", {})
     scores = [f"{SPLIT_TITLES[s].lower()} accuracy {metrics[s]['accuracy']:.2%}" for s in ("val", "test")
               if s in metrics]

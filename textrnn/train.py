@@ -39,6 +39,7 @@ class FitResult:
     best_epoch: int = 0
     stopped: str = "completed"  # completed | early_stopping | interrupted
     seconds: float = 0.0
+    precision: str = "fp32"  # what ran: fp32 or bf16 (mixed precision)
 
 
 class FitCallback(Protocol):
@@ -57,6 +58,19 @@ def resolve_device(name: str) -> torch.device:
         raise DeviceError("--device cuda: this torch build or machine has no usable CUDA GPU "
                           f"(torch {torch.__version__}); use --device cpu")
     return torch.device("cpu")
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype:
+    """'auto' -> bfloat16 on a CPU with native bfloat16 (AVX512-BF16 or AMX), else float32.
+
+    CUDA stays float32 under 'auto' (not yet measured there); 'bf16' forces it anywhere.
+    """
+    if name == "bf16":
+        return torch.bfloat16
+    if name == "auto" and device.type == "cpu" and torch.backends.mkldnn.is_available() \
+            and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
 
 
 def seed_everything(seed: int) -> None:
@@ -117,9 +131,13 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
         callback: FitCallback | None = None) -> FitResult:
     """Train with AdamW and cross-entropy, keeping the weights of the best validation epoch.
 
-    The best epoch has the highest validation accuracy (ties: lower validation loss); training
-    stops after `patience` epochs without a better one. Ctrl-C ends training after the current
-    batch and keeps the best epoch so far (re-raised if no epoch has finished).
+    With `config.ema`, an exponential moving average of the weights is kept beside them; each
+    epoch validates (and may keep) the average instead of the last step's weights. The best epoch
+    has the highest validation accuracy (ties: lower validation loss); training stops after
+    `patience` epochs without a better one. The forward pass runs in bfloat16 autocast where
+    `config.precision` resolves to it (weights, gradients and validation stay float32).
+    Ctrl-C ends training after the current batch and keeps the best epoch so far (re-raised if
+    no epoch has finished).
     """
     device = resolve_device(config.device)
     model.to(device)
@@ -128,9 +146,13 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
     # the fused kernel is 3x faster than the per-parameter loop on CPU (0.2 vs 0.6 s an sst2 epoch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                   fused=True)
+    result = FitResult()
+    dtype = resolve_precision(config.precision, device)
+    result.precision = "bf16" if dtype == torch.bfloat16 else "fp32"
     lengths = np.array([len(x) for x in train_ids])
     y_all = torch.from_numpy(train_y.astype(np.int64))
-    result = FitResult()
+    params = [p.data for p in model.parameters()]
+    ema = [p.clone() for p in params] if config.ema else None
     best_key, best_state, waited = None, None, 0
     start = time.perf_counter()
     try:
@@ -147,16 +169,22 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
                     drop = (torch.rand(x.shape, device=device) < config.word_dropout) & (x != PAD_ID)
                     x = x.masked_fill(drop, UNK_ID)
                 y = y_all[idx].to(device)
-                logits = model(x)
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                    logits = model(x).float()
                 loss = nn.functional.cross_entropy(logits, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
                 optimizer.step()
+                if ema is not None:
+                    torch._foreach_lerp_(ema, params, 1.0 - config.ema)
                 total_loss += loss.item() * len(idx)
                 correct += int((logits.argmax(1) == y).sum())
                 if callback:
                     callback.on_batch_end(loss.item())
+            if ema is not None:  # validate (and keep) the averaged weights
+                raw = [p.clone() for p in params]
+                torch._foreach_copy_(params, ema)
             val_loss, val_acc = _loss_and_accuracy(predict_logits(model, val_ids, device=device), val_y)
             stats = EpochStats(epoch, total_loss / len(train_ids), correct / len(train_ids),
                                val_loss, val_acc, time.perf_counter() - t0)
@@ -168,6 +196,8 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 waited += 1
+            if ema is not None:
+                torch._foreach_copy_(params, raw)
             if callback:
                 callback.on_epoch_end(stats, is_best)
             if waited >= config.patience and epoch < config.epochs:

@@ -74,8 +74,10 @@ def bench_cmd(
     for line in result.skipped:
         out.print(f"[yellow]skipped[/] {line}", soft_wrap=True)
     engine = result.engines[0]
-    note = f"ONNX Runtime provider: {engine.provider}, intra-op threads: {engine.threads}; ONNX batches are " \
-           "formed by length, as predict does"
+    note = f"ONNX Runtime provider: {engine.provider}, threads: {engine.threads}"
+    if engine.provider == "CPUExecutionProvider":
+        note += f" (batches run {engine.threads} at a time, one thread each)"
+    note += "; ONNX batches are formed by length, as predict does"
     if any(e.engine.startswith("PyTorch") for e in result.engines):
         note += "; PyTorch eager (same weights) batches in input order, padded to each batch's longest text"
     out.print(note + ".", soft_wrap=True)

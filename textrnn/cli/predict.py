@@ -57,8 +57,8 @@ def predict_cmd(
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (text,label,probability), for scripts.")] = False,
     device: Annotated[Device, typer.Option(help="ONNX Runtime device: auto uses CUDA only where it really loads; cuda never falls back.")] = Device.auto,
     precision: Annotated[Precision, typer.Option(help="auto: the int8 model when the folder has one (CPU), else fp32.")] = Precision.auto,
-    threads: Annotated[Optional[int], typer.Option(help="ONNX Runtime intra-op threads (default: physical cores).", min=1)] = None,
-    batch_size: Annotated[int, typer.Option(help="Texts per inference batch (64 was fastest here: the LSTM kernel's working set stays in cache).", min=1)] = 64,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads: that many batches run at once, one thread each (default: physical cores).", min=1)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Texts per inference batch (default: 16 on the CPU, fastest here with batches run side by side; 256 on CUDA).", min=1)] = None,
     chunk_size: Annotated[int, typer.Option(help="Texts read, predicted and written at a time (batched by length within a chunk).", min=1)] = 2048,
 ) -> None:
     """Predict labels for texts with the default (or --model) ONNX model.

@@ -45,6 +45,12 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class TrainPrecision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 class _Progress:
     """FitCallback that draws a rich progress bar per epoch on stderr and a line per epoch."""
 
@@ -107,6 +113,8 @@ def train_cmd(
     patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation accuracy.", rich_help_panel="Training")] = _R.patience,
     seed: Annotated[int, typer.Option(help="Random seed: same seed and data, same model (on CPU).", rich_help_panel="Training")] = _R.seed,
     device: Annotated[Device, typer.Option(help="Train on cpu, cuda, or auto (cuda when available).", rich_help_panel="Training")] = Device(_R.device),
+    precision: Annotated[TrainPrecision, typer.Option(help="auto: bfloat16 mixed precision on CPUs that compute it natively (faster), else fp32; weights and the exported model stay fp32.", rich_help_panel="Training")] = TrainPrecision(_R.precision),
+    ema: Annotated[float, typer.Option(help="Validate and keep an exponential moving average of the weights with this decay per step; 0: off.", rich_help_panel="Training")] = _R.ema,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Model folder (default: models/<data name>-<time>).", rich_help_panel="Output")] = None,
     force: Annotated[bool, typer.Option(help="Replace the --out folder if it exists.", rich_help_panel="Output")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 model (LSTM only), kept if validation accuracy drops <= 0.5 points.", rich_help_panel="Output")] = False,
@@ -127,7 +135,7 @@ def train_cmd(
                                  ngram_buckets=ngram_buckets),
         train_config=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                                  clip_norm=clip_norm, word_dropout=word_dropout, patience=patience, seed=seed,
-                                 device=device.value),
+                                 device=device.value, precision=precision.value, ema=ema),
     )
     progress = _Progress()
     try:
