@@ -4,7 +4,7 @@ import torch
 
 from textrnn.config import ModelConfig, TrainConfig
 from textrnn.model import TextClassifier
-from textrnn.train import fit, length_batches, predict_logits, resolve_precision
+from textrnn.train import ema_decay, fit, length_batches, predict_logits, resolve_precision
 
 
 def test_length_batches_cover_every_row_once_and_are_mostly_uniform():
@@ -94,7 +94,16 @@ def test_precision_names_resolve():
     assert resolve_precision("auto", cpu) == (torch.bfloat16 if native else torch.float32)
 
 
-def test_ema_keeps_the_averaged_weights_not_the_last_steps():
+def test_ema_decay_is_capped_on_small_data():
+    assert ema_decay(0.995, 4000) == 0.995
+    assert ema_decay(0.995, 180) == pytest.approx(1 - 10 / 180)
+    assert ema_decay(0.0, 4000) == 0.0 and ema_decay(0.9, 5) == 0.0
+
+
+def test_ema_keeps_the_averaged_weights_not_the_last_steps(monkeypatch):
+    from textrnn import train
+
+    monkeypatch.setattr(train, "ema_decay", lambda ema, steps: ema)  # no small-data cap here
     rng = np.random.default_rng(0)
     ids = [rng.integers(2, 30, size=rng.integers(1, 9)) for _ in range(120)]
     y = np.array([int(x[0] > 15) for x in ids])

@@ -73,6 +73,13 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+def ema_decay(ema: float, planned_steps: int) -> float:
+    """The weight average's decay per step: `ema`, capped so that the average spans at most about
+    a tenth of the planned steps and keeps up on small data (the cap binds below 2,000 steps at
+    0.995; the benchmark datasets each plan more than 3,000)."""
+    return max(0.0, min(ema, 1.0 - 10.0 / max(planned_steps, 1)))
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -153,6 +160,7 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
     y_all = torch.from_numpy(train_y.astype(np.int64))
     params = [p.data for p in model.parameters()]
     ema = [p.clone() for p in params] if config.ema else None
+    decay = ema_decay(config.ema, len(length_batches(lengths, config.batch_size)) * config.epochs)
     best_key, best_state, waited = None, None, 0
     start = time.perf_counter()
     try:
@@ -177,7 +185,7 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
                 nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
                 optimizer.step()
                 if ema is not None:
-                    torch._foreach_lerp_(ema, params, 1.0 - config.ema)
+                    torch._foreach_lerp_(ema, params, 1.0 - decay)
                 total_loss += loss.item() * len(idx)
                 correct += int((logits.argmax(1) == y).sum())
                 if callback:
