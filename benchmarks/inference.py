@@ -4,8 +4,9 @@
 
 Without --model it trains the default model (`textrnn train` with default settings and --int8) on
 <data-dir>/train.csv (validation dev.csv, test test.csv). Then, in one run:
-  1. `textrnn bench`'s engines on test.csv replicated to --bench-texts texts: PyTorch eager (same
-     weights, batches of 256 in file order padded to each batch's longest text), ONNX fp32, ONNX int8;
+  1. `textrnn bench`'s engines on test.csv replicated to --bench-texts texts, at batch 64 and 256:
+     PyTorch eager (same weights, batches in file order padded to each batch's longest text; and
+     length-sorted), ONNX fp32, ONNX int8 (batches run side by side, one thread each);
   2. `textrnn predict --file` end to end (a fresh process, CSV to /dev/null) on test.csv replicated
      to --lines lines, fp32 and int8, with wall time and peak memory (and peak memory on 1,000 lines);
   3. cold `textrnn predict "text"` against `python -c "import onnxruntime, tokenizers"` (medians);
@@ -198,7 +199,7 @@ def main() -> None:
          f"{fp32_rate / torch256:.2f}x", ">= 3x", "yes" if fp32_rate >= 3 * torch256 else "no"],
         ["predict --file int8 vs PyTorch eager (b256)", f"{int8_rate:,.0f} vs {torch256:,.0f} /s",
          f"{int8_rate / torch256:.2f}x", ">= 5x", "yes" if int8_rate >= 5 * torch256 else "no"],
-        ["fp32 GFLOP/s, predict --file (model only, b64)",
+        ["fp32 GFLOP/s, predict --file (in-process bench, b64)",
          f"{bench.gflops(fp32_rate):.0f} ({bench.gflops(fp32_model):.0f}) of {peak:.0f} peak",
          f"{peak / bench.gflops(fp32_rate):.2f}x ({peak / bench.gflops(fp32_model):.2f}x) below",
          "within 2x", "yes" if peak <= 2 * bench.gflops(fp32_rate) else "no"],
@@ -219,7 +220,8 @@ def main() -> None:
         table.add_row(*r)
     console.print(table)
     facts = (f"peak fp32 matmul: numpy {peak_np:.0f} GFLOP/s, torch {peak_torch or float('nan'):.0f} GFLOP/s; "
-             f"ONNX Runtime threads {bench.engines[0].threads}; int8: {int8_rec.get('reason', '-')}; "
+             f"ONNX: {bench.engines[0].threads} batches side by side, 1 thread each; "
+             f"int8: {int8_rec.get('reason', '-')}; "
              f"fp32 predict --file peak memory {e2e['fp32'][1]:.0f} MiB; total {time.perf_counter() - started:.0f} s")
     console.print(facts, soft_wrap=True)
     if args.markdown:

@@ -20,6 +20,8 @@ from textrnn.cli import app
     (["predict", "--help"], False),
     (["predict", "--json", "--csv", "x"], False),
     (["predict", "--top-k", "0", "x"], False),
+    (["predict", "--top-k", "\u00b2", "x"], False),  # a digit to str.isdigit, not to int()
+    (["predict", "--threads", "\u00b2", "x"], False),
     (["predict", "--model"], False),
     (["predict", ""], False),
     (["predict"], False),

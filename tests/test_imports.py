@@ -3,8 +3,6 @@
 import subprocess
 import sys
 
-from textrnn import store
-
 
 def test_predict_report_and_models_do_not_import_torch(trained_model):
     code = (
@@ -34,4 +32,3 @@ def test_predictor_api_without_torch(trained_model):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "CPUExecutionProvider", "False"]
-    assert store.ONNX_FILE == "model.onnx"

@@ -74,6 +74,18 @@ def test_precision_int8_without_an_int8_model_is_a_clear_error(trained_model):
     assert result.exit_code == 1 and "has no int8 model" in result.output
 
 
+def test_int8_of_a_corrupt_onnx_file_is_a_clear_error(model_copy):
+    (model_copy / store.ONNX_FILE).write_bytes(b"not an onnx model")
+    result = invoke("export", "--model", model_copy, "--int8")
+    assert result.exit_code == 1 and "is corrupt or not an ONNX model" in result.output
+    assert "Traceback" not in result.output and not (model_copy / store.INT8_FILE).exists()
+
+
+def test_export_options_for_int8_only_are_refused_without_it(model_copy):
+    result = invoke("export", "--model", model_copy, "--max-drop", "0.3")
+    assert result.exit_code == 1 and "apply only with --int8" in result.output
+
+
 def test_reexport_rewrites_onnx_and_drops_int8(model_copy):
     (model_copy / store.INT8_FILE).write_bytes(b"old")
     result = invoke("export", "--model", model_copy)

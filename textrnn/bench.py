@@ -3,7 +3,8 @@
 Every engine is timed from text to class probabilities (tokenizing included):
 - latency: one text per call (batch 1), p50 and p95 over `latency_texts` calls;
 - throughput: all texts at batch 64 and 256. ONNX rows run `predict --file`'s path (chunks, batches
-  formed by length); "PyTorch eager" is the same weights in `TextClassifier.forward` with batches in
+  formed by length and run side by side, one thread each; predict's own CPU default is batch 16);
+  "PyTorch eager" is the same weights in `TextClassifier.forward` with batches in
   input order, padded to each batch's longest text.
 torch is imported only for the PyTorch row (and skipped when it is not installed).
 
@@ -108,7 +109,8 @@ def _onnx_engine(model_dir: Path, precision: str, texts: list[str], latency_text
     p50, p95 = _latency(lambda t: predictor.predict([t]), latency_texts)
     throughput = {}
     for batch in batch_sizes:
-        predictor.predict(texts[:batch], batch_size=batch)  # warm-up
+        # warm-up: enough batches for every worker thread to have run one (not timed)
+        predictor.predict(texts[: batch * 2 * predictor.workers], batch_size=batch)
         seconds = _timed(lambda b=batch: [None for _ in predictor.predict_stream(texts, batch_size=b)])
         throughput[batch] = len(texts) / seconds
     return EngineResult(f"ONNX {precision}", predictor.provider, predictor.threads, p50, p95, throughput)

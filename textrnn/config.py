@@ -87,7 +87,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation: AdamW, cross-entropy, clipping, early stopping on validation loss."""
+    """Optimisation: AdamW, cross-entropy, clipping, early stopping on validation accuracy."""
 
     epochs: int = 20
     batch_size: int = 32
@@ -98,8 +98,10 @@ class TrainConfig:
     patience: int = 4
     seed: int = 0
     device: str = "cpu"
-    # auto: bfloat16 mixed precision where the CPU computes it natively (about 2x faster LSTM
-    # steps; weights, validation and the exported model stay float32), else float32
+    # auto: bfloat16 mixed precision where the CPU computes it natively, else float32; weights,
+    # validation and the exported model stay float32. Measured on sst2 (BiLSTM 128, batch 64):
+    # 2.24-2.89 s an epoch against 2.64-3.06 in float32; test accuracy over 3 seeds: sst2 82.01
+    # vs 81.99, mr 77.93 vs 78.78 (within the seeds' spread)
     precision: str = "auto"
     # validate and keep an exponential moving average of the weights (decay per step); 0 = off.
     # Measured (3 seeds, test accuracy): sst2 82.0 -> 82.5, mr 77.9 -> 79.0

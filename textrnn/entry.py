@@ -41,10 +41,12 @@ def parse_fast_predict(argv: list[str]) -> dict | None:
             return None
         else:
             opts["texts"].append(arg)
-    ok = (opts["texts"] and not (opts["json"] and opts["csv"]) and opts["top_k"].isdigit()
-          and int(opts["top_k"]) >= 1 and opts["precision"] in ("auto", "fp32", "int8")
-          and opts["device"] in ("auto", "cpu") and (opts["threads"] is None or opts["threads"].isdigit()
-                                                     and int(opts["threads"]) >= 1))
+    def count(value: str) -> bool:  # ASCII digits only: "²".isdigit() is true but int("²") fails
+        return value.isascii() and value.isdigit() and int(value) >= 1
+
+    ok = (opts["texts"] and not (opts["json"] and opts["csv"]) and count(opts["top_k"])
+          and opts["precision"] in ("auto", "fp32", "int8") and opts["device"] in ("auto", "cpu")
+          and (opts["threads"] is None or count(opts["threads"])))
     return opts if ok else None
 
 

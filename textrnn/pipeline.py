@@ -86,7 +86,7 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
     import torch
     from safetensors.torch import save_file
 
-    from textrnn.export import check_parity, export_onnx
+    from textrnn.export import OPSET, check_parity, export_onnx
     from textrnn.infer import Predictor
     from textrnn.model import TextClassifier
     from textrnn.tokenizer import encode, train_tokenizer, unknown_rate
@@ -150,7 +150,7 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
             "stopped": result.stopped,
             "train_seconds": round(result.seconds, 2),
             "train_precision": result.precision,
-            "export": {"opset": 17, "parity_max_diff": parity},
+            "export": {"opset": OPSET, "parity_max_diff": parity},
             "versions": _versions(),
         }
         store.write_json(tmp / store.METADATA_FILE, meta)

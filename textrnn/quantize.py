@@ -17,6 +17,7 @@ from pathlib import Path
 
 from textrnn import store
 from textrnn.data import Dataset, validation_data
+from textrnn.errors import ModelFolderError
 
 MAX_DROP = 0.5  # accuracy points
 FAST_INT8_CELLS = ("lstm",)
@@ -68,6 +69,9 @@ def quantize_file(src: Path, dst: Path) -> list[str]:
     logging.disable(logging.WARNING)  # "Please consider to run pre-processing" (not needed here)
     try:
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    except Exception as err:  # onnx and onnxruntime raise several types for a bad file
+        raise ModelFolderError(f"{src} is corrupt or not an ONNX model "
+                               f"({str(err).splitlines()[0][:200] if str(err) else type(err).__name__})") from err
     finally:
         logging.disable(logging.NOTSET)
     return sorted({node.op_type for node in onnx.load(str(dst)).graph.node})

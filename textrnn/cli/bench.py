@@ -43,8 +43,8 @@ def render_bench(result, peak: float | None = None):  # noqa: ANN001, ANN201 - B
 def bench_cmd(
     model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the last trained model).")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Texts: .csv/.tsv/.jsonl (text column) or one text per line (default: the model's validation set).")] = None,
-    device: Annotated[Device, typer.Option(help="cpu, or cuda (ONNX Runtime CUDA provider and torch on the GPU; never falls back).")] = Device.cpu,
-    threads: Annotated[Optional[int], typer.Option(help="Threads for ONNX Runtime and torch (default: physical cores).", min=1)] = None,
+    device: Annotated[Device, typer.Option(help="cpu; cuda (ONNX Runtime CUDA provider and torch on the GPU; never falls back); auto (cuda where it loads).")] = Device.cpu,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: physical cores): ONNX runs that many batches side by side, one thread each (as predict does); torch uses them inside each batch.", min=1)] = None,
     limit: Annotated[Optional[int], typer.Option(help="Use at most this many texts.", min=1)] = None,
     torch: Annotated[bool, typer.Option(help="Include PyTorch eager (same weights) when torch is installed.")] = True,
     peak: Annotated[bool, typer.Option(help="Measure this CPU's fp32 matrix-product peak and show each engine's share.")] = False,

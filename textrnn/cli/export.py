@@ -8,13 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from textrnn.cli._util import err, handle_errors, out
+from textrnn.errors import ConfigError
 
 
 @handle_errors
 def export_cmd(
     model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the last trained model).")] = None,
     int8: Annotated[bool, typer.Option("--int8", help="Write model.int8.onnx (dynamic int8, LSTM only), kept only if validation accuracy drops <= --max-drop points.")] = False,
-    max_drop: Annotated[float, typer.Option(help="Largest validation accuracy drop (points) accepted for int8.", min=0.0)] = 0.5,
+    max_drop: Annotated[Optional[float], typer.Option(help="Largest validation accuracy drop (points) accepted for int8 [default: 0.5].", min=0.0, show_default=False)] = None,
     data: Annotated[Optional[Path], typer.Option(help="Labelled file to compare fp32 and int8 on (default: the model's validation set, rebuilt from its metadata).")] = None,
 ) -> None:
     """Export a trained model again: model.onnx from the PyTorch weights, or with --int8 an int8 model.
@@ -28,6 +29,8 @@ def export_cmd(
     """
     from textrnn import store
 
+    if not int8 and (data is not None or max_drop is not None):
+        raise ConfigError("--data and --max-drop apply only with --int8")
     model_dir = store.resolve_model(model)
     if not int8:
         from textrnn.export import reexport_model
@@ -39,7 +42,8 @@ def export_cmd(
     from textrnn.quantize import quantize_model
 
     err.print("[dim]Quantizing and comparing accuracy...[/]")
-    result = quantize_model(model_dir, load_dataset(data) if data is not None else None, max_drop)
+    limit = {} if max_drop is None else {"max_drop": max_drop}
+    result = quantize_model(model_dir, load_dataset(data) if data is not None else None, **limit)
     if result.kept:
         out.print(f"Wrote {model_dir / store.INT8_FILE}: {result.reason}", soft_wrap=True)
     else:
