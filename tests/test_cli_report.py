@@ -26,7 +26,10 @@ def test_report_has_the_new_sections(trained_model):
 
 
 @pytest.mark.parametrize("width", ["80", "160"])
-def test_report_respects_the_width_without_colour(trained_model, width):
+def test_report_respects_the_width_without_colour(trained_model, width, monkeypatch):
+    from textrnn.cli import _util
+
+    monkeypatch.setattr(_util.out, "no_color", True)  # the console reads NO_COLOR once, at import
     result = invoke("report", "--model", trained_model, COLUMNS=width, NO_COLOR="1")
     assert result.exit_code == 0, result.output
     assert max(len(line) for line in result.stdout.splitlines()) <= int(width)
@@ -117,4 +120,27 @@ def test_bad_input_is_one_clear_line(trained_model, tmp_path, args, message):
     assert result.exit_code == 1, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0]
-    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)  # handled, not an uncaught exception
+
+
+def test_png_into_an_unusable_folder_fails_before_printing(trained_model, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for args in (["report", "--model", trained_model], ["inspect", "--model", trained_model, "a fine film"]):
+        result = invoke(*args, "--png", afile)
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+        assert result.stdout == "" and "cannot create the PNG folder" in result.output
+
+
+def test_png_write_error_is_one_clear_line(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from textrnn import plots
+    from textrnn.errors import TextrnnError
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", refuse)
+    with pytest.raises(TextrnnError, match="cannot write .*Permission denied"):
+        plots._save(plots._pyplot().figure(), tmp_path / "x.png")

@@ -25,9 +25,11 @@ def _pyplot() -> Any:
     return plt
 
 
-def require_matplotlib() -> None:
-    """Raise MissingDependencyError now if PNGs cannot be drawn."""
+def prepare_png_dir(path: Path) -> Path:
+    """Check now, before anything is printed, that PNGs can be drawn (matplotlib) and that `path`
+    is a folder that exists or can be made; returns it."""
     _pyplot()
+    return _out_dir(Path(path))
 
 
 def _out_dir(path: Path) -> Path:
@@ -42,8 +44,12 @@ def _out_dir(path: Path) -> Path:
 
 def _save(fig: Any, path: Path) -> Path:
     plt = _pyplot()
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    except OSError as err:
+        raise TextrnnError(f"cannot write {path}: {err.strerror or err}") from err
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -63,7 +63,7 @@ def human_bytes(n: int) -> str:
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n} B"
+    raise AssertionError("unreachable: the loop returns at GB")
 
 
 # ---------------------------------------------------------------- the model
@@ -451,8 +451,9 @@ def render_report(meta: dict[str, Any], width: int = 100, color: bool = True, si
         parts += _side_by_side([metrics_table(m, SPLIT_TITLES[split]), confusion_table(m, width)], width)
         a = analysis.get(split, {})
         parts += _side_by_side([confused_pairs_table(a), reliability_table(a)], width)
-        if misclassified_table(a) is not None:
-            parts.append(misclassified_table(a))
+        mistakes = misclassified_table(a)
+        if mistakes is not None:
+            parts.append(mistakes)
     return Group(*parts)
 
 

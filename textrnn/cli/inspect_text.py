@@ -31,9 +31,9 @@ def inspect_cmd(
     from textrnn.report import render_inspection
 
     if png is not None:
-        from textrnn.plots import require_matplotlib
+        from textrnn.plots import prepare_png_dir
 
-        require_matplotlib()
+        prepare_png_dir(png)  # fail before printing, not after
     insp = inspect_text(model, text)
     if as_json:
         out.print_json(json.dumps(insp.to_dict(), ensure_ascii=False))

@@ -33,9 +33,9 @@ def report_cmd(
 
     width = min(terminal_width(), MAX_WIDTH)
     if png is not None:
-        from textrnn.plots import require_matplotlib
+        from textrnn.plots import prepare_png_dir
 
-        require_matplotlib()  # fail before printing, not after
+        prepare_png_dir(png)  # fail before printing, not after
     if compare:
         dirs = [store.resolve_model(m) for m in models] if models else store.list_models()
         if len(dirs) < 2:
