@@ -73,6 +73,8 @@ def test_compare_and_models(trained_model, models_root):
     assert result.exit_code == 0, result.output
     assert "Comparing 2 models" in result.stdout and "val accuracy" in result.stdout
     assert invoke("report", "--compare").exit_code == 0  # all models in the models folder
+    result = invoke("report", "--compare", models_root / "a", "--model", models_root / "b")
+    assert result.exit_code == 0 and "Comparing 2 models" in result.stdout, result.output
     result = invoke("models")
     assert result.exit_code == 0, result.output
     marked = [line for line in result.stdout.splitlines() if line.strip().startswith("*") and "KB" in line]
@@ -111,6 +113,7 @@ def test_inspect_final_prediction_matches_onnx(trained_model):
     (["report", "--model", "{tmp}/nowhere"], "does not exist"),
     (["report", "--compare", "{model}", "{tmp}/nowhere"], "does not exist"),
     (["report", "--compare", "{model}"], "at least two"),
+    (["report", "--compare", "--model", "{model}"], "at least two"),  # not every model in the folder
     (["report", "{model}", "{model}"], "add --compare"),
     (["inspect", "hello"], "no trained model yet"),
     (["inspect", "--model", "{model}", "   "], "no text"),

@@ -37,7 +37,8 @@ def report_cmd(
 
         prepare_png_dir(png)  # fail before printing, not after
     if compare:
-        dirs = [store.resolve_model(m) for m in models] if models else store.list_models()
+        wanted = [*(models or []), *([model] if model is not None else [])]  # --model DIR counts too
+        dirs = [store.resolve_model(m) for m in wanted] if wanted else store.list_models()
         if len(dirs) < 2:
             raise ConfigError(f"--compare needs at least two model folders (got {len(dirs)})")
         metas = [{**store.read_metadata(d), "name": d.name} for d in dirs]  # a copied folder keeps its old name
