@@ -7,7 +7,7 @@ Embedding 128 -> BiLSTM 128 -> max pool -> linear, batch 64, Adam, on ../shared/
 Each is timed over --epochs epochs (training only: textrnn's end-of-epoch validation is shown apart),
 one after another on an idle machine; the table gives the median epoch.
 
-    python benchmarks/train_speed.py [--epochs 3] [--keras]
+    python benchmarks/train_speed.py [--epochs 3] [--keras] [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -118,7 +118,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--keras", action="store_true")
+    parser.add_argument("--markdown", type=Path, help="also write the table to this markdown file")
     args = parser.parse_args()
+    started = time.perf_counter()
     train, dev = load_dataset(SST2 / "train.csv"), load_dataset(SST2 / "dev.csv")
     labels = sorted(set(train.labels))
     tok = train_tokenizer(train.texts, TokenizerConfig())
@@ -151,6 +153,15 @@ def main() -> None:
     for name, secs, with_val in rows:
         table.add_row(name, f"{secs:.2f}", f"{base / secs:.2f}x", "" if with_val is None else f"{with_val:.2f}")
     Console().print(table)
+    if args.markdown:
+        cells = [f"| {name} | {secs:.2f} | {base / secs:.2f}x | {'' if v is None else f'{v:.2f}'} |"
+                 for name, secs, v in rows]
+        command = " ".join(["benchmarks/train_speed.py", f"--epochs {args.epochs}"] + ["--keras"] * args.keras)
+        args.markdown.write_text(
+            f"# Training speed\n\n`python {command}` (run time {time.perf_counter() - started:.0f} s; "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads)\n\n{table.title}. "
+            f"{table.caption}.\n\n| system | training s/epoch | textrnn / this | s/epoch with validation |\n"
+            "|---|---|---|---|\n" + "\n".join(cells) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
