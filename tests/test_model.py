@@ -8,7 +8,7 @@ from textrnn.model import TextClassifier
 
 VOCAB = 50
 CASES = [(cell, bi, pooling) for cell in ("rnn", "lstm", "gru") for bi in (False, True)
-         for pooling in ("last", "mean", "max")]
+         for pooling in ("last", "mean", "max", "maxmean")]
 
 
 def _model(cell="lstm", bidirectional=True, pooling="max", **kw) -> TextClassifier:
