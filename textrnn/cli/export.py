@@ -39,11 +39,11 @@ def export_cmd(
         out.print(f"Wrote {model_dir / store.ONNX_FILE} (parity with PyTorch {parity:.1e})", soft_wrap=True)
         return
     from textrnn.data import load_dataset
-    from textrnn.quantize import quantize_model
+    from textrnn.quantize import MAX_DROP, quantize_model
 
     err.print("[dim]Quantizing and comparing accuracy...[/]")
-    limit = {} if max_drop is None else {"max_drop": max_drop}
-    result = quantize_model(model_dir, load_dataset(data) if data is not None else None, **limit)
+    result = quantize_model(model_dir, load_dataset(data) if data is not None else None,
+                            MAX_DROP if max_drop is None else max_drop)
     if result.kept:
         out.print(f"Wrote {model_dir / store.INT8_FILE}: {result.reason}", soft_wrap=True)
     else:
