@@ -4,7 +4,7 @@ import torch
 
 from textrnn.config import ModelConfig, TrainConfig
 from textrnn.model import TextClassifier
-from textrnn.train import ema_decay, fit, length_batches, predict_logits, resolve_precision
+from textrnn.train import ema_decay, fit, length_batches, plan_epochs, predict_logits, resolve_precision
 
 
 def test_length_batches_cover_every_row_once_and_are_mostly_uniform():
@@ -92,6 +92,43 @@ def test_precision_names_resolve():
     assert resolve_precision("bf16", cpu) == torch.bfloat16
     native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     assert resolve_precision("auto", cpu) == (torch.bfloat16 if native else torch.float32)
+
+
+def test_epochs_and_patience_stretch_on_small_data_unless_given():
+    auto = TrainConfig()
+    assert plan_epochs(auto, 200) == (20, 4)  # 5,000+ rows at batch 32: the plain defaults
+    assert plan_epochs(auto, 15) == (200, 40)  # 500 rows: 3,000 steps, waiting 600 for a better epoch
+    assert plan_epochs(auto, 0) == (3000, 600)
+    assert plan_epochs(TrainConfig(epochs=5, patience=2), 15) == (5, 2)  # what the user asked for
+    assert plan_epochs(TrainConfig(epochs=5), 15) == (5, 40)
+
+
+def test_fit_records_its_plan_and_runs_the_auto_epochs_on_small_data():
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(2, 30, size=4) for _ in range(50)]
+    y = rng.integers(0, 2, size=50)  # unlearnable: validation (other rows) stops improving early
+    torch.manual_seed(0)
+    model = TextClassifier(ModelConfig(embedding_dim=8, hidden_size=8), 30, 2)
+    seen = []
+    result = fit(model, ids[:40], y[:40], ids[40:], y[40:], TrainConfig(batch_size=20, patience=2),
+                 callback=_Record(seen))
+    assert (result.epochs, result.patience) == (1500, 2)  # 2 steps an epoch; patience as given
+    assert set(seen) == {1500}  # the callback (progress bar) is told the planned epochs
+    assert result.stopped == "early_stopping" and len(result.history) == result.best_epoch + 2
+
+
+class _Record:
+    def __init__(self, seen: list) -> None:
+        self.seen = seen
+
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        self.seen.append(epochs)
+
+    def on_batch_end(self, loss: float) -> None:
+        pass
+
+    def on_epoch_end(self, stats, is_best: bool) -> None:  # noqa: ANN001
+        pass
 
 
 def test_ema_decay_is_capped_on_small_data():

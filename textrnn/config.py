@@ -13,6 +13,8 @@ ACTIVATIONS = ("tanh", "relu")
 POOLINGS = ("last", "mean", "max", "maxmean")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
+AUTO_EPOCHS, AUTO_PATIENCE = 20, 4  # what --epochs / --patience mean when not given ...
+MIN_STEPS, MIN_PATIENCE_STEPS = 3000, 600  # ... unless the data is too small for these many steps
 
 
 def _check(ok: bool, message: str) -> None:
@@ -89,13 +91,19 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation: AdamW, cross-entropy, clipping, early stopping on validation accuracy."""
 
-    epochs: int = 20
+    # None = auto: AUTO_EPOCHS and AUTO_PATIENCE, stretched on small data so that training runs at
+    # least MIN_STEPS optimizer steps and waits MIN_PATIENCE_STEPS for a better epoch (see
+    # train.plan_epochs). Measured on samples of the training sets (3 seeds, full test sets), 20/4
+    # -> auto: 500 rows: sst2 56.1 -> 64.3, trec 70.5 -> 75.7, subj 81.3 -> 83.9, agnews 56.0 ->
+    # 73.8; 2,000 rows: sst2 70.1 -> 73.6, trec 82.9 -> 87.5, subj 87.8 -> 88.9, agnews 82.2 ->
+    # 82.9. The benchmark datasets (4,900+ training rows) train exactly as with 20 and 4.
+    epochs: int | None = None
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 0.1
     clip_norm: float = 1.0
     word_dropout: float = 0.2  # share of training tokens replaced by [UNK] each step
-    patience: int = 4
+    patience: int | None = None
     seed: int = 0
     device: str = "cpu"
     # auto: bfloat16 mixed precision where the CPU computes it natively, else float32; weights,
@@ -108,13 +116,13 @@ class TrainConfig:
     ema: float = 0.995
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})")
+        _check(self.epochs is None or self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})")
         _check(self.batch_size >= 1, f"batch_size must be at least 1 (got {self.batch_size})")
         _check(self.lr > 0, f"lr must be positive (got {self.lr})")
         _check(self.weight_decay >= 0, f"weight_decay must be >= 0 (got {self.weight_decay})")
         _check(self.clip_norm > 0, f"clip_norm must be positive (got {self.clip_norm})")
         _check(0.0 <= self.word_dropout < 1.0, f"word_dropout must be in [0, 1) (got {self.word_dropout})")
-        _check(self.patience >= 1, f"patience must be at least 1 (got {self.patience})")
+        _check(self.patience is None or self.patience >= 1, f"patience must be at least 1 (got {self.patience})")
         _choice("device", self.device, DEVICES)
         _choice("precision", self.precision, PRECISIONS)
         _check(0.0 <= self.ema < 1.0, f"ema must be in [0, 1) (got {self.ema})")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from textrnn.config import TrainConfig
+from textrnn.config import AUTO_EPOCHS, AUTO_PATIENCE, MIN_PATIENCE_STEPS, MIN_STEPS, TrainConfig
 from textrnn.errors import DeviceError
 from textrnn.tokenizer import PAD_ID, UNK_ID, pad
 
@@ -40,6 +40,8 @@ class FitResult:
     stopped: str = "completed"  # completed | early_stopping | interrupted
     seconds: float = 0.0
     precision: str = "fp32"  # what ran: fp32 or bf16 (mixed precision)
+    epochs: int = 0  # the most epochs and the patience this fit planned (see plan_epochs)
+    patience: int = 0
 
 
 class FitCallback(Protocol):
@@ -78,6 +80,17 @@ def ema_decay(ema: float, planned_steps: int) -> float:
     a tenth of the planned steps and keeps up on small data (the cap binds below 2,000 steps at
     0.995; the benchmark datasets each plan more than 3,000)."""
     return max(0.0, min(ema, 1.0 - 10.0 / max(planned_steps, 1)))
+
+
+def plan_epochs(config: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
+    """(most epochs, patience) for a fit: the config's where given; otherwise AUTO_EPOCHS and
+    AUTO_PATIENCE, raised on small data so that training can run MIN_STEPS optimizer steps and
+    waits MIN_PATIENCE_STEPS steps for a better epoch. On 500 rows (15 steps an epoch) 20 epochs
+    are 300 steps: the network has barely started to learn when they end."""
+    steps = max(steps_per_epoch, 1)
+    epochs = config.epochs or max(AUTO_EPOCHS, -(-MIN_STEPS // steps))
+    patience = config.patience or max(AUTO_PATIENCE, -(-MIN_PATIENCE_STEPS // steps))
+    return epochs, patience
 
 
 def seed_everything(seed: int) -> None:
@@ -141,8 +154,9 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
     With `config.ema`, an exponential moving average of the weights is kept beside them; each
     epoch validates (and may keep) the average instead of the last step's weights. The best epoch
     has the highest validation accuracy (ties: lower validation loss); training stops after
-    `patience` epochs without a better one. The forward pass runs in bfloat16 autocast where
-    `config.precision` resolves to it (weights, gradients and validation stay float32).
+    `patience` epochs without a better one (epochs and patience: see `plan_epochs`). The forward
+    pass runs in bfloat16 autocast where `config.precision` resolves to it (weights, gradients and
+    validation stay float32).
     Ctrl-C ends training after the current batch and keeps the best epoch so far (re-raised if
     no epoch has finished).
     """
@@ -160,15 +174,18 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
     y_all = torch.from_numpy(train_y.astype(np.int64))
     params = [p.data for p in model.parameters()]
     ema = [p.clone() for p in params] if config.ema else None
-    decay = ema_decay(config.ema, len(length_batches(lengths, config.batch_size)) * config.epochs)
+    steps_per_epoch = len(length_batches(lengths, config.batch_size))
+    epochs, patience = plan_epochs(config, steps_per_epoch)
+    result.epochs, result.patience = epochs, patience
+    decay = ema_decay(config.ema, steps_per_epoch * epochs)
     best_key, best_state, waited = None, None, 0
     start = time.perf_counter()
     try:
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             batches = length_batches(lengths, config.batch_size, rng)
             if callback:
-                callback.on_epoch_start(epoch, config.epochs, len(batches))
+                callback.on_epoch_start(epoch, epochs, len(batches))
             model.train()
             total_loss, correct = 0.0, 0
             for idx in batches:
@@ -208,7 +225,7 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
                 torch._foreach_copy_(params, raw)
             if callback:
                 callback.on_epoch_end(stats, is_best)
-            if waited >= config.patience and epoch < config.epochs:
+            if waited >= patience and epoch < epochs:
                 result.stopped = "early_stopping"
                 break
     except KeyboardInterrupt:

@@ -10,7 +10,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from textrnn.cli._util import err, handle_errors, out
-from textrnn.config import DataConfig, ModelConfig, TokenizerConfig, TrainConfig
+from textrnn.config import (
+    AUTO_EPOCHS,
+    AUTO_PATIENCE,
+    MIN_PATIENCE_STEPS,
+    MIN_STEPS,
+    DataConfig,
+    ModelConfig,
+    TokenizerConfig,
+    TrainConfig,
+)
 
 _D, _T, _M, _R = DataConfig(), TokenizerConfig(), ModelConfig(), TrainConfig()
 
@@ -104,13 +113,13 @@ def train_cmd(
     embedding_dropout: Annotated[float, typer.Option(help="Dropout on the embeddings.", rich_help_panel="Model")] = _M.embedding_dropout,
     pooling: Annotated[Pooling, typer.Option(help="How token states become one vector: last state, mean, max, or max and mean.", rich_help_panel="Model")] = Pooling(_M.pooling),
     ngram_buckets: Annotated[int, typer.Option(help="Hashed-bigram bag beside the RNN (fastText-like), this many buckets; 0: off.", rich_help_panel="Model")] = _M.ngram_buckets,
-    epochs: Annotated[int, typer.Option(help="Most epochs to train.", rich_help_panel="Training")] = _R.epochs,
+    epochs: Annotated[Optional[int], typer.Option(help=f"Most epochs to train (default: {AUTO_EPOCHS}, or more on small data: enough for {MIN_STEPS:,} steps).", show_default=False, rich_help_panel="Training")] = _R.epochs,
     batch_size: Annotated[int, typer.Option(help="Texts per training batch.", rich_help_panel="Training")] = _R.batch_size,
     lr: Annotated[float, typer.Option(help="AdamW learning rate.", rich_help_panel="Training")] = _R.lr,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.", rich_help_panel="Training")] = _R.weight_decay,
     clip_norm: Annotated[float, typer.Option(help="Clip the gradient norm to this.", rich_help_panel="Training")] = _R.clip_norm,
     word_dropout: Annotated[float, typer.Option(help="Share of training tokens replaced by the unknown word each step.", rich_help_panel="Training")] = _R.word_dropout,
-    patience: Annotated[int, typer.Option(help="Stop after this many epochs without a better validation accuracy.", rich_help_panel="Training")] = _R.patience,
+    patience: Annotated[Optional[int], typer.Option(help=f"Stop after this many epochs without a better validation accuracy (default: {AUTO_PATIENCE}, or more on small data: {MIN_PATIENCE_STEPS} steps' worth).", show_default=False, rich_help_panel="Training")] = _R.patience,
     seed: Annotated[int, typer.Option(help="Random seed: same seed and data, same model (on CPU).", rich_help_panel="Training")] = _R.seed,
     device: Annotated[Device, typer.Option(help="Train on cpu, cuda, or auto (cuda when available).", rich_help_panel="Training")] = Device(_R.device),
     precision: Annotated[TrainPrecision, typer.Option(help="auto: bfloat16 mixed precision on CPUs that compute it natively (faster), else fp32; weights and the exported model stay fp32.", rich_help_panel="Training")] = TrainPrecision(_R.precision),
