@@ -33,6 +33,30 @@ def test_padding_never_changes_a_result(cell, bidirectional, pooling):
     torch.testing.assert_close(alone, in_batch, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("cell, activation", [("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh")])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_padded_run_equals_the_packed_run_with_gradients(cell, activation, bidirectional):
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    model = _model(cell, bidirectional, activation=activation, layers=2, dropout=0.0).train()
+    lengths = torch.tensor([7, 3, 1, 5])
+    x = torch.randn(4, 7, 8, generator=torch.Generator().manual_seed(1))
+    mask = (torch.arange(7)[None] < lengths[:, None]).unsqueeze(-1)
+    grads = []
+    for run in ("padded", "packed"):
+        model.zero_grad()
+        if run == "padded":
+            out = model._run_padded(x, lengths)
+        else:
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out = pad_packed_sequence(model.rnn(packed)[0], batch_first=True)[0]
+        (out * mask).pow(2).sum().backward()
+        grads.append((out * mask, [p.grad.clone() for p in model.rnn.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-5, rtol=0)
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
 def test_ngram_bag_is_padding_invariant_and_counted():
     model = _model(ngram_buckets=64, ngram_dim=4)
     sentence = torch.tensor([[5, 9, 13]])

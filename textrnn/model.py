@@ -1,4 +1,4 @@
-"""Model stage [torch]: embedding -> RNN/LSTM/GRU (packed, so padding never leaks) -> pooling -> linear."""
+"""Model stage [torch]: embedding -> RNN/LSTM/GRU (padding never leaks into a result) -> pooling -> linear."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ class TextClassifier(nn.Module):
         exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
         if not exporting and bool((input_ids != PAD_ID).all()):
             out = self.rnn(x)[0]  # no padding: same result, and several times faster than packed on CPU
-        else:
+        elif not exporting:
+            out = self._run_padded(x, lengths)
+        else:  # exported as the ONNX operators' sequence_lens
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True)  # (batch, max_len, dirs * hidden)
         # The final states come from `out` rather than h_n: the TorchScript exporter fails on a
@@ -54,6 +56,36 @@ class TextClassifier(nn.Module):
         steps = torch.arange(out.size(1), device=out.device)
         mask = steps.unsqueeze(0) < lengths.unsqueeze(1)  # (batch, max_len)
         return out, last, mask
+
+    def _run_padded(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The recurrent layers on right-padded input, equal to the packed run at every real token
+        and several times faster on CPU (packed sequences fall off oneDNN's fused kernels): each
+        direction runs as a one-way pass, the backward one over each row reversed within its own
+        length, so padding only ever comes after a row's real tokens. States at padded positions
+        are left unspecified (pooling masks them)."""
+        rnn, hidden = self.rnn, self.config.hidden_size
+        steps = torch.arange(x.size(1), device=x.device).unsqueeze(0)  # (1, max_len)
+        valid = steps < lengths.unsqueeze(1)
+        reverse = torch.where(valid, lengths.unsqueeze(1) - 1 - steps, steps)  # its own inverse
+        cell = self.config.cell
+        run = getattr(torch._VF, f"rnn_{rnn.nonlinearity}" if cell == "rnn" else cell)  # what nn.LSTM etc. call
+        h0 = x.new_zeros(1, x.size(0), hidden)
+        for layer in range(rnn.num_layers):
+            outs = []
+            for direction in range(self.directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                weights = [getattr(rnn, f"{name}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+                index = reverse.unsqueeze(-1).expand(-1, -1, x.size(2))
+                inp = x.gather(1, index) if direction else x
+                hx = (h0, h0) if cell == "lstm" else h0
+                out = run(inp, hx, weights, True, 1, 0.0, self.training, False, True)[0]
+                if direction:
+                    out = out.gather(1, reverse.unsqueeze(-1).expand(-1, -1, out.size(2)))
+                outs.append(out)
+            x = torch.cat(outs, dim=-1) if self.directions == 2 else outs[0]
+            if layer < rnn.num_layers - 1 and rnn.dropout:
+                x = nn.functional.dropout(x, rnn.dropout, self.training)
+        return x
 
     def ngram_bag(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Mean embedding of the text's unigrams and hashed bigrams: (batch, ngram_dim)."""

@@ -102,7 +102,7 @@ def seed_everything(seed: int) -> None:
 def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator | None = None,
                    min_group: int | None = None) -> list[np.ndarray]:
     """Batches of texts of exactly equal length where there are enough of them, so most batches
-    need no padding (and no packing, which costs several times more on CPU); the rest are pooled,
+    need no padding (no steps spent on it); the rest are pooled,
     sorted by length and batched with little padding. A length needs `min_group` texts (default
     half a batch) for batches of its own. Shuffled when `rng` is given.
     """
