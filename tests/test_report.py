@@ -126,6 +126,8 @@ def test_analysis_is_compact_and_dedupes_examples():
 def test_compare_shows_only_differing_settings():
     a, b = make_meta(3, 5, seed=0), make_meta(3, 8, seed=1)
     assert set(differing_settings([a, b])) == {"train.epochs", "train.seed"}
+    b["config"]["train"]["epochs"] = None  # trained with the automatic plan
+    assert differing_settings([a, b])["train.epochs"] == [a["config"]["train"]["epochs"], "auto"]
     data = compare_data([a, b])
     assert data["models"] == [a["name"], b["name"]] and len(data["scores"]["val accuracy"]) == 2
     text = render(render_compare([a, b], width=80, color=False), 80)

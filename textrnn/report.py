@@ -470,7 +470,8 @@ def flatten_config(meta: dict[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for stage, values in meta.get("config", {}).items():
         for key, value in values.items():
-            flat[f"{stage}.{key}"] = value
+            auto = stage == "train" and key in ("epochs", "patience") and value is None
+            flat[f"{stage}.{key}"] = "auto" if auto else value  # None there: planned from the data size
     train = meta.get("data", {}).get("train", {})
     if "path" in train:
         flat["data.train"] = Path(train["path"]).name + f" ({train.get('sha256', '')[:8]})"
