@@ -57,6 +57,15 @@ def test_padded_run_equals_the_packed_run_with_gradients(cell, activation, bidir
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_stacked_cells_train_on_padded_batches_under_bf16_autocast(cell):
+    model = _model(cell, layers=2).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(torch.tensor([[5, 9, 13, 2], [7, 8, 0, 0]])).float()
+    logits.sum().backward()
+    assert torch.isfinite(logits).all() and model.rnn.weight_hh_l1.grad is not None
+
+
 def test_ngram_bag_is_padding_invariant_and_counted():
     model = _model(ngram_buckets=64, ngram_dim=4)
     sentence = torch.tensor([[5, 9, 13]])

@@ -63,26 +63,26 @@ class TextClassifier(nn.Module):
         direction runs as a one-way pass, the backward one over each row reversed within its own
         length, so padding only ever comes after a row's real tokens. States at padded positions
         are left unspecified (pooling masks them)."""
-        rnn, hidden = self.rnn, self.config.hidden_size
+        rnn, cell = self.rnn, self.config.cell
         steps = torch.arange(x.size(1), device=x.device).unsqueeze(0)  # (1, max_len)
-        valid = steps < lengths.unsqueeze(1)
-        reverse = torch.where(valid, lengths.unsqueeze(1) - 1 - steps, steps)  # its own inverse
-        cell = self.config.cell
+        reverse = torch.where(steps < lengths.unsqueeze(1), lengths.unsqueeze(1) - 1 - steps, steps)
+
+        def flip(t: torch.Tensor) -> torch.Tensor:  # reverse each row within its length (self-inverse)
+            return t.gather(1, reverse.unsqueeze(-1).expand_as(t))
+
         run = getattr(torch._VF, f"rnn_{rnn.nonlinearity}" if cell == "rnn" else cell)  # what nn.LSTM etc. call
-        h0 = x.new_zeros(1, x.size(0), hidden)
+        h0 = x.new_zeros(1, x.size(0), self.config.hidden_size)
+        hx = (h0, h0) if cell == "lstm" else h0
         for layer in range(rnn.num_layers):
             outs = []
             for direction in range(self.directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
                 weights = [getattr(rnn, f"{name}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-                index = reverse.unsqueeze(-1).expand(-1, -1, x.size(2))
-                inp = x.gather(1, index) if direction else x
-                hx = (h0, h0) if cell == "lstm" else h0
-                out = run(inp, hx, weights, True, 1, 0.0, self.training, False, True)[0]
                 if direction:
-                    out = out.gather(1, reverse.unsqueeze(-1).expand(-1, -1, out.size(2)))
-                outs.append(out)
-            x = torch.cat(outs, dim=-1) if self.directions == 2 else outs[0]
+                    outs.append(flip(run(flip(x), hx, weights, True, 1, 0.0, self.training, False, True)[0]))
+                else:
+                    outs.append(run(x, hx, weights, True, 1, 0.0, self.training, False, True)[0])
+            x = torch.cat(outs, dim=-1)
             if layer < rnn.num_layers - 1 and rnn.dropout:
                 x = nn.functional.dropout(x, rnn.dropout, self.training)
         return x
