@@ -3,8 +3,11 @@ import pytest
 import torch
 
 from textrnn.config import ModelConfig, TrainConfig
+from textrnn.errors import DeviceError
 from textrnn.model import TextClassifier
-from textrnn.train import ema_decay, fit, length_batches, plan_epochs, predict_logits, resolve_precision
+from textrnn.train import ema_decay, fit, length_batches, native_bf16, plan_epochs, predict_logits, resolve_precision
+
+needs_bf16 = pytest.mark.skipif(not native_bf16(), reason="this CPU has no native bfloat16")
 
 
 def test_length_batches_cover_every_row_once_and_are_mostly_uniform():
@@ -20,7 +23,7 @@ def test_length_batches_cover_every_row_once_and_are_mostly_uniform():
     assert all((a == b).all() for a, b in zip(batches, again, strict=True))
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=needs_bf16)])
 def test_fit_is_deterministic_and_keeps_the_best_epoch(precision):
     rng = np.random.default_rng(0)
     ids = [rng.integers(2, 30, size=rng.integers(1, 9)) for _ in range(120)]
@@ -86,12 +89,20 @@ def test_ctrl_c_before_any_epoch_saves_nothing(tmp_path):
     assert not [p for p in (tmp_path / "models").iterdir()]  # the temporary folder is gone too
 
 
-def test_precision_names_resolve():
+def test_precision_names_resolve(monkeypatch):
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) == torch.float32
+    assert resolve_precision("auto", cpu) == (torch.bfloat16 if native_bf16() else torch.float32)
+    monkeypatch.setattr("textrnn.train.native_bf16", lambda: True)
     assert resolve_precision("bf16", cpu) == torch.bfloat16
-    native = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    assert resolve_precision("auto", cpu) == (torch.bfloat16 if native else torch.float32)
+    assert resolve_precision("auto", cpu) == torch.bfloat16
+
+
+def test_bf16_on_a_cpu_without_it_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr("textrnn.train.native_bf16", lambda: False)
+    with pytest.raises(DeviceError, match="no native bfloat16"):
+        resolve_precision("bf16", torch.device("cpu"))
+    assert resolve_precision("auto", torch.device("cpu")) == torch.float32
 
 
 def test_epochs_and_patience_stretch_on_small_data_unless_given():

@@ -62,15 +62,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def resolve_precision(name: str, device: torch.device) -> torch.dtype:
-    """'auto' -> bfloat16 on a CPU with native bfloat16 (AVX512-BF16 or AMX), else float32.
+def native_bf16() -> bool:
+    """Whether this CPU runs bfloat16 natively (AVX512-BF16 or AMX) in oneDNN, which the LSTM needs."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
-    CUDA stays float32 under 'auto' (not yet measured there); 'bf16' forces it anywhere.
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype:
+    """'auto' -> bfloat16 on a CPU with native bfloat16, else float32.
+
+    CUDA stays float32 under 'auto' (not yet measured there); 'bf16' forces it, except on a CPU
+    without native bfloat16, where oneDNN has no LSTM kernel for it (an error, not a crash mid-fit).
     """
     if name == "bf16":
+        if device.type == "cpu" and not native_bf16():
+            raise DeviceError("--precision bf16: this CPU has no native bfloat16 (AVX512-BF16 or AMX), "
+                              "which PyTorch's CPU LSTM needs; use --precision fp32 (or auto)")
         return torch.bfloat16
-    if name == "auto" and device.type == "cpu" and torch.backends.mkldnn.is_available() \
-            and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if name == "auto" and device.type == "cpu" and native_bf16():
         return torch.bfloat16
     return torch.float32
 
