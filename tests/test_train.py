@@ -5,7 +5,16 @@ import torch
 from textrnn.config import ModelConfig, TrainConfig
 from textrnn.errors import DeviceError
 from textrnn.model import TextClassifier
-from textrnn.train import ema_decay, fit, length_batches, native_bf16, plan_epochs, predict_logits, resolve_precision
+from textrnn.train import (
+    _clip_gradients,
+    ema_decay,
+    fit,
+    length_batches,
+    native_bf16,
+    plan_epochs,
+    predict_logits,
+    resolve_precision,
+)
 
 needs_bf16 = pytest.mark.skipif(not native_bf16(), reason="this CPU has no native bfloat16")
 
@@ -164,3 +173,20 @@ def test_ema_keeps_the_averaged_weights_not_the_last_steps(monkeypatch):
         moved[ema] = float((model.rnn.weight_hh_l0.detach() - start).abs().max())
     # an average with decay ~1 barely leaves the starting weights; the raw weights move far
     assert moved[0.99999] < 0.01 < moved[0.0]
+
+
+@pytest.mark.parametrize("scale", [0.01, 100.0])
+def test_gradient_clipping_equals_torch_clip_grad_norm(scale):
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(7, 5)) for _ in range(3)]
+    for p in ours:
+        p.grad = torch.randn_like(p) * scale
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    for p, q in zip(ours, theirs, strict=True):
+        q.grad = p.grad.clone()
+    _clip_gradients(ours, 1.0)
+    torch.nn.utils.clip_grad_norm_(theirs, 1.0)
+    for p, q in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=0)
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in ours]))
+    assert norm <= 1.0 + 1e-5 and (scale < 1 or norm > 0.99)

@@ -101,13 +101,15 @@ class TextClassifier(nn.Module):
         out, last, mask = self.encode(input_ids)
         if pooling == "last":
             pooled = last
-        else:
+        else:  # only what the pooling needs; most training batches have no padding to mask
+            padded = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or not bool(mask.all())
             m = mask.unsqueeze(-1)  # (batch, max_len, 1)
-            mean = (out * m).sum(dim=1) / m.sum(dim=1)
-            mx = out.masked_fill(~m, float("-inf")).amax(dim=1)
-            pooled = {"mean": mean, "max": mx}.get(pooling)
-            if pooled is None:
-                pooled = torch.cat([mx, mean], dim=-1)
+            parts = []
+            if pooling in ("max", "maxmean"):
+                parts.append((out.masked_fill(~m, float("-inf")) if padded else out).amax(dim=1))
+            if pooling in ("mean", "maxmean"):
+                parts.append((out * m).sum(dim=1) / m.sum(dim=1) if padded else out.mean(dim=1))
+            pooled = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
         if self.config.ngram_buckets:
             pooled = torch.cat([pooled, self.ngram_bag(input_ids)], dim=-1)
         return self.classifier(self.dropout(pooled))  # (batch, num_classes)

@@ -148,6 +148,15 @@ def predict_logits(model: nn.Module, ids: list[np.ndarray], batch_size: int = 25
     return out
 
 
+def _clip_gradients(params: list[nn.Parameter], max_norm: float) -> None:
+    """clip_grad_norm_ without its multiply-by-one when the norm is within `max_norm` (most steps):
+    the same result, without touching every gradient again."""
+    grads = [p.grad for p in params if p.grad is not None]
+    coef = max_norm / (torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) + 1e-6)
+    if coef < 1.0:
+        torch._foreach_mul_(grads, coef)
+
+
 def _loss_and_accuracy(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     t = torch.from_numpy(logits)
     loss = nn.functional.cross_entropy(t, torch.from_numpy(y)).item()
@@ -181,6 +190,7 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
     lengths = np.array([len(x) for x in train_ids])
     y_all = torch.from_numpy(train_y.astype(np.int64))
     params = [p.data for p in model.parameters()]
+    grads_of = [p for p in model.parameters() if p.requires_grad]
     ema = [p.clone() for p in params] if config.ema else None
     steps_per_epoch = len(length_batches(lengths, config.batch_size))
     epochs, patience = plan_epochs(config, steps_per_epoch)
@@ -207,7 +217,7 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
                 loss = nn.functional.cross_entropy(logits, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
+                _clip_gradients(grads_of, config.clip_norm)
                 optimizer.step()
                 if ema is not None:
                     torch._foreach_lerp_(ema, params, 1.0 - decay)
