@@ -48,10 +48,11 @@ class Score:
         self.seconds.append(secs)
 
     def cell(self) -> str:
+        """accuracy (mean ± sd over seeds) / macro-F1 / mean seconds (and the slowest, over seeds)."""
         a = 100 * np.array(self.accuracy)
-        if len(a) > 1:
-            return f"{a.mean():.1f} ± {a.std(ddof=1):.1f}"
-        return f"{a[0]:.1f}" if len(a) else "-"
+        acc = f"{a.mean():.1f} ± {a.std(ddof=1):.1f}" if len(a) > 1 else f"{a[0]:.1f}"
+        secs = f"{np.mean(self.seconds):.0f}s" + (f" (max {max(self.seconds):.0f}s)" if len(a) > 1 else "")
+        return f"{acc} / {np.mean(self.macro_f1):.3f} / {secs}"
 
 
 def splits(name: str):
@@ -182,6 +183,45 @@ def versions() -> str:
     return ", ".join(found)
 
 
+def cpu() -> str:
+    """The CPU's name and the precision textrnn trains in on it (bfloat16 only where it is native)."""
+    import torch
+
+    from textrnn.train import resolve_precision
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    bf16 = resolve_precision("auto", torch.device("cpu")) == torch.bfloat16
+    return f"{name}, {os.cpu_count()} cores, textrnn trains in {'bfloat16 (native)' if bf16 else 'fp32'}"
+
+
+def write_results(rows: dict[str, list[Score]], seeds: int, minutes: float, path: Path) -> Table:
+    """Print-ready table and the markdown file, for the datasets done so far."""
+    systems = list(dict.fromkeys(s.system for scores in rows.values() for s in scores))
+    table = Table(title="Test accuracy % (mean ± sd over seeds) / macro-F1 / training seconds")
+    table.add_column("dataset")
+    for system in systems:
+        table.add_column(system, justify="right")
+    md = ["| dataset | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
+    for name, scores in rows.items():
+        by = {s.system: s for s in scores}
+        cells = ["-" if system not in by else by[system].cell() for system in systems]
+        table.add_row(name, *cells)
+        md.append(f"| {name} | " + " | ".join(cells) + " |")
+    cmd = "python benchmarks/accuracy.py " + " ".join(sys.argv[1:])
+    path.write_text(
+        f"# Accuracy benchmark\n\nCommand: `{cmd.strip()}` (run time {minutes:.1f} min)\n\n"
+        f"Machine: {cpu()}; Python {platform.python_version()}; {versions()}\n\n"
+        f"Each cell: test accuracy % (mean ± sd over {seeds} seeds for textrnn) / macro-F1 / training "
+        f"seconds (textrnn: the whole `train` job: tokenizer, training, export, evaluation; mean and "
+        f"slowest seed).\n\n" + "\n".join(md) + "\n", encoding="utf-8")
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
@@ -208,31 +248,10 @@ def main() -> None:
                 if k:
                     scores.append(k)
         rows[name] = scores
-    systems = list(dict.fromkeys(s.system for scores in rows.values() for s in scores))
-    table = Table(title="Test accuracy % (mean ± sd over seeds) / macro-F1 / training seconds")
-    table.add_column("dataset")
-    for system in systems:
-        table.add_column(system, justify="right")
-    md = ["| dataset | " + " | ".join(systems) + " |", "|---" * (len(systems) + 1) + "|"]
-    for name, scores in rows.items():
-        by = {s.system: s for s in scores}
-        cells = []
-        for system in systems:
-            s = by.get(system)
-            cells.append("-" if s is None else
-                         f"{s.cell()} / {np.mean(s.macro_f1):.3f} / {np.mean(s.seconds):.0f}s")
-        table.add_row(name, *cells)
-        md.append(f"| {name} | " + " | ".join(cells) + " |")
+        write_results(rows, args.seeds, (time.perf_counter() - started) / 60, args.out)  # so far
+    table = write_results(rows, args.seeds, (time.perf_counter() - started) / 60, args.out)
     Console().print(table)
-    total = time.perf_counter() - started
-    cmd = "python benchmarks/accuracy.py " + " ".join(sys.argv[1:])
-    text = (f"# Accuracy benchmark\n\nCommand: `{cmd.strip()}` (run time {total / 60:.1f} min)\n\n"
-            f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
-            f"{versions()}\n\nEach cell: test accuracy % (mean ± sd over {args.seeds} seeds for textrnn) / "
-            f"macro-F1 / training seconds (textrnn: the whole `train` job: tokenizer, training, export, "
-            f"evaluation).\n\n" + "\n".join(md) + "\n")
-    args.out.write_text(text, encoding="utf-8")
-    console.print(f"wrote {args.out} ({total / 60:.1f} min)")
+    console.print(f"wrote {args.out} ({(time.perf_counter() - started) / 60:.1f} min)")
 
 
 if __name__ == "__main__":
