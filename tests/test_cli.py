@@ -46,6 +46,24 @@ def test_same_seed_same_model(train_csv, tmp_path):
     assert metas[0]["metrics"]["val"] == metas[1]["metrics"]["val"]
 
 
+def test_an_ensemble_trains_exports_predicts_and_reports(train_csv, tmp_path):
+    out = tmp_path / "ens"
+    result = invoke("train", train_csv, *TINY, "--members", "2", "--seed", "1", "--int8", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "2 members, best epochs" in result.stdout and "Training member 2 of 2" in result.output
+    meta = store.read_metadata(out)
+    assert [m["seed"] for m in meta["members"]] == [2, 3] and meta["planned_members"] == 2
+    assert meta["summary"][-1]["layer"] == "Average of 2 members' probabilities"
+    assert meta["export"]["parity_max_diff"] < 1e-4
+    predicted = invoke("predict", "--model", out, "--json", "i loved this wonderful film")
+    assert predicted.exit_code == 0 and 0.0 <= json.loads(predicted.stdout)["probability"] <= 1.0
+    report = invoke("report", "--model", out)
+    assert report.exit_code == 0 and "2 members averaged (seeds 2, 3)" in report.stdout
+    assert "member 1 of 2" in report.stdout
+    for args in (["inspect", "--model", out, "a fine film"], ["export", "--model", out]):
+        assert invoke(*args).exit_code == 0
+
+
 def test_keras_simple_rnn_relu_example_is_expressible(train_csv, tmp_path):
     result = invoke("train", train_csv, "--cell", "rnn", "--activation", "relu", "--no-bidirectional",
                     "--embedding-dim", "64", "--hidden-size", "128", "--pooling", "last", "--epochs", "2",
@@ -104,6 +122,7 @@ def test_help_teaches():
     (["train", "{tmp}/ok.csv", "--activation", "relu"], "applies only to --cell rnn"),
     (["train", "{tmp}/ok.csv", "--val", "{tmp}/otherlabels.csv", "--epochs", "1"], "labels not in the training"),
     (["train", "{tmp}/ok.csv", "--ema", "1"], "ema must be in [0, 1)"),
+    (["train", "{tmp}/ok.csv", "--members", "0"], "members must be between 1 and 16"),
     (["predict", "hello"], "no trained model yet"),
     (["report"], "no trained model yet"),
     (["predict", "--model", "{tmp}/nowhere", "hello"], "does not exist"),

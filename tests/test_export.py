@@ -6,7 +6,7 @@ import torch
 from textrnn.config import ModelConfig
 from textrnn.errors import ExportMismatchError
 from textrnn.export import check_parity, export_onnx
-from textrnn.model import TextClassifier
+from textrnn.model import TextClassifier, build_model
 
 VOCAB = 40
 
@@ -40,3 +40,14 @@ def test_a_wrong_export_is_caught(tmp_path):
         model.classifier.bias += 1.0  # the exported file no longer matches these weights
     with pytest.raises(ExportMismatchError, match="differs from PyTorch"):
         check_parity(model, path, VOCAB, max_length=10)
+
+
+def test_an_ensemble_exports_as_one_graph_that_matches_torch(tmp_path):
+    torch.manual_seed(2)
+    model = build_model(ModelConfig(embedding_dim=8, hidden_size=6, layers=2), VOCAB, 3, members=3).eval()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    assert check_parity(model, path, VOCAB, max_length=30) < 1e-4
+    import onnx
+
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert ops.count("LSTM") == 3 * 2  # three members, two layers each

@@ -4,7 +4,7 @@ import torch
 
 from textrnn.config import ModelConfig
 from textrnn.errors import ConfigError
-from textrnn.model import TextClassifier
+from textrnn.model import Ensemble, TextClassifier, build_model
 from textrnn.train import native_bf16
 
 VOCAB = 50
@@ -116,3 +116,20 @@ def test_empty_row_gets_a_finite_output():
 def test_config_validation(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         ModelConfig(**kwargs)
+
+
+def test_ensemble_outputs_the_log_of_its_members_mean_probability_and_ignores_padding():
+    torch.manual_seed(0)
+    ensemble = build_model(ModelConfig(embedding_dim=8, hidden_size=6), VOCAB, 3, members=3).eval()
+    assert isinstance(ensemble, Ensemble) and len(ensemble.members) == 3
+    ids = torch.tensor([[5, 9, 13, 2], [7, 8, 0, 0]])
+    with torch.no_grad():
+        mean = torch.stack([m(ids).softmax(-1) for m in ensemble.members]).mean(0)
+        out = ensemble(ids)
+        torch.testing.assert_close(out.softmax(-1), mean)
+        torch.testing.assert_close(out.exp().sum(-1), torch.ones(2))  # already log-probabilities
+        torch.testing.assert_close(ensemble(ids[1:, :2]), out[1:], atol=1e-6, rtol=0)
+    rows = ensemble.summary()
+    assert rows[-2]["layer"] == "Members 2-3 (same layers, other seeds)"
+    assert sum(r["params"] for r in rows) == sum(p.numel() for p in ensemble.parameters())
+    assert isinstance(build_model(ModelConfig(embedding_dim=8, hidden_size=6), VOCAB, 3), TextClassifier)

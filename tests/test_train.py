@@ -9,7 +9,9 @@ from textrnn.train import (
     _clip_gradients,
     ema_decay,
     fit,
+    fit_members,
     length_batches,
+    member_seed,
     native_bf16,
     plan_epochs,
     predict_logits,
@@ -190,3 +192,40 @@ def test_gradient_clipping_equals_torch_clip_grad_norm(scale):
         torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=0)
     norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in ours]))
     assert norm <= 1.0 + 1e-5 and (scale < 1 or norm > 0.99)
+
+
+class _InterruptMember(_InterruptAt):
+    """Presses Ctrl-C in the given epoch of the n-th fit it sees (counting epoch-1 starts)."""
+
+    def __init__(self, member: int, epoch: int) -> None:
+        super().__init__(epoch)
+        self.member, self.fits = member, 0
+
+    def on_epoch_start(self, epoch, epochs, batches):
+        self.fits += epoch == 1
+        self.current = epoch if self.fits == self.member else 0
+
+
+def test_members_train_from_their_own_seeds_and_ctrl_c_keeps_finished_ones():
+    ids, y = _toy()
+    config = TrainConfig(epochs=2, batch_size=16, seed=1)
+    assert [member_seed(1, i, 3) for i in range(3)] == [3, 4, 5] and member_seed(4, 0, 1) == 4
+
+    def make():
+        return TextClassifier(ModelConfig(embedding_dim=8, hidden_size=8), 30, 2)
+
+    models, fits = fit_members(make, 3, ids, y, ids, y, config)
+    assert len(models) == len(fits) == 3 and all(not m.training for m in models)
+    weights = [m.embedding.weight for m in models]
+    assert not torch.equal(weights[0], weights[1]) and not torch.equal(weights[1], weights[2])
+    # the same member seed gives the same member: member 2 of 3 from seed 1 is a lone model from seed 4
+    (alone,), _ = fit_members(make, 1, ids, y, ids, y, TrainConfig(epochs=2, batch_size=16, seed=4))
+    assert torch.equal(alone.embedding.weight, models[1].embedding.weight)
+
+    seen = []
+    models, fits = fit_members(make, 3, ids, y, ids, y, config, _InterruptMember(2, 2),
+                               on_member=lambda i, n: seen.append((i, n)))
+    assert seen == [(0, 3), (1, 3)]  # member 3 never started
+    assert len(models) == 2 and fits[1].stopped == "interrupted" and len(fits[1].history) == 1
+    with pytest.raises(KeyboardInterrupt):  # nothing finished yet: Ctrl-C goes through
+        fit_members(make, 3, ids, y, ids, y, config, _InterruptMember(1, 1))

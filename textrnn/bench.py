@@ -12,6 +12,7 @@ FLOPs per text (multiply-add = 2 FLOPs), from the model's config, T = tokens in 
     RNN layer l, per direction, per token: 2 * gates * H * (I_l + H)
         gates: LSTM 4, GRU 3, simple RNN 1; H hidden size; I_0 = embedding size, I_l = directions * H
     n-gram bag: (2T - 1) * ngram_dim additions; classifier: 2 * features * classes
+    times the number of ensemble members
 Embedding lookups, biases, activations and pooling are left out (a few percent at most).
 """
 
@@ -134,7 +135,7 @@ def _torch_engine(model_dir: Path, texts: list[str], latency_texts: list[str], d
     def predict(batch_texts: list[str], batch: int) -> np.ndarray:
         ids = encode(tokenizer, batch_texts)
         order = np.argsort([len(x) for x in ids], kind="stable") if sort else np.arange(len(ids))
-        probs = np.zeros((len(ids), len(model.classifier.weight)), dtype=np.float32)
+        probs = np.zeros((len(ids), model.num_classes), dtype=np.float32)
         for i in range(0, len(ids), batch):
             idx = order[i: i + batch]
             x = torch.from_numpy(pad([ids[j] for j in idx])).to(target)
@@ -171,7 +172,8 @@ def run_bench(model_dir: str | Path, texts: list[str], *, device: str = "cpu", t
     tokenizer = load_tokenizer(model_dir / store.TOKENIZER_FILE)
     mean_tokens = float(np.mean([len(x) for x in encode(tokenizer, texts)]))
     result = BenchResult(model_dir, len(texts), mean_tokens,
-                         flops_per_text(meta["config"]["model"], mean_tokens, len(meta["labels"])))
+                         flops_per_text(meta["config"]["model"], mean_tokens, len(meta["labels"]))
+                         * len(meta.get("members") or [1]))
     latency = texts[:latency_texts]
     for engine in engines:
         if on_engine:

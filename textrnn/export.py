@@ -1,4 +1,4 @@
-"""Export stage [torch]: TextClassifier -> ONNX (native RNN/LSTM/GRU ops), then a parity check.
+"""Export stage [torch]: TextClassifier or Ensemble -> ONNX (native RNN/LSTM/GRU ops), then a parity check.
 
 Uses the TorchScript exporter: it maps packed sequences to the ONNX operators' `sequence_lens`
 and keeps batch and sequence length dynamic (the dynamo exporter fixed the length for nn.RNN).
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from textrnn.errors import ExportMismatchError, ModelFolderError
-from textrnn.model import TextClassifier
+from textrnn.model import build_model
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input_ids", "logits"
@@ -40,7 +40,7 @@ def _quiet() -> Iterator[None]:
         os.close(devnull)
 
 
-def export_onnx(model: TextClassifier, path: str | Path) -> Path:
+def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
     """Write `model` (on the CPU, eval mode) to `path` with dynamic batch and sequence axes."""
     model = model.cpu().eval()
     example = torch.tensor([[2, 3, 4, 0], [5, 6, 7, 8]], dtype=torch.int64)
@@ -54,7 +54,7 @@ def export_onnx(model: TextClassifier, path: str | Path) -> Path:
     return Path(path)
 
 
-def check_parity(model: TextClassifier, onnx_path: str | Path, vocab_size: int, max_length: int,
+def check_parity(model: torch.nn.Module, onnx_path: str | Path, vocab_size: int, max_length: int,
                  atol: float = 1e-4, seed: int = 0) -> float:
     """Compare ONNX Runtime with PyTorch on random padded batches; return the largest difference.
 
@@ -88,8 +88,9 @@ def check_parity(model: TextClassifier, onnx_path: str | Path, vocab_size: int, 
     return worst
 
 
-def load_torch_model(model_dir: str | Path) -> TextClassifier:
-    """A model folder's PyTorch model: model.safetensors loaded into TextClassifier (CPU, eval)."""
+def load_torch_model(model_dir: str | Path) -> torch.nn.Module:
+    """A model folder's PyTorch model: model.safetensors loaded into a TextClassifier, or an Ensemble
+    of them (CPU, eval)."""
     from safetensors.torch import load_file
 
     from textrnn import store
@@ -103,7 +104,7 @@ def load_torch_model(model_dir: str | Path) -> TextClassifier:
     meta = store.read_metadata(model_dir)
     config = from_dict(ModelConfig, meta["config"]["model"])
     vocab_size = load_tokenizer(model_dir / store.TOKENIZER_FILE).get_vocab_size()
-    model = TextClassifier(config, vocab_size, len(meta["labels"]))
+    model = build_model(config, vocab_size, len(meta["labels"]), members=len(meta.get("members") or [1]))
     try:
         model.load_state_dict(load_file(str(weights)))
     except Exception as err:  # safetensors and torch raise several types for bad or mismatched files

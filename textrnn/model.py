@@ -1,6 +1,9 @@
-"""Model stage [torch]: embedding -> RNN/LSTM/GRU (padding never leaks into a result) -> pooling -> linear."""
+"""Model stage [torch]: embedding -> RNN/LSTM/GRU (padding never leaks into a result) -> pooling -> linear;
+several such members, trained from different seeds, averaged as one ensemble."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -25,7 +28,7 @@ class TextClassifier(nn.Module):
                              dropout=config.dropout if config.layers > 1 else 0.0, **kwargs)
         self.directions = 2 if config.bidirectional else 1
         features = self.directions * config.hidden_size * (2 if config.pooling == "maxmean" else 1)
-        self.vocab_size = vocab_size
+        self.vocab_size, self.num_classes = vocab_size, num_classes
         if config.ngram_buckets:
             # one table: rows [0, vocab) are unigrams (0 = padding), the rest hashed bigrams
             self.ngram_embedding = nn.Embedding(vocab_size + config.ngram_buckets, config.ngram_dim,
@@ -140,3 +143,40 @@ class TextClassifier(nn.Module):
             {"layer": "Dense(softmax)", "output_shape": f"(None, {self.classifier.out_features})",
              "params": count(self.classifier)},
         ]
+
+
+class Ensemble(nn.Module):
+    """Members trained from different seeds, averaged: outputs the log of their mean probability for
+    each class, so a softmax over the output (what prediction does) gives the averaged probabilities."""
+
+    def __init__(self, members: list[TextClassifier]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+        self.vocab_size, self.num_classes = members[0].vocab_size, members[0].num_classes
+        self.directions = members[0].directions
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.stack([m(input_ids).float().log_softmax(dim=-1) for m in self.members])
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))  # (batch, num_classes)
+
+    def encode(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The first member's recurrent states (what `textrnn inspect` draws)."""
+        return self.members[0].encode(input_ids)
+
+    def summary(self) -> list[dict]:
+        """The first member's rows, the other members in one row, then the averaging."""
+        first = self.members[0].summary()
+        n, each = len(self.members), sum(p.numel() for p in self.members[0].parameters())
+        others = f"Members 2-{n} (same layers, other seeds)" if n > 2 else "Member 2 (same layers, other seed)"
+        return [*first,
+                {"layer": others, "output_shape": f"(None, {self.num_classes}) each", "params": (n - 1) * each},
+                {"layer": f"Average of {n} members' probabilities", "output_shape": f"(None, {self.num_classes})",
+                 "params": 0}]
+
+
+def build_model(config: ModelConfig, vocab_size: int, num_classes: int, members: int = 1) -> nn.Module:
+    """One TextClassifier, or an Ensemble of `members` of them (freshly initialised)."""
+    if members == 1:
+        return TextClassifier(config, vocab_size, num_classes)
+    return Ensemble([TextClassifier(config, vocab_size, num_classes) for _ in range(members)])

@@ -1,4 +1,5 @@
-"""The whole training job [torch]: data -> tokenizer -> fit -> ONNX export + parity -> evaluate -> save.
+"""The whole training job [torch]: data -> tokenizer -> fit (each ensemble member) -> ONNX export + parity
+-> evaluate -> save.
 
 `train_model` is what `textrnn train` calls. Everything is written to a temporary folder and moved
 into place only when complete, so an interrupted or failed run never leaves a half model.
@@ -31,7 +32,8 @@ class TrainSummary:
     """What a training run produced."""
 
     model_dir: Path
-    fit: FitResult
+    fit: FitResult  # the first member's
+    members: list[FitResult]  # every member's, in order
     val: Metrics
     test: Metrics | None
     test_torch_accuracy: float | None
@@ -54,6 +56,13 @@ def _describe(data: Dataset, path: Path | None, role: str) -> dict[str, Any]:
     if path is not None:
         info.update(path=str(path.resolve()), sha256=file_sha256(path))
     return info
+
+
+def _describe_member(result: FitResult, seed: int) -> dict[str, Any]:
+    best = result.history[result.best_epoch - 1]
+    return {"seed": seed, "best_epoch": result.best_epoch, "epochs": len(result.history),
+            "stopped": result.stopped, "val_accuracy": best.val_accuracy, "val_loss": best.val_loss,
+            "train_seconds": round(result.seconds, 2)}
 
 
 def _label_ids(data: Dataset, labels: list[str], role: str) -> np.ndarray:
@@ -88,9 +97,9 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
 
     from textrnn.export import OPSET, check_parity, export_onnx
     from textrnn.infer import Predictor
-    from textrnn.model import TextClassifier
+    from textrnn.model import Ensemble, TextClassifier
     from textrnn.tokenizer import encode, train_tokenizer, unknown_rate
-    from textrnn.train import fit, predict_logits, seed_everything
+    from textrnn.train import fit_members, member_seed, predict_logits
 
     stage = on_stage or (lambda name: None)
     started = time.perf_counter()
@@ -116,10 +125,17 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
         train_ids, val_ids = encode(tokenizer, train_data.texts), encode(tokenizer, val_data.texts)
         truncated = float(np.mean([len(x) >= tokenizer_config.max_length for x in val_ids]))
 
-        seed_everything(train_config.seed)
-        model = TextClassifier(model_config, tokenizer.get_vocab_size(), len(labels))
-        result = fit(model, train_ids, y_train, val_ids, y_val, train_config, callback)
-        model = model.cpu().eval()
+        members = model_config.members
+
+        def on_member(i: int, n: int) -> None:
+            if n > 1:
+                stage(f"Training member {i + 1} of {n}")
+
+        models, fits = fit_members(
+            lambda: TextClassifier(model_config, tokenizer.get_vocab_size(), len(labels)), members,
+            train_ids, y_train, val_ids, y_val, train_config, callback, on_member)
+        model = models[0] if len(models) == 1 else Ensemble(models)
+        result = fits[0]
 
         stage("Exporting to ONNX")
         tokenizer.save(str(tmp / store.TOKENIZER_FILE))
@@ -145,12 +161,16 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
                           "val_truncated_share": truncated},
             "summary": model.summary(),
             "params": int(sum(p.numel() for p in model.parameters())),
-            "history": [asdict(h) for h in result.history],
+            "history": [asdict(h) for h in result.history],  # the first member's
             "best_epoch": result.best_epoch,
             "planned_epochs": result.epochs,
             "patience": result.patience,
-            "stopped": result.stopped,
-            "train_seconds": round(result.seconds, 2),
+            "stopped": ("interrupted" if len(fits) < members or any(f.stopped == "interrupted" for f in fits)
+                        else result.stopped),
+            "members": [_describe_member(f, member_seed(train_config.seed, i, members))
+                        for i, f in enumerate(fits)],
+            "planned_members": members,
+            "train_seconds": round(sum(f.seconds for f in fits), 2),
             "train_precision": result.precision,
             "export": {"opset": OPSET, "parity_max_diff": parity},
             "versions": _versions(),
@@ -184,4 +204,4 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
             meta = store.read_metadata(tmp)
     if make_default:
         store.set_default(final_dir)
-    return TrainSummary(final_dir, result, val_metrics, test_metrics, torch_acc, parity, meta)
+    return TrainSummary(final_dir, result, fits, val_metrics, test_metrics, torch_acc, parity, meta)

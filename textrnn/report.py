@@ -92,6 +92,12 @@ def model_card(meta: dict[str, Any], size_bytes: int | None = None, default: boo
                                  f"best epoch {meta.get('best_epoch')}, {meta.get('train_seconds', 0):.0f} s, "
                                  f"batch {t.get('batch_size')}, lr {t.get('lr', 0):g}"
                                  + (f", {meta['train_precision']}" if meta.get("train_precision") else ""))
+    members = meta.get("members") or []
+    if len(members) > 1:
+        seeds = ", ".join(str(x["seed"]) for x in members)
+        alone = ", ".join(f"{x['val_accuracy']:.2%}" for x in members)
+        grid.add_row("Ensemble", f"{len(members)} members averaged (seeds {seeds}), val accuracy alone {alone}; "
+                                 "history and curves below are member 1's")
     metrics = meta.get("metrics", {})
     scores = [f"{SPLIT_TITLES[s].lower()} accuracy {metrics[s]['accuracy']:.2%}" for s in ("val", "test")
               if s in metrics]
@@ -181,7 +187,8 @@ def history_table(meta: dict[str, Any]) -> Table:
     history = {h["epoch"]: h for h in meta.get("history", [])}
     stopped = {"early_stopping": "stopped early", "interrupted": "interrupted"}.get(meta.get("stopped", ""),
                                                                                    "completed")
-    table = Table(title=_title(f"Training: {len(history)} epochs, {stopped}, best epoch {best} (*)"),
+    of = f" (member 1 of {len(meta['members'])})" if len(meta.get("members") or []) > 1 else ""
+    table = Table(title=_title(f"Training{of}: {len(history)} epochs, {stopped}, best epoch {best} (*)"),
                   title_justify="left", **PLAIN)
     for col in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"):
         table.add_column(col, justify="right")

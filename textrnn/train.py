@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from textrnn.config import AUTO_EPOCHS, AUTO_PATIENCE, MIN_PATIENCE_STEPS, MIN_STEPS, TrainConfig
+from textrnn.config import (
+    AUTO_EPOCHS,
+    AUTO_PATIENCE,
+    MIN_PATIENCE_STEPS,
+    MIN_STEPS,
+    TrainConfig,
+)
 from textrnn.errors import DeviceError
 from textrnn.tokenizer import PAD_ID, UNK_ID, pad
 
@@ -101,6 +108,12 @@ def plan_epochs(config: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
     return epochs, patience
 
 
+def member_seed(seed: int, member: int, members: int) -> int:
+    """Member i of n trains from seed * n + i: different seeds give disjoint member seeds, and a
+    single model trains from the seed itself."""
+    return seed * members + member
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -133,6 +146,35 @@ def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
     return batches
 
 
+def fit_members(make_member: Callable[[], nn.Module], members: int, train_ids: list[np.ndarray],
+                train_y: np.ndarray, val_ids: list[np.ndarray], val_y: np.ndarray, config: TrainConfig,
+                callback: FitCallback | None = None,
+                on_member: Callable[[int, int], None] | None = None) -> tuple[list[nn.Module], list[FitResult]]:
+    """Train `members` models, each from its own seed (`member_seed`) built by `make_member`, one
+    after the other. Ctrl-C keeps the members finished so far (and the interrupted one, at its best
+    epoch, if it has finished one): fewer models than `members` come back. It is re-raised only when
+    no member has a finished epoch."""
+    models: list[nn.Module] = []
+    results: list[FitResult] = []
+    for i in range(members):
+        if on_member:
+            on_member(i, members)
+        member_config = replace(config, seed=member_seed(config.seed, i, members))
+        seed_everything(member_config.seed)
+        model = make_member()
+        try:
+            result = fit(model, train_ids, train_y, val_ids, val_y, member_config, callback)
+        except KeyboardInterrupt:
+            if not models:
+                raise
+            break
+        models.append(model.cpu().eval())
+        results.append(result)
+        if result.stopped == "interrupted":
+            break
+    return models, results
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, ids: list[np.ndarray], batch_size: int = 256,
                    device: torch.device | None = None) -> np.ndarray:
@@ -140,7 +182,7 @@ def predict_logits(model: nn.Module, ids: list[np.ndarray], batch_size: int = 25
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = np.zeros((len(ids), model.classifier.out_features), dtype=np.float32)
+    out = np.zeros((len(ids), model.num_classes), dtype=np.float32)
     for idx in length_batches(np.array([len(x) for x in ids]), batch_size, min_group=8):
         batch = torch.from_numpy(pad([ids[j] for j in idx])).to(device)
         out[idx] = model(batch).float().cpu().numpy()
