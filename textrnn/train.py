@@ -15,13 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from textrnn.config import (
-    AUTO_EPOCHS,
-    AUTO_PATIENCE,
-    MIN_PATIENCE_STEPS,
-    MIN_STEPS,
-    TrainConfig,
-)
+from textrnn.config import AUTO_EPOCHS, AUTO_PATIENCE, MIN_PATIENCE_STEPS, MIN_STEPS, TrainConfig
 from textrnn.errors import DeviceError
 from textrnn.tokenizer import PAD_ID, UNK_ID, pad
 
