@@ -59,7 +59,7 @@ def test_an_ensemble_trains_exports_predicts_and_reports(train_csv, tmp_path):
     assert predicted.exit_code == 0 and 0.0 <= json.loads(predicted.stdout)["probability"] <= 1.0
     report = invoke("report", "--model", out)
     assert report.exit_code == 0 and "2 members averaged (seeds 2, 3)" in report.stdout
-    assert "member 1 of 2" in report.stdout
+    assert "member 1 of 2" in report.stdout and "s (all members)" in report.stdout
     for args in (["inspect", "--model", out, "a fine film"], ["export", "--model", out]):
         assert invoke(*args).exit_code == 0
 

@@ -88,8 +88,9 @@ def model_card(meta: dict[str, Any], size_bytes: int | None = None, default: boo
         epochs = len(meta["history"])
         planned = meta.get("planned_epochs") or t.get("epochs") or epochs
         how = {"early_stopping": "stopped early", "interrupted": "interrupted"}.get(meta.get("stopped", ""), "")
+        every = " (all members)" if len(meta.get("members") or []) > 1 else ""
         grid.add_row("Training", f"{epochs} of {planned} epochs{', ' + how if how else ''}, "
-                                 f"best epoch {meta.get('best_epoch')}, {meta.get('train_seconds', 0):.0f} s, "
+                                 f"best epoch {meta.get('best_epoch')}, {meta.get('train_seconds', 0):.0f} s{every}, "
                                  f"batch {t.get('batch_size')}, lr {t.get('lr', 0):g}"
                                  + (f", {meta['train_precision']}" if meta.get("train_precision") else ""))
     members = meta.get("members") or []
