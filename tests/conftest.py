@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,17 @@ NEUTRAL = ["the film runs two hours", "it was released in march", "the cast incl
            "the story is set in paris", "a sequel is planned"]
 ROWS = [(t, "pos") for t in POSITIVE] + [(t, "neg") for t in NEGATIVE] + [(t, "neutral") for t in NEUTRAL]
 TINY = ["--embedding-dim", "16", "--hidden-size", "16", "--epochs", "3", "--batch-size", "8"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any fixture (the session-scoped trained model included) runs: models go to a folder of
+    the test run's own, never the user's ./models or $TEXTRNN_MODELS."""
+    os.environ["TEXTRNN_MODELS"] = tempfile.mkdtemp(prefix="textrnn-test-models-")
+    config._textrnn_models = os.environ["TEXTRNN_MODELS"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(getattr(config, "_textrnn_models", ""), ignore_errors=True)
 
 
 def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] = ("text", "label")) -> Path:

@@ -33,8 +33,8 @@ def test_explicit_columns_and_utf8_bom(tmp_path):
     (b"words,sentiment_x\na,b\n", "no text column"),
     (b"text,stars\na,b\n", "no label column"),
     (b"text,label\n\xff\xfe bad,x\n", "not UTF-8"),
-    (b"text,label\nfine,x\n  ,y\n", "row 3: empty text"),
-    (b"text,label\nfine,x\nalso fine,\n", "row 3: empty label"),
+    (b"text,label\nfine,x\n  ,y\n", "line 3: empty text"),
+    (b"text,label\nfine,x\nalso fine,\n", "line 3: empty label"),
 ])
 def test_bad_files_name_the_problem(tmp_path, content, message):
     path = tmp_path / "bad.csv"

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from textrnn.errors import DataError
+from textrnn.output import printable
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "comment",
                 "message", "tweet", "question", "utterance", "query", "title")
@@ -62,7 +63,8 @@ def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], w
                     f"found: {found}); name it with --{what}-column")
 
 
-def _read_rows(path: Path, fmt: str) -> tuple[list[str], list[dict]]:
+def _read_rows(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    """The columns and (line number, row) pairs of a file."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             if fmt == "jsonl":
@@ -76,12 +78,21 @@ def _read_rows(path: Path, fmt: str) -> tuple[list[str], list[dict]]:
                         raise DataError(f"{path} line {n} is not valid JSON: {err.msg}") from err
                     if not isinstance(row, dict):
                         raise DataError(f"{path} line {n} is not a JSON object")
-                    rows.append(row)
-                columns = list(rows[0].keys()) if rows else []
+                    rows.append((n, row))
+                columns = list(rows[0][1].keys()) if rows else []
                 return columns, rows
-            reader = csv.DictReader(f, delimiter="," if fmt == "csv" else "\t")
-            columns = [c for c in (reader.fieldnames or []) if c is not None]
-            return columns, list(reader)
+            reader = csv.reader(f, delimiter="," if fmt == "csv" else "\t")
+            header = next(reader, [])
+            rows = []
+            for fields in reader:
+                if not any(x.strip() for x in fields):
+                    continue  # blank lines
+                if len(fields) > len(header):
+                    what = "a tab" if fmt == "tsv" else "a comma outside quotes"
+                    raise DataError(f"{path} line {reader.line_num} has {len(fields)} fields but the header has "
+                                    f"{len(header)}: is there {what} inside a text? (columns would shift)")
+                rows.append((reader.line_num, fields))
+            return header, rows
     except UnicodeDecodeError as err:
         raise DataError(f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
                         f"{err.start}); re-save it as UTF-8") from err
@@ -113,19 +124,34 @@ def load_dataset(path: str | Path, text_column: str | None = None,
         raise DataError(f"{path} has no data rows (expected a header and at least one row)")
     text_col = _pick(columns, text_column, TEXT_COLUMNS, "text", path)
     label_col = _pick(columns, label_column, LABEL_COLUMNS, "label", path) if require_labels else None
+    for col in (text_col, label_col):
+        if col is not None and columns.count(col) > 1:
+            where = ", ".join(str(i + 1) for i, c in enumerate(columns) if c == col)
+            raise DataError(f"{path} has {columns.count(col)} columns named {col!r} (columns {where}); "
+                            "rename all but one")
+    if fmt == "jsonl":
+        get_text, get_label = (lambda row: row.get(text_col)), (lambda row: row.get(label_col))
+    else:  # rows are lists of fields; a short row lacks its last columns
+        ti, li = columns.index(text_col), columns.index(label_col) if label_col is not None else -1
+        get_text = lambda row: row[ti] if ti < len(row) else None  # noqa: E731
+        get_label = lambda row: row[li] if 0 <= li < len(row) else None  # noqa: E731
     texts, labels = [], []
-    first_line = 1 if fmt == "jsonl" else 2  # the line number of the first row, for messages
-    for n, row in enumerate(rows):
-        text = row.get(text_col)
+    for line, row in rows:
+        text = get_text(row)
         text = "" if text is None else str(text)
         if not text.strip():
-            raise DataError(f"{path} row {n + first_line}: empty text in column {text_col!r}")
+            raise DataError(f"{path} line {line}: empty text in column {text_col!r}")
         texts.append(text)
         if label_col is not None:
-            label = row.get(label_col)
+            label = get_label(row)
+            if isinstance(label, (dict, list)):
+                raise DataError(f"{path} line {line}: the label in column {label_col!r} must be a string "
+                                f"or number (got {json.dumps(label)[:40]})")
             label = "" if label is None else str(label).strip()
             if not label:
-                raise DataError(f"{path} row {n + first_line}: empty label in column {label_col!r}")
+                raise DataError(f"{path} line {line}: empty label in column {label_col!r}")
+            if printable(label) != label:
+                raise DataError(f"{path} line {line}: the label {label!r} has control characters")
             labels.append(label)
     return Dataset(texts, labels, str(path))
 

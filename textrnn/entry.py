@@ -5,7 +5,7 @@ option) and rich together cost about as much as onnxruntime itself, so `main` re
 `predict` forms itself and runs them with only onnxruntime, tokenizers and numpy loaded:
 
     predict [--model DIR] [--json | --csv] [--top-k N] [--precision P] [--device auto|cpu]
-            [--threads N] TEXT...
+            [--threads N] TEXT... [-- TEXT...]
 
 Anything else (other commands, --file or stdin, --help, any other option, --device cuda) and any
 error goes to the typer app in textrnn.cli, which owns the CLI's behaviour and messages; nothing is
@@ -29,6 +29,12 @@ def parse_fast_predict(argv: list[str]) -> dict | None:
                   "json": False, "csv": False, "texts": []}
     args = iter(argv[1:])
     for arg in args:
+        if arg == "--":  # the rest are texts, even those starting with '-'
+            rest = list(args)
+            if not all(t.strip() for t in rest):
+                return None
+            opts["texts"].extend(rest)
+            break
         name, eq, value = arg.partition("=")
         if name in _VALUES:
             value = value if eq else next(args, None)

@@ -21,6 +21,10 @@ class ExportMismatchError(TextrnnError):
     """The exported ONNX model does not reproduce the PyTorch model's outputs."""
 
 
+class TrainingError(TextrnnError):
+    """Training could not produce a model (for example, the loss diverged to NaN or infinity)."""
+
+
 class DeviceError(TextrnnError):
     """The requested device (e.g. CUDA) cannot be used on this machine."""
 

@@ -43,7 +43,9 @@ def _quiet() -> Iterator[None]:
 def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
     """Write `model` (on the CPU, eval mode) to `path` with dynamic batch and sequence axes."""
     model = model.cpu().eval()
-    example = torch.tensor([[2, 3, 4, 0], [5, 6, 7, 8]], dtype=torch.int64)
+    # any ids the vocabulary has (a tiny one may have fewer than 9); one row padded, one not
+    ids = [1 + i % max(1, model.vocab_size - 1) for i in range(1, 8)]
+    example = torch.tensor([[*ids[:3], 0], ids[3:7]], dtype=torch.int64)
     with _quiet():
         torch.onnx.export(
             model, (example,), str(path), dynamo=False, opset_version=OPSET,

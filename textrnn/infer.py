@@ -175,10 +175,30 @@ class Predictor:
         self.workers = (threads or default_threads()) if self.provider == CPU else 1
         self.threads = self.workers * session_threads(self.session)
         self._pool: ThreadPoolExecutor | None = None
-        n_out = self.session.get_outputs()[0].shape[-1]
+        self._check_parts(onnx_path)
+
+    def _check_parts(self, onnx_path: Path) -> None:
+        """Refuse, in one line, a folder whose files do not belong together (rather than fail in
+        ONNX Runtime at the first text): the graph's input and output, the tokenizer's vocabulary
+        against the one the model was trained with, the labels against the output width."""
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or inputs[0].name != "input_ids" or inputs[0].type != "tensor(int64)" \
+                or len(inputs[0].shape) != 2:
+            found = ", ".join(f"{i.name} {i.type} rank {len(i.shape)}" for i in inputs)
+            raise ModelFolderError(f"{onnx_path} is not a textrnn classifier: it takes {found}, "
+                                   "not input_ids tensor(int64) (batch, tokens)")
+        if not outputs or len(outputs[0].shape) != 2 or "float" not in outputs[0].type:
+            raise ModelFolderError(f"{onnx_path} is not a textrnn classifier: its output is not "
+                                   "(batch, classes) floats")
+        n_out = outputs[0].shape[-1]
         if isinstance(n_out, int) and n_out != len(self.labels):
             raise ModelFolderError(f"{onnx_path} has {n_out} outputs but metadata lists "
                                    f"{len(self.labels)} labels")
+        trained = (self.metadata.get("tokenizer") or {}).get("vocab_size")
+        have = self.tokenizer.get_vocab_size()
+        if isinstance(trained, int) and trained != have:
+            raise ModelFolderError(f"{self.model_dir / store.TOKENIZER_FILE} has {have:,} tokens but the model "
+                                   f"was trained with {trained:,}: the folder's files come from different models")
 
     def predict_proba(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         """Class probabilities (n, classes) in input order; batches are formed by length."""
@@ -209,7 +229,13 @@ class Predictor:
             pending = started
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
-        return softmax(self.session.run(None, {"input_ids": batch})[0])
+        try:
+            logits = self.session.run(None, {"input_ids": batch})[0]
+        except Exception as err:  # onnxruntime raises its own types (Fail, InvalidArgument, ...)
+            raise ModelFolderError(f"{self.onnx_path} failed on a batch of {batch.shape[0]} texts "
+                                   f"({str(err).splitlines()[0][:160]}); do the folder's files belong "
+                                   "together?") from err
+        return softmax(logits)
 
     def _submit(self, ids: list[np.ndarray], batch_size: int | None) -> list:
         """Start (or, with one worker, run) every batch of `ids`: [(indices, probabilities or future)]."""

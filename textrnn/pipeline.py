@@ -39,6 +39,7 @@ class TrainSummary:
     test_torch_accuracy: float | None
     parity_max_diff: float
     metadata: dict[str, Any]
+    notes: list[str]  # things the user should know: a name taken while training, folders cleaned up
 
 
 def _versions() -> dict[str, str]:
@@ -75,6 +76,7 @@ def _label_ids(data: Dataset, labels: list[str], role: str) -> np.ndarray:
 
 
 def default_model_dir(train_path: Path) -> Path:
+    """models/<data name>-<time>, with a suffix if taken (saving adds one if it is taken meanwhile)."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = store.models_root() / f"{train_path.stem}-{stamp}"
     path, n = base, 2
@@ -119,7 +121,8 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
     y_test = _label_ids(test_data, labels, "test") if test_data is not None else None
     final_dir = Path(out) if out is not None else default_model_dir(train_path)
 
-    with store.staging(final_dir, overwrite=force) as tmp:
+    with store.staging(final_dir, overwrite=force) as staged:
+        tmp = staged.path
         stage("Training tokenizer")
         tokenizer = train_tokenizer(train_data.texts, tokenizer_config)
         train_ids, val_ids = encode(tokenizer, train_data.texts), encode(tokenizer, val_data.texts)
@@ -202,6 +205,17 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None,
             stage("Quantizing to int8")
             quantize_model(tmp, val_data)
             meta = store.read_metadata(tmp)
+    notes = []
+    if staged.swept.folders:
+        notes.append(f"removed {len(staged.swept.folders)} staging folder(s) left by killed runs "
+                     f"({staged.swept.bytes / 2**20:.1f} MB) from {staged.requested.parent}")
+    final_dir = staged.final
+    if staged.renamed:
+        meta["name"] = final_dir.name
+        store.write_json(final_dir / store.METADATA_FILE, meta)
+        if out is not None:
+            notes.append(f"{staged.requested} was created by something else while training; "
+                         f"saved as {final_dir} instead")
     if make_default:
         store.set_default(final_dir)
-    return TrainSummary(final_dir, result, fits, val_metrics, test_metrics, torch_acc, parity, meta)
+    return TrainSummary(final_dir, result, fits, val_metrics, test_metrics, torch_acc, parity, meta, notes)

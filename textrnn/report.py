@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from textrnn.metrics import Metrics
+from textrnn.output import printable
 
 MAX_CONFUSION_CLASSES = 20  # rows in per-class and data tables before folding
 MAX_HISTORY_ROWS = 12
@@ -418,7 +419,7 @@ def misclassified_table(analysis: dict[str, Any]) -> Table | None:
     table.add_column("p", justify="right")
     table.add_column("p(true)", justify="right")
     for ex in examples:
-        table.add_row(ex["text"], ex["true"], Text(ex["pred"], style="red"), f"{ex['probability']:.2f}",
+        table.add_row(printable(ex["text"]), ex["true"], Text(ex["pred"], style="red"), f"{ex['probability']:.2f}",
                       f"{ex['true_probability']:.2f}")
     return table
 
@@ -555,23 +556,31 @@ def render_compare(metas: list[dict[str, Any]], width: int = 100, color: bool = 
     return Group(*parts)
 
 
-def models_table(rows: list[tuple[Path, dict[str, Any], int, bool]]) -> Table:
-    """Trained models: name, date, cell, size, validation and test accuracy; the default marked."""
+def models_table(rows: list[tuple[Path, dict[str, Any], int, bool]], width: int = 100) -> Table:
+    """Trained models: name, date, cell, size, validation and test accuracy; the default marked.
+
+    Names are never cut (they are what --model takes): on a narrow terminal the date, then the cell,
+    then the size column are left out instead.
+    """
+    cells = [(("*" if default else ""), path.name, _date(meta), describe_cell(meta), human_bytes(size),
+              *[f"{meta.get('metrics', {})[s]['accuracy']:.2%}" if s in meta.get("metrics", {}) else "-"
+                for s in ("val", "test")], default) for path, meta, size, default in rows]
+    columns = [("", "left"), ("name", "left"), ("created", "left"), ("cell", "left"), ("size", "right"),
+               ("val acc", "right"), ("test acc", "right")]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (h, _) in enumerate(columns)]
+    shown = list(range(len(columns)))
+    for drop in (2, 3, 4):  # created, cell, size
+        if sum(widths[i] + 2 for i in shown) <= width:
+            break
+        shown.remove(drop)
     table = Table(title=_title(f"{len(rows)} trained model{'s' if len(rows) != 1 else ''}"), padding=(0, 1, 0, 0),
                   title_justify="left", **PLAIN, caption="* the default for predict and report",
                   caption_justify="left")
-    table.add_column("", width=1)
-    table.add_column("name", overflow="ellipsis", no_wrap=True, min_width=12)
-    table.add_column("created", no_wrap=True)
-    table.add_column("cell", no_wrap=True)
-    table.add_column("size", justify="right", no_wrap=True)
-    table.add_column("val acc", justify="right", no_wrap=True)
-    table.add_column("test acc", justify="right", no_wrap=True)
-    for _path, meta, size, default in rows:
-        metrics = meta.get("metrics", {})
-        acc = [f"{metrics[s]['accuracy']:.2%}" if s in metrics else "-" for s in ("val", "test")]
-        table.add_row("*" if default else "", _path.name, _date(meta), describe_cell(meta),
-                      human_bytes(size), *acc, style="bold green" if default else None)
+    for i in shown:
+        name, justify = columns[i]
+        table.add_column(name, justify=justify, no_wrap=True, min_width=widths[i])
+    for c in cells:
+        table.add_row(*[c[i] for i in shown], style="bold green" if c[-1] else None)
     return table
 
 
@@ -626,7 +635,7 @@ def inspection_table(insp: Any, width: int = 100, max_units: int | None = None) 
         j = int(insp.probs[i].argmax())
         changed = prev is not None and j != prev
         prev = j
-        token = Text(f"{surface} [UNK]", style="red italic") if unk else Text(tok)
+        token = Text(f"{printable(surface)} [UNK]", style="red italic") if unk else Text(printable(tok))
         label = Text(("→ " if changed else "  ") + insp.labels[j], style="bold yellow" if changed else "")
         p_final = float(insp.probs[i, final_j])
         strip = Text()

@@ -5,6 +5,7 @@ Library code: reports progress through a callback, never prints.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from textrnn.config import AUTO_EPOCHS, AUTO_PATIENCE, MIN_PATIENCE_STEPS, MIN_STEPS, TrainConfig
-from textrnn.errors import DeviceError
+from textrnn.errors import DeviceError, TrainingError
 from textrnn.tokenizer import PAD_ID, UNK_ID, pad
 
 
@@ -38,7 +39,7 @@ class FitResult:
 
     history: list[EpochStats] = field(default_factory=list)
     best_epoch: int = 0
-    stopped: str = "completed"  # completed | early_stopping | interrupted
+    stopped: str = "completed"  # completed | early_stopping | interrupted | diverged
     seconds: float = 0.0
     precision: str = "fp32"  # what ran: fp32 or bf16 (mixed precision)
     epochs: int = 0  # the most epochs and the patience this fit planned (see plan_epochs)
@@ -49,6 +50,7 @@ class FitCallback(Protocol):
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None: ...
     def on_batch_end(self, loss: float) -> None: ...
     def on_epoch_end(self, stats: EpochStats, is_best: bool) -> None: ...
+    def on_fit_end(self, result: FitResult) -> None: ...
 
 
 def resolve_device(name: str) -> torch.device:
@@ -207,11 +209,14 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
     With `config.ema`, an exponential moving average of the weights is kept beside them; each
     epoch validates (and may keep) the average instead of the last step's weights. The best epoch
     has the highest validation accuracy (ties: lower validation loss); training stops after
-    `patience` epochs without a better one (epochs and patience: see `plan_epochs`). The forward
+    `patience` epochs without a better one (epochs and patience: see `plan_epochs`), or after
+    AUTO_PATIENCE once validation accuracy is 100% (only the loss can improve then: on a tiny set
+    the small-data patience would otherwise run on for dozens of epochs). The forward
     pass runs in bfloat16 autocast where `config.precision` resolves to it (weights, gradients and
     validation stay float32).
     Ctrl-C ends training after the current batch and keeps the best epoch so far (re-raised if
-    no epoch has finished).
+    no epoch has finished). A loss that turns NaN or infinite ends training too: the best finished
+    epoch is kept (stopped = "diverged"), or, with none, TrainingError says so.
     """
     device = resolve_device(config.device)
     model.to(device)
@@ -257,10 +262,14 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
                 optimizer.step()
                 if ema is not None:
                     torch._foreach_lerp_(ema, params, 1.0 - decay)
-                total_loss += loss.item() * len(idx)
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    raise _Diverged(f"training diverged: the loss became {loss_value} in epoch {epoch} "
+                                    f"(lr {config.lr:g}); try a lower --lr")
+                total_loss += loss_value * len(idx)
                 correct += int((logits.argmax(1) == y).sum())
                 if callback:
-                    callback.on_batch_end(loss.item())
+                    callback.on_batch_end(loss_value)
             if ema is not None:  # validate (and keep) the averaged weights
                 raw = [p.clone() for p in params]
                 torch._foreach_copy_(params, ema)
@@ -268,6 +277,9 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
             stats = EpochStats(epoch, total_loss / len(train_ids), correct / len(train_ids),
                                val_loss, val_acc, time.perf_counter() - t0)
             result.history.append(stats)
+            if not math.isfinite(val_loss):
+                raise _Diverged(f"training diverged: the validation loss became {val_loss} in epoch {epoch} "
+                                f"(lr {config.lr:g}); try a lower --lr")
             key = (val_acc, -val_loss)
             is_best = best_key is None or key > best_key
             if is_best:
@@ -279,14 +291,25 @@ def fit(model: nn.Module, train_ids: list[np.ndarray], train_y: np.ndarray,
                 torch._foreach_copy_(params, raw)
             if callback:
                 callback.on_epoch_end(stats, is_best)
-            if waited >= patience and epoch < epochs:
+            ceiling = best_key[0] >= 1.0  # 100% validation accuracy: only the loss can still improve
+            if (waited >= patience or (ceiling and waited >= min(patience, AUTO_PATIENCE))) and epoch < epochs:
                 result.stopped = "early_stopping"
                 break
     except KeyboardInterrupt:
         if best_state is None:
             raise
         result.stopped = "interrupted"
+    except _Diverged as diverged:
+        if best_state is None:
+            raise TrainingError(str(diverged)) from None
+        result.stopped = "diverged"
     model.load_state_dict(best_state)
     model.eval()
     result.seconds = time.perf_counter() - start
+    if callback and hasattr(callback, "on_fit_end"):
+        callback.on_fit_end(result)
     return result
+
+
+class _Diverged(Exception):
+    """The loss became NaN or infinite."""

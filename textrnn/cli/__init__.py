@@ -6,24 +6,26 @@ import typer
 
 from textrnn import __version__
 from textrnn.cli import bench, evaluate, export, inspect_text, models, predict, report, train
+from textrnn.cli._util import Command, Group
 
 app = typer.Typer(
     name="textrnn",
+    cls=Group,
     help="Train recurrent text classifiers, export them to ONNX, and serve them fast.\n\n"
-         "Quick start:  textrnn train data/sample.csv  then  textrnn predict \"some text\"",
+         "\b\nQuick start:\n  textrnn train data/sample.csv\n  textrnn predict \"some text\"",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # plain help: fits 80 columns without cutting option names
 )
-app.command("train")(train.train_cmd)
-app.command("predict")(predict.predict_cmd)
-app.command("evaluate")(evaluate.evaluate_cmd)
-app.command("report")(report.report_cmd)
-app.command("models")(models.models_cmd)
-app.command("inspect")(inspect_text.inspect_cmd)
-app.command("export")(export.export_cmd)
-app.command("bench")(bench.bench_cmd)
+app.command("train", cls=Command)(train.train_cmd)
+app.command("predict", cls=Command)(predict.predict_cmd)
+app.command("evaluate", cls=Command)(evaluate.evaluate_cmd)
+app.command("report", cls=Command)(report.report_cmd)
+app.command("models", cls=Command)(models.models_cmd)
+app.command("inspect", cls=Command)(inspect_text.inspect_cmd)
+app.command("export", cls=Command)(export.export_cmd)
+app.command("bench", cls=Command)(bench.bench_cmd)
 
 
 def _version(value: bool) -> None:

@@ -52,7 +52,9 @@ def bench_cmd(
     """Measure latency (batch 1, p50/p95) and throughput (batch 64, 256) on your data.
 
     Compares PyTorch eager (same weights), ONNX fp32 and ONNX int8 (when the model has one).
-    Example:  textrnn bench --data texts.txt --limit 20000
+    \b
+    Examples:
+      textrnn bench --data texts.txt --limit 20000
     """
     from textrnn import store
     from textrnn.bench import peak_gflops, run_bench

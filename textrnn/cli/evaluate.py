@@ -14,7 +14,7 @@ from textrnn.cli.train import Device
 
 @handle_errors
 def evaluate_cmd(
-    data: Annotated[Path, typer.Argument(help="Labelled .csv, .tsv or .jsonl file.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Labelled .csv, .tsv or .jsonl file.")],
     model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the last trained model).")] = None,
     text_column: Annotated[Optional[str], typer.Option(help="Text column (default: found by name).")] = None,
     label_column: Annotated[Optional[str], typer.Option(help="Label column (default: found by name).")] = None,
@@ -23,7 +23,9 @@ def evaluate_cmd(
 ) -> None:
     """Score a model on a labelled file.
 
-    Example:  textrnn evaluate data/test.csv --model models/sample
+    \b
+    Examples:
+      textrnn evaluate data/test.csv --model models/sample
     """
     from textrnn.data import load_dataset
     from textrnn.infer import load_predictor

@@ -24,8 +24,10 @@ def export_cmd(
     any int8 model is removed. With --int8, model.onnx is quantized (no torch needed); predict then
     uses the int8 model unless told --precision fp32.
 
-    Examples:  textrnn export --int8
-               textrnn export --model models/sst2 --int8 --max-drop 0.3
+    \b
+    Examples:
+      textrnn export --int8
+      textrnn export --model models/sst2 --int8 --max-drop 0.3
     """
     from textrnn import store
 

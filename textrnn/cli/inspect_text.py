@@ -17,7 +17,7 @@ from textrnn.cli._util import err, handle_errors, out, terminal_width
 
 @handle_errors
 def inspect_cmd(
-    text: Annotated[str, typer.Argument(help="The text to read token by token.", show_default=False)],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The text to read token by token.", show_default=False)],
     model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the last trained model).")] = None,
     units: Annotated[Optional[int], typer.Option(help="Hidden units to show in the terminal (default: as many as fit).", min=1)] = None,
     png: Annotated[Optional[Path], typer.Option("--png", "--output", "-o", help="Also write inspect.png (all units) into this folder (needs matplotlib).")] = None,
@@ -25,7 +25,9 @@ def inspect_cmd(
 ) -> None:
     """Show where the model changes its mind: per token, the prediction so far and the hidden state.
 
-    Example:  textrnn inspect "the plot was thin but the acting was wonderful"
+    \b
+    Examples:
+      textrnn inspect "the plot was thin but the acting was wonderful"
     """
     from textrnn.inspection import inspect_text
     from textrnn.report import render_inspection

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from textrnn.cli._util import handle_errors, out
+from textrnn.cli._util import err, handle_errors, out, terminal_width
 
 
 @handle_errors
@@ -17,7 +17,9 @@ def models_cmd(
     """List trained models: name, date, cell, size, validation and test accuracy; * marks the default.
 
     The models folder is $TEXTRNN_MODELS, else ./models.
-    Example:  textrnn models
+    \b
+    Examples:
+      textrnn models
     """
     from textrnn import store
     from textrnn.report import models_table
@@ -40,4 +42,9 @@ def models_cmd(
     if not rows:
         out.print(f"No trained models in {store.models_root()}; run `textrnn train DATA` first.")
         return
-    out.print(models_table(rows))
+    out.print(models_table(rows, width=terminal_width()))
+    stale = store.stale_staging(store.models_root())
+    if stale:
+        size = sum(store.tree_bytes(p) for p in stale) / 2**20
+        err.print(f"[dim]{len(stale)} staging folder(s) left by killed trainings in {store.models_root()} "
+                  f"({size:.1f} MB); the next `textrnn train` removes them[/]", soft_wrap=True)

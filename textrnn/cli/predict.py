@@ -49,7 +49,7 @@ def iter_lines(path: Path) -> Iterator[str]:
 
 @handle_errors
 def predict_cmd(
-    texts: Annotated[Optional[list[str]], typer.Argument(help="Texts to classify; '-' reads one text per line from stdin.", show_default=False)] = None,
+    texts: Annotated[Optional[list[str]], typer.Argument(metavar="TEXT", help="Texts to classify; '-' reads one text per line from stdin.", show_default=False)] = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", help="Read one text per line from this file ('-': stdin); streamed, any size.")] = None,
     model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the last trained model).")] = None,
     top_k: Annotated[int, typer.Option(help="Show the k most probable labels per text.", min=1)] = 1,
@@ -63,9 +63,12 @@ def predict_cmd(
 ) -> None:
     """Predict labels for texts with the default (or --model) ONNX model.
 
-    Examples:  textrnn predict "great film" "dull plot" --top-k 2
-               textrnn predict --file big.txt --csv > labels.csv
-               cat texts.txt | textrnn predict - --json
+    \b
+    Examples:
+      textrnn predict "great film" "dull plot" --top-k 2
+      textrnn predict --file big.txt --csv > labels.csv
+      cat texts.txt | textrnn predict - --json
+      textrnn predict -- "-5 stars, awful delivery"   (a text that starts with '-')
     """
     from textrnn.infer import load_predictor
     from textrnn.output import write_predictions

@@ -17,7 +17,7 @@ MAX_WIDTH = 160
 
 @handle_errors
 def report_cmd(
-    models: Annotated[Optional[list[Path]], typer.Argument(help="Model folders to compare (with --compare).", show_default=False)] = None,
+    models: Annotated[Optional[list[Path]], typer.Argument(metavar="MODEL", help="Model folders to compare (with --compare).", show_default=False)] = None,
     model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the last trained model).")] = None,
     compare: Annotated[bool, typer.Option("--compare", help="Show MODELS side by side (all trained models if none given).")] = False,
     png: Annotated[Optional[Path], typer.Option("--png", "--output", "-o", help="Also write the pictures as PNG files into this folder (needs matplotlib: pip install 'textrnn[plots]').")] = None,
@@ -25,9 +25,11 @@ def report_cmd(
 ) -> None:
     """Show what a trained model is, what it was trained on, how training went, and how it scores.
 
-    Examples:  textrnn report --model models/sample
-               textrnn report --png pictures/
-               textrnn report --compare models/a models/b
+    \b
+    Examples:
+      textrnn report --model models/sample
+      textrnn report --png pictures/
+      textrnn report --compare models/a models/b
     """
     from textrnn import report, store
 

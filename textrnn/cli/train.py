@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from textrnn.cli._util import err, handle_errors, out
@@ -60,8 +61,12 @@ class TrainPrecision(str, Enum):
     bf16 = "bf16"
 
 
+EPOCH_LINES = 20  # with more planned epochs (small data), print about this many epoch lines
+
+
 class _Progress:
-    """FitCallback that draws a rich progress bar per epoch on stderr and a line per epoch."""
+    """FitCallback that draws a rich progress bar per epoch on stderr and a line per epoch (every
+    k-th epoch, and the last, when many are planned)."""
 
     def __init__(self) -> None:
         self.progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(),
@@ -69,8 +74,14 @@ class _Progress:
                                  TimeElapsedColumn(), console=err, transient=True,
                                  disable=not err.is_terminal)  # no bar (nor blank lines) in logs
         self.task = None
+        self.every, self.last = 1, None
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
+        if epoch == 1:
+            self.every = 1 if epochs <= 1.5 * EPOCH_LINES else -(-epochs // EPOCH_LINES)
+            if self.every > 1:
+                err.print(f"[dim]up to {epochs} epochs planned (small data): a line every {self.every} "
+                          "epochs[/]")
         self.progress.start()
         self.task = self.progress.add_task("", total=batches, epoch=f"{epoch}/{epochs}", loss=0.0)
 
@@ -80,6 +91,21 @@ class _Progress:
     def on_epoch_end(self, stats, is_best: bool) -> None:  # noqa: ANN001 - EpochStats
         self.progress.remove_task(self.task)
         self.stop()
+        self.last = (stats, is_best)
+        if stats.epoch == 1 or stats.epoch % self.every == 0:
+            self._line(stats, is_best)
+            self.last = None
+
+    def on_fit_end(self, result) -> None:  # noqa: ANN001 - FitResult
+        if self.last is not None:  # the last epoch, if its line was folded away
+            self._line(*self.last)
+            self.last = None
+        if result.stopped == "diverged":
+            err.print(f"[yellow]the loss diverged (NaN or infinite) after epoch {len(result.history)}: kept "
+                      f"epoch {result.best_epoch}; a lower --lr may train further[/]", soft_wrap=True)
+
+    @staticmethod
+    def _line(stats, is_best: bool) -> None:  # noqa: ANN001 - EpochStats
         mark = "  [green]best[/]" if is_best else ""
         err.print(f"epoch {stats.epoch:>3}  loss {stats.loss:.4f}  accuracy {stats.accuracy:.4f}  "
                   f"val_loss {stats.val_loss:.4f}  val_accuracy {stats.val_accuracy:.4f}  "
@@ -92,7 +118,7 @@ class _Progress:
 
 @handle_errors
 def train_cmd(
-    data: Annotated[Path, typer.Argument(help="Training data: .csv, .tsv or .jsonl with text and label columns.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Training data: .csv, .tsv or .jsonl with text and label columns.")],
     val: Annotated[Optional[Path], typer.Option(help="Validation file; default: a stratified split of DATA.", rich_help_panel="Data")] = None,
     test: Annotated[Optional[Path], typer.Option(help="Test file, scored at the end with the ONNX model.", rich_help_panel="Data")] = None,
     val_split: Annotated[float, typer.Option(help="Share of DATA held out for validation when --val is not given.", rich_help_panel="Data")] = _D.val_split,
@@ -131,7 +157,9 @@ def train_cmd(
 ) -> None:
     """Train a classifier on DATA, export it to ONNX and make it the default model.
 
-    Example:  textrnn train data/sample.csv --cell gru --epochs 20
+    \b
+    Examples:
+      textrnn train data/sample.csv --cell gru --epochs 20
     """
     from textrnn.pipeline import train_model
 
@@ -154,6 +182,8 @@ def train_cmd(
                               int8=int8, **configs)
     finally:
         progress.stop()
+    for note in summary.notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     fits, planned = summary.members, summary.metadata["planned_members"]
     if summary.metadata["stopped"] == "interrupted":
         kept = (f"{len(fits)} of {planned} members, each at its best finished epoch" if planned > 1
