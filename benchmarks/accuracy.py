@@ -65,8 +65,8 @@ def splits(name: str):
 
 
 def run_textrnn(name: str, seeds: int) -> Score:
-    from textrnn.config import TrainConfig
-    from textrnn.pipeline import train_model
+    from textrnn.config import Settings, TrainConfig
+    from textrnn.training.job import train_model
 
     d = SHARED / name
     dev = d / "dev.csv"
@@ -75,7 +75,8 @@ def run_textrnn(name: str, seeds: int) -> Score:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             s = train_model(d / "train.csv", val_path=dev if dev.exists() else None, test_path=d / "test.csv",
-                            out=Path(tmp) / "m", train_config=TrainConfig(seed=seed), make_default=False)
+                            out=Path(tmp) / "m", settings=Settings(train=TrainConfig(seed=seed)),
+                            make_default=False)
             secs = time.perf_counter() - t0
         score.add(s.test.accuracy, s.test.macro_f1, secs)
         console.print(f"  {name} textrnn seed {seed}: test {s.test.accuracy:.4f}, "
@@ -187,7 +188,7 @@ def cpu() -> str:
     """The CPU's name and the precision textrnn trains in on it (bfloat16 only where it is native)."""
     import torch
 
-    from textrnn.train import resolve_precision
+    from textrnn.training.devices import resolve_precision
 
     name = platform.processor() or platform.machine()
     try:

@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from textrnn import store  # noqa: E402
-from textrnn.bench import peak_gflops, run_bench  # noqa: E402
-from textrnn.cli.bench import render_bench  # noqa: E402
+from textrnn.folder import ModelFolder, store  # noqa: E402
+from textrnn.inference.bench import peak_gflops, run_bench  # noqa: E402
+from textrnn.views.bench import render_bench  # noqa: E402
 
 console = Console(highlight=False, width=140)
 FASTTEXT_REFERENCE = 120_000  # sentences/s measured here (NOTES.md), used without --fasttext-python
@@ -138,11 +138,11 @@ def main() -> None:
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="textrnn-bench-"))
     model = args.model or train_default(args.data_dir, work)
-    meta = store.read_metadata(model)
-    if not (model / store.INT8_FILE).is_file() and "int8" not in meta:
-        from textrnn.quantize import quantize_model
-        quantize_model(model)
-        meta = store.read_metadata(model)
+    folder = ModelFolder.open(model)
+    if not (model / store.INT8_FILE).is_file() and folder.metadata.int8 is None:
+        from textrnn.export.quantize import quantize_model
+        quantize_model(folder)
+    meta = folder.metadata
 
     test_texts = read_texts(args.data_dir / "test.csv")
     big, small = work / "big.txt", work / "small.txt"
@@ -152,7 +152,7 @@ def main() -> None:
 
     # 1. engines in process
     console.print("[dim]timing engines in process...[/]")
-    bench = run_bench(model, test_texts, engines=("fp32", "int8", "torch", "torch-sorted"),
+    bench = run_bench(folder, test_texts, engines=("fp32", "int8", "torch", "torch-sorted"),
                       min_texts=args.bench_texts)
     bench_rows = {e.engine: e for e in bench.engines}
     peak_np, peak_torch = peak_gflops(), torch_peak()
@@ -192,8 +192,8 @@ def main() -> None:
     torch256 = bench_rows["PyTorch eager"].throughput[256]
     fp32_rate, int8_rate = e2e["fp32"][0], e2e["int8"][0]
     fp32_model = bench_rows["ONNX fp32"].throughput[64]
-    test_acc = meta.get("metrics", {}).get("test", {}).get("accuracy")
-    int8_rec = meta.get("int8", {})
+    test_acc = meta.results["test"].metrics.accuracy if "test" in meta.results else None
+    int8_rec = meta.int8.__dict__ if meta.int8 else {}
     rows = [
         ["predict --file fp32 vs PyTorch eager (b256)", f"{fp32_rate:,.0f} vs {torch256:,.0f} /s",
          f"{fp32_rate / torch256:.2f}x", ">= 3x", "yes" if fp32_rate >= 3 * torch256 else "no"],

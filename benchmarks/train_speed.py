@@ -26,8 +26,10 @@ from torch import nn
 from textrnn.config import ModelConfig, TokenizerConfig, TrainConfig
 from textrnn.data import load_dataset
 from textrnn.model import TextClassifier
+from textrnn.tasks import Task
 from textrnn.tokenizer import encode, pad, train_tokenizer
-from textrnn.train import fit, resolve_precision
+from textrnn.training.devices import resolve_precision
+from textrnn.training.loop import fit
 
 ROOT = Path(__file__).resolve().parent.parent
 SST2 = Path(os.environ.get("TEXTRNN_DATASETS", ROOT.parent / "shared" / "datasets")) / "sst2"
@@ -57,7 +59,7 @@ def textrnn_epoch_seconds(ids, y, val_ids, val_y, vocab, classes, epochs: int,
     model = TextClassifier(ModelConfig(embedding_dim=128, hidden_size=128, pooling="max", embedding_dropout=0.0),
                            vocab, classes)
     timer = EpochTimer()
-    result = fit(model, ids, y, val_ids, val_y,
+    result = fit(model, Task([str(i) for i in range(classes)]), ids, y, val_ids, val_y,
                  TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, weight_decay=0.0, patience=epochs,
                              precision=precision), callback=timer)
     return float(np.median(timer.train)), float(np.median([h.seconds for h in result.history]))

@@ -34,6 +34,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(getattr(config, "_textrnn_models", ""), ignore_errors=True)
 
 
+def metadata(model_dir: Path):  # noqa: ANN201 - Metadata
+    """A model folder's typed metadata."""
+    from textrnn.folder import ModelFolder
+
+    return ModelFolder.open(model_dir).metadata
+
+
 def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] = ("text", "label")) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

@@ -6,10 +6,9 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import ROWS, TINY, write_csv
-from textrnn import store
+from tests.conftest import ROWS, TINY, metadata, write_csv
 from textrnn.cli import app
-from textrnn.data import validation_data
+from textrnn.folder import ModelFolder, store
 
 runner = CliRunner()
 
@@ -26,24 +25,25 @@ def test_train_writes_a_complete_model_and_sets_the_default(train_csv, models_ro
     assert model_dir.parent == models_root and model_dir.name.startswith("train-")
     for name in (store.ONNX_FILE, store.TOKENIZER_FILE, store.WEIGHTS_FILE, store.METADATA_FILE):
         assert (model_dir / name).is_file()
-    meta = store.read_metadata(model_dir)
-    assert meta["labels"] == ["neg", "neutral", "pos"]
-    assert meta["config"]["model"]["cell"] == "gru" and meta["config"]["train"]["seed"] == 3
-    assert len(meta["history"]) == 3 and 1 <= meta["best_epoch"] <= 3
-    assert meta["data"]["train"]["rows"] + meta["data"]["val"]["rows"] == len(ROWS) * 3
-    assert len(meta["data"]["train"]["sha256"]) == 64 and meta["versions"]["torch"]
+    folder = ModelFolder.open(model_dir)
+    meta = folder.metadata
+    assert meta.labels == ("neg", "neutral", "pos") and meta.task.kind == "single_label"
+    assert meta.settings.model.cell == "gru" and meta.settings.train.seed == 3
+    assert len(meta.training.history) == 3 and 1 <= meta.training.best_epoch <= 3
+    assert meta.data["train"].rows + meta.data["val"].rows == len(ROWS) * 3
+    assert len(meta.data["train"].sha256) == 64 and meta.versions["torch"]
     assert not [p for p in models_root.iterdir() if p.name.startswith(".")]  # no temp folders left
-    val = validation_data(meta)  # the exact held-out rows can be rebuilt from the metadata
-    assert len(val) == meta["data"]["val"]["rows"] and val.label_counts() == meta["data"]["val"]["label_counts"]
+    val = folder.validation_data()  # the exact held-out rows can be rebuilt from the metadata
+    assert len(val) == meta.data["val"].rows and val.label_counts() == meta.data["val"].label_counts
 
 
 def test_same_seed_same_model(train_csv, tmp_path):
     metas = []
     for name in ("a", "b"):
         assert invoke("train", train_csv, *TINY, "--out", tmp_path / name).exit_code == 0
-        metas.append(store.read_metadata(tmp_path / name))
-    assert metas[0]["history"][-1]["loss"] == metas[1]["history"][-1]["loss"]
-    assert metas[0]["metrics"]["val"] == metas[1]["metrics"]["val"]
+        metas.append(metadata(tmp_path / name))
+    assert metas[0].training.history[-1].loss == metas[1].training.history[-1].loss
+    assert metas[0].results["val"] == metas[1].results["val"]
 
 
 def test_an_ensemble_trains_exports_predicts_and_reports(train_csv, tmp_path):
@@ -51,10 +51,10 @@ def test_an_ensemble_trains_exports_predicts_and_reports(train_csv, tmp_path):
     result = invoke("train", train_csv, *TINY, "--members", "2", "--seed", "1", "--int8", "--out", out)
     assert result.exit_code == 0, result.output
     assert "2 members, best epochs" in result.stdout and "Training member 2 of 2" in result.output
-    meta = store.read_metadata(out)
-    assert [m["seed"] for m in meta["members"]] == [2, 3] and meta["planned_members"] == 2
-    assert meta["summary"][-1]["layer"] == "Average of 2 members' probabilities"
-    assert meta["export"]["parity_max_diff"] < 1e-4
+    meta = metadata(out)
+    assert [m.seed for m in meta.training.members] == [2, 3] and meta.training.planned_members == 2
+    assert meta.network.layers[-1].layer == "Average of 2 members' probabilities"
+    assert meta.export.parity_max_diff < 1e-4
     predicted = invoke("predict", "--model", out, "--json", "i loved this wonderful film")
     assert predicted.exit_code == 0 and 0.0 <= json.loads(predicted.stdout)["probability"] <= 1.0
     report = invoke("report", "--model", out)
@@ -69,7 +69,7 @@ def test_keras_simple_rnn_relu_example_is_expressible(train_csv, tmp_path):
                     "--embedding-dim", "64", "--hidden-size", "128", "--pooling", "last", "--epochs", "2",
                     "--out", tmp_path / "keras")
     assert result.exit_code == 0, result.output
-    assert store.read_metadata(tmp_path / "keras")["summary"][1]["layer"] == "SimpleRNN(relu)"
+    assert metadata(tmp_path / "keras").network.layers[1].layer == "SimpleRNN(relu)"
 
 
 def test_predict_table_json_topk_and_stdin(trained_model):
@@ -102,8 +102,8 @@ def test_evaluate_and_report(trained_model, tmp_path):
     assert result.exit_code == 0, result.output
     for phrase in ("Embedding", "Bidirectional(LSTM)", "val_accuracy", "Learning curves", "Test", "Confusion"):
         assert phrase in result.stdout
-    meta = store.read_metadata(trained_model)
-    assert meta["metrics"]["test"]["accuracy"] == meta["metrics"]["test_torch_accuracy"]
+    meta = metadata(trained_model)
+    assert meta.results["test"].metrics.accuracy == meta.test_torch_score
 
 
 def test_help_teaches():

@@ -6,8 +6,8 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from textrnn import store
 from textrnn.cli import app
+from textrnn.folder import ModelFolder, store
 
 runner = CliRunner()
 
@@ -27,9 +27,9 @@ def test_report_has_the_new_sections(trained_model):
 
 @pytest.mark.parametrize("width", ["80", "160"])
 def test_report_respects_the_width_without_colour(trained_model, width, monkeypatch):
-    from textrnn.cli import _util
+    from textrnn.cli import core
 
-    monkeypatch.setattr(_util.out, "no_color", True)  # the console reads NO_COLOR once, at import
+    monkeypatch.setattr(core.out, "no_color", True)  # the console reads NO_COLOR once, at import
     result = invoke("report", "--model", trained_model, COLUMNS=width, NO_COLOR="1")
     assert result.exit_code == 0, result.output
     assert max(len(line) for line in result.stdout.splitlines()) <= int(width)
@@ -39,8 +39,9 @@ def test_report_json_is_everything(trained_model):
     result = invoke("report", "--model", trained_model, "--json")
     data = json.loads(result.stdout)
     assert data["path"] == str(trained_model) and data["size_bytes"] > 1000
-    assert {"ece", "reliability", "confused_pairs", "misclassified"} <= data["analysis"]["val"].keys()
-    assert data["metrics"]["val"]["confusion"] and data["history"]
+    assert {"ece", "reliability", "confused_pairs", "misclassified"} <= data["results"]["val"]["analysis"].keys()
+    assert data["results"]["val"]["metrics"]["confusion"] and data["training"]["history"]
+    assert data["format_version"] == 2 and data["task"] == {"kind": "single_label", "labels": ["neg", "neutral", "pos"]}
 
 
 def test_report_png_writes_real_pictures(trained_model, tmp_path):
@@ -101,10 +102,10 @@ def test_inspect_shows_tokens_and_probabilities(trained_model, tmp_path):
 
 
 def test_inspect_final_prediction_matches_onnx(trained_model):
-    from textrnn.infer import load_predictor
-    from textrnn.inspection import inspect_text
+    from textrnn.evaluation.inspection import inspect_text
+    from textrnn.inference.predictor import load_predictor
 
-    insp = inspect_text(trained_model, "great acting and a clever plot")
+    insp = inspect_text(ModelFolder.open(trained_model), "great acting and a clever plot")
     onnx = load_predictor(trained_model, device="cpu").predict_proba(["great acting and a clever plot"])[0]
     assert abs(insp.probs[-1] - onnx).max() < 1e-4
 
@@ -138,12 +139,12 @@ def test_png_into_an_unusable_folder_fails_before_printing(trained_model, tmp_pa
 def test_png_write_error_is_one_clear_line(tmp_path, monkeypatch):
     import matplotlib.figure
 
-    from textrnn import plots
     from textrnn.errors import TextrnnError
+    from textrnn.views import pictures
 
     def refuse(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", refuse)
     with pytest.raises(TextrnnError, match="cannot write .*Permission denied"):
-        plots._save(plots._pyplot().figure(), tmp_path / "x.png")
+        pictures.save(pictures.pyplot().figure(), tmp_path / "x.png")

@@ -6,7 +6,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from textrnn import entry, output
+from textrnn import entry, text
 from textrnn.cli import app
 
 
@@ -57,7 +57,7 @@ def test_one_text_predict_loads_no_typer_rich_or_torch(trained_model):
 
 
 def test_fit_cuts_to_terminal_cells():
-    assert output.fit("abcdef", 4) == "abc…"
-    assert output.fit("ab", 4) == "ab  "
-    assert output.fit("日本語です", 5) == "日本…"  # wide characters take two cells
-    assert output.fit("line\nbreak", 10) == "line break"
+    assert text.fit("abcdef", 4) == "abc…"
+    assert text.fit("ab", 4) == "ab  "
+    assert text.fit("日本語です", 5) == "日本…"  # wide characters take two cells
+    assert text.fit("line\nbreak", 10) == "line break"

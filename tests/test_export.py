@@ -5,8 +5,9 @@ import torch
 
 from textrnn.config import ModelConfig
 from textrnn.errors import ExportMismatchError
-from textrnn.export import check_parity, export_onnx
+from textrnn.export.onnx import check_parity, export_onnx
 from textrnn.model import TextClassifier, build_model
+from textrnn.tasks import Task
 
 VOCAB = 40
 
@@ -44,7 +45,7 @@ def test_a_wrong_export_is_caught(tmp_path):
 
 def test_an_ensemble_exports_as_one_graph_that_matches_torch(tmp_path):
     torch.manual_seed(2)
-    model = build_model(ModelConfig(embedding_dim=8, hidden_size=6, layers=2), VOCAB, 3, members=3).eval()
+    model = build_model(ModelConfig(embedding_dim=8, hidden_size=6, layers=2), VOCAB, Task('abc'), members=3).eval()
     path = export_onnx(model, tmp_path / "m.onnx")
     assert check_parity(model, path, VOCAB, max_length=30) < 1e-4
     import onnx

@@ -17,7 +17,8 @@ def test_predict_report_and_models_do_not_import_torch(trained_model):
         "assert r.exit_code == 0, r.output\n"
         "r = CliRunner().invoke(app, ['models'])\n"
         "assert r.exit_code == 0, r.output\n"
-        "import textrnn.infer, textrnn.report, textrnn.analysis, textrnn.inspection\n"
+        "import textrnn.inference.predictor, textrnn.inference.predict, textrnn.views.report, textrnn.folder\n"
+        "import textrnn.evaluation.analysis, textrnn.evaluation.inspection, textrnn.tasks, textrnn.entry\n"
         "print('torch' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

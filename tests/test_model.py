@@ -5,7 +5,8 @@ import torch
 from textrnn.config import ModelConfig
 from textrnn.errors import ConfigError
 from textrnn.model import Ensemble, TextClassifier, build_model
-from textrnn.train import native_bf16
+from textrnn.tasks import Task
+from textrnn.training.devices import native_bf16
 
 VOCAB = 50
 CASES = [(cell, bi, pooling) for cell in ("rnn", "lstm", "gru") for bi in (False, True)
@@ -120,7 +121,7 @@ def test_config_validation(kwargs, message):
 
 def test_ensemble_outputs_the_log_of_its_members_mean_probability_and_ignores_padding():
     torch.manual_seed(0)
-    ensemble = build_model(ModelConfig(embedding_dim=8, hidden_size=6), VOCAB, 3, members=3).eval()
+    ensemble = build_model(ModelConfig(embedding_dim=8, hidden_size=6), VOCAB, Task("abc"), members=3).eval()
     assert isinstance(ensemble, Ensemble) and len(ensemble.members) == 3
     ids = torch.tensor([[5, 9, 13, 2], [7, 8, 0, 0]])
     with torch.no_grad():
@@ -132,4 +133,4 @@ def test_ensemble_outputs_the_log_of_its_members_mean_probability_and_ignores_pa
     rows = ensemble.summary()
     assert rows[-2]["layer"] == "Members 2-3 (same layers, other seeds)"
     assert sum(r["params"] for r in rows) == sum(p.numel() for p in ensemble.parameters())
-    assert isinstance(build_model(ModelConfig(embedding_dim=8, hidden_size=6), VOCAB, 3), TextClassifier)
+    assert isinstance(build_model(ModelConfig(embedding_dim=8, hidden_size=6), VOCAB, Task("abc")), TextClassifier)

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import ROWS, TINY, write_csv
-from textrnn import store
+from tests.conftest import ROWS, TINY, metadata, write_csv
 from textrnn.cli import app
+from textrnn.folder import saving, store
 
 runner = CliRunner()
 
@@ -149,7 +149,7 @@ CASES = {
     "metadata truncated": Case(["predict", "--model", "{made}", "x"], 1, "corrupt",
                                lambda w: _broken_model(w, lambda d: (d / store.METADATA_FILE).write_text("{"))),
     "labels null": Case(["predict", "--model", "{made}", "x"], 1, "labels must be a list",
-                        lambda w: _broken_model(w, _meta(lambda m: m.update(labels=None)))),
+                        lambda w: _broken_model(w, _meta(lambda m: m["task"].update(labels=None)))),
     "format version a string": Case(["report", "--model", "{made}"], 1, "format_version must be a whole number",
                                     lambda w: _broken_model(w, _meta(lambda m: m.update(format_version="1")))),
     "format version from the future": Case(["predict", "--model", "{made}", "x"], 1, "upgrade textrnn",
@@ -204,7 +204,7 @@ def test_bad_input_is_one_clear_line_and_nothing_saved_is_touched(world, name, m
     assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
     assert snapshot(world["models"], world["user"], world["data"], world["tmp"] / "broken") == before
     assert not (world["tmp"] / "nonexistent").exists() and not (world["tmp"] / "nan").exists()
-    assert not [p for p in world["models"].iterdir() if store.STAGING.match(p.name)]
+    assert not [p for p in world["models"].iterdir() if saving.STAGING.match(p.name)]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
@@ -227,9 +227,9 @@ def test_force_replaces_a_model_folder_and_keeps_everything_else(world):
     result = runner.invoke(app, ["train", str(world["data"] / "ok.csv"), *TINY, "--seed", "5",
                                  "--out", str(target), "--force"])
     assert result.exit_code == 0, result.output
-    assert (target / store.ONNX_FILE).read_bytes() != old and store.read_metadata(target)["config"]["train"]["seed"] == 5
+    assert (target / store.ONNX_FILE).read_bytes() != old and metadata(target).settings.train.seed == 5
     assert snapshot(world["user"]) == user
-    assert not [p for p in target.parent.iterdir() if store.STAGING.match(p.name)]
+    assert not [p for p in target.parent.iterdir() if saving.STAGING.match(p.name)]
     assert not (target / store.LOCK_FILE).exists()
 
 
@@ -237,13 +237,13 @@ def test_a_tiny_vocabulary_trains_and_exports(tmp_path):
     data = write_csv(tmp_path / "tiny.csv", [("yes", "a"), ("no", "b")] * 8)  # 4 tokens with [PAD], [UNK]
     result = runner.invoke(app, ["train", str(data), *TINY, "--val", str(data), "--out", str(tmp_path / "m")])
     assert result.exit_code == 0, result.output
-    assert store.read_metadata(tmp_path / "m")["tokenizer"]["vocab_size"] < 9
+    assert metadata(tmp_path / "m").tokenizer.vocab_size < 9
 
 
 def test_model_files_get_the_users_permissions(tmp_path, trained_model):
     old = os.umask(0o022)
     try:
-        with store.staging(tmp_path / "m") as staged:
+        with saving.staging(tmp_path / "m") as staged:
             (staged.path / "file").write_text("x")
             store.write_json(staged.path / store.METADATA_FILE, {"a": 1})
     finally:
@@ -255,9 +255,9 @@ def test_model_files_get_the_users_permissions(tmp_path, trained_model):
 
 def test_a_name_taken_while_training_gets_a_suffix_and_nothing_is_replaced(tmp_path):
     target = tmp_path / "m"
-    with store.staging(target) as first:
+    with saving.staging(target) as first:
         (first.path / "model.onnx").write_text("first")
-        with store.staging(target) as second:  # a second run with the same --out, finishing first
+        with saving.staging(target) as second:  # a second run with the same --out, finishing first
             (second.path / "model.onnx").write_text("second")
         assert second.final == target and not second.renamed
     assert first.final == tmp_path / "m-2" and first.renamed
@@ -266,7 +266,7 @@ def test_a_name_taken_while_training_gets_a_suffix_and_nothing_is_replaced(tmp_p
 
 def test_a_user_folder_made_while_training_is_kept(tmp_path):
     target = tmp_path / "v"
-    with store.staging(target, overwrite=True) as staged:
+    with saving.staging(target, overwrite=True) as staged:
         target.mkdir()
         (target / "notes.txt").write_text("mine")  # appears while training: not a model folder
     assert (target / "notes.txt").read_text() == "mine" and staged.final == tmp_path / "v-2"
@@ -331,9 +331,9 @@ def test_sigterm_stops_training_cleanly(world):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode in (0, 130), err
     assert "Traceback" not in err
-    assert not [p for p in world["tmp"].iterdir() if store.STAGING.match(p.name)], err
+    assert not [p for p in world["tmp"].iterdir() if saving.STAGING.match(p.name)], err
     if proc.returncode == 0:  # stopped after an epoch: the best one is saved, like Ctrl-C
-        assert "interrupted: kept" in err and store.read_metadata(world["tmp"] / "term")["stopped"] == "interrupted"
+        assert "interrupted: kept" in err and metadata(world["tmp"] / "term").training.stopped == "interrupted"
     else:
         assert not (world["tmp"] / "term").exists()
 

@@ -1,20 +1,77 @@
-"""Settings for each pipeline stage as frozen dataclasses; validation lives here, not in the model."""
+"""Settings for each pipeline stage as frozen dataclasses; validation lives here, not in the model.
+
+Each setting is declared once, as a field: its type (choices are Enums), default, checks and the
+help text that `textrnn train --help` shows (the CLI builds its options from these fields).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any, ClassVar
 
 from textrnn.errors import ConfigError
+from textrnn.schema import SchemaError, from_json, to_json
 
-TOKENIZER_KINDS = ("word", "bpe", "wordpiece")
-CELLS = ("rnn", "lstm", "gru")
-ACTIVATIONS = ("tanh", "relu")
-POOLINGS = ("last", "mean", "max", "maxmean")
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16")
 AUTO_EPOCHS, AUTO_PATIENCE = 20, 4  # what --epochs / --patience mean when not given ...
 MIN_STEPS, MIN_PATIENCE_STEPS = 3000, 600  # ... unless the data is too small for these many steps
+
+
+class Choice(str, Enum):
+    """A setting with named choices; compares equal to, prints and serializes as its value."""
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+class TokenizerKind(Choice):
+    word = "word"
+    bpe = "bpe"
+    wordpiece = "wordpiece"
+
+
+class Cell(Choice):
+    rnn = "rnn"
+    lstm = "lstm"
+    gru = "gru"
+
+
+class Activation(Choice):
+    tanh = "tanh"
+    relu = "relu"
+
+
+class Pooling(Choice):
+    last = "last"
+    mean = "mean"
+    max = "max"
+    maxmean = "maxmean"
+
+
+class Device(Choice):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class TrainPrecision(Choice):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+class InferPrecision(Choice):
+    auto = "auto"
+    fp32 = "fp32"
+    int8 = "int8"
+
+
+_ENUMS = {kind.__name__: kind for kind in (TokenizerKind, Cell, Activation, Pooling, Device, TrainPrecision)}
+
+
+def setting(default: Any, help: str, *, flag: str | None = None, metavar: str | None = None) -> Any:
+    """A config field with what the CLI needs to offer it as an option (`--name`, its help)."""
+    return field(default=default, metadata={"help": help, "flag": flag, "metavar": metavar})
 
 
 def _check(ok: bool, message: str) -> None:
@@ -22,17 +79,30 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    _check(value in choices, f"{name} must be one of {', '.join(choices)} (got {value!r})")
+def _choices(config: Any) -> None:
+    """Turn strings given for Choice fields into their Enum (with a clear error for others)."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        kind = _ENUMS.get(f.type) if isinstance(f.type, str) else None  # annotations are strings here
+        if kind is not None and not isinstance(value, kind):
+            try:
+                object.__setattr__(config, f.name, kind(value))
+            except ValueError:
+                name = f.metadata.get("flag") or f.name
+                raise ConfigError(f"{name} must be one of {', '.join(m.value for m in kind)} "
+                                  f"(got {value!r})") from None
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """How to read the data and hold out validation rows."""
 
-    text_column: str | None = None
-    label_column: str | None = None
-    val_split: float = 0.1
+    panel: ClassVar[str] = "Data"
+    text_column: str | None = setting(None, "Text column (default: text, sentence, review, ...).", metavar="NAME")
+    label_column: str | None = setting(None, "Label column (default: label, class, category, ...).",
+                                       metavar="NAME")
+    val_split: float = setting(0.1, "Share of DATA held out for validation when --val is not given.",
+                               metavar="X")
 
     def __post_init__(self) -> None:
         _check(0.0 < self.val_split < 0.9, f"val_split must be in (0, 0.9) (got {self.val_split})")
@@ -42,14 +112,17 @@ class DataConfig:
 class TokenizerConfig:
     """Vocabulary settings for the Hugging Face tokenizer trained on the training split."""
 
-    kind: str = "word"
-    vocab_size: int = 30000
-    min_frequency: int = 2  # rarer words become [UNK], which word dropout teaches the model to read
-    lowercase: bool = True
-    max_length: int = 256
+    panel: ClassVar[str] = "Tokenizer"
+    kind: TokenizerKind = setting(TokenizerKind.word, "Tokenizer model: whole words, BPE or WordPiece subwords.",
+                                  flag="tokenizer")
+    vocab_size: int = setting(30000, "Largest vocabulary.", metavar="N")
+    # rarer words become [UNK], which word dropout teaches the model to read
+    min_frequency: int = setting(2, "Keep tokens seen at least this often.", metavar="N")
+    lowercase: bool = setting(True, "Lowercase text before tokenizing.")
+    max_length: int = setting(256, "Truncate texts to this many tokens.", metavar="N")
 
     def __post_init__(self) -> None:
-        _choice("tokenizer", self.kind, TOKENIZER_KINDS)
+        _choices(self)
         _check(self.vocab_size >= 10, f"vocab_size must be at least 10 (got {self.vocab_size})")
         _check(self.min_frequency >= 1, f"min_frequency must be at least 1 (got {self.min_frequency})")
         _check(self.max_length >= 1, f"max_length must be at least 1 (got {self.max_length})")
@@ -59,27 +132,31 @@ class TokenizerConfig:
 class ModelConfig:
     """Architecture: embedding -> recurrent layers -> pooling -> dropout -> linear."""
 
-    cell: str = "lstm"
-    activation: str = "tanh"
-    bidirectional: bool = True
-    layers: int = 1
-    embedding_dim: int = 128
-    hidden_size: int = 128
-    dropout: float = 0.5
-    embedding_dropout: float = 0.5
-    pooling: str = "max"
-    ngram_buckets: int = 0  # hashed bigram bag beside the RNN (fastText-like); 0 = off
-    ngram_dim: int = 64
+    panel: ClassVar[str] = "Model"
+    cell: Cell = setting(Cell.lstm, "Recurrent cell: simple RNN, LSTM or GRU.")
+    activation: Activation = setting(Activation.tanh, "Activation of the simple RNN (--cell rnn).")
+    bidirectional: bool = setting(True, "Read each text in both directions.")
+    layers: int = setting(1, "Stacked recurrent layers.", metavar="N")
+    embedding_dim: int = setting(128, "Size of the token embeddings.", metavar="N")
+    hidden_size: int = setting(128, "Hidden units per direction.", metavar="N")
+    dropout: float = setting(0.5, "Dropout before the classifier (and between layers).", metavar="X")
+    embedding_dropout: float = setting(0.5, "Dropout on the embeddings.", metavar="X")
+    pooling: Pooling = setting(Pooling.max, "How token states become one vector: last state, mean, max, or "
+                                            "max and mean.")
+    # hashed bigram bag beside the RNN (fastText-like); 0 = off
+    ngram_buckets: int = setting(0, "Hashed-bigram bag beside the RNN (fastText-like), this many buckets; 0: off.",
+                                 metavar="N")
+    ngram_dim: int = setting(64, "Size of the hashed-bigram embeddings (with --ngram-buckets).", metavar="N")
     # > 1: an ensemble of this many models trained from different seeds, their probabilities averaged
     # (sst2: 3 members of hidden 64 gave 83.6% test accuracy vs 82.4% for each alone; trec: no gain)
-    members: int = 1
+    members: int = setting(1, "Train this many models from different seeds and average their probabilities in "
+                              "one ONNX model (an ensemble): often more accurate, each member adds its training "
+                              "and prediction time. Try --members 3 --hidden-size 64.", metavar="N")
 
     def __post_init__(self) -> None:
-        _choice("cell", self.cell, CELLS)
-        _choice("activation", self.activation, ACTIVATIONS)
-        _choice("pooling", self.pooling, POOLINGS)
-        _check(self.activation == "tanh" or self.cell == "rnn",
-               f"activation {self.activation!r} applies only to --cell rnn (LSTM and GRU use fixed gates)")
+        _choices(self)
+        _check(self.activation == Activation.tanh or self.cell == Cell.rnn,
+               f"activation {self.activation.value!r} applies only to --cell rnn (LSTM and GRU use fixed gates)")
         _check(1 <= self.layers <= 8, f"layers must be between 1 and 8 (got {self.layers})")
         _check(self.embedding_dim >= 1, f"embedding_dim must be positive (got {self.embedding_dim})")
         _check(self.hidden_size >= 1, f"hidden_size must be positive (got {self.hidden_size})")
@@ -88,39 +165,47 @@ class ModelConfig:
                f"embedding_dropout must be in [0, 1) (got {self.embedding_dropout})")
         _check(self.ngram_buckets >= 0, f"ngram_buckets must be >= 0 (got {self.ngram_buckets})")
         _check(self.ngram_dim >= 1, f"ngram_dim must be positive (got {self.ngram_dim})")
-        _check(1 <= self.members <= 16,
-               f"members must be between 1 and 16 (got {self.members})")
+        _check(1 <= self.members <= 16, f"members must be between 1 and 16 (got {self.members})")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation: AdamW, cross-entropy, clipping, early stopping on validation accuracy."""
+    """Optimisation: AdamW, the task's loss, clipping, early stopping on the task's validation score."""
 
+    panel: ClassVar[str] = "Training"
     # None = auto: AUTO_EPOCHS and AUTO_PATIENCE, stretched on small data so that training runs at
     # least MIN_STEPS optimizer steps and waits MIN_PATIENCE_STEPS for a better epoch (see
-    # train.plan_epochs). Measured on samples of the training sets (3 seeds, full test sets), 20/4
-    # -> auto: 500 rows: sst2 56.1 -> 64.3, trec 70.5 -> 75.7, subj 81.3 -> 83.9, agnews 56.0 ->
-    # 73.8; 2,000 rows: sst2 70.1 -> 73.6, trec 82.9 -> 87.5, subj 87.8 -> 88.9, agnews 82.2 ->
-    # 82.9. The benchmark datasets (4,900+ training rows) train exactly as with 20 and 4.
-    epochs: int | None = None
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 0.1
-    clip_norm: float = 1.0
-    word_dropout: float = 0.2  # share of training tokens replaced by [UNK] each step
-    patience: int | None = None
-    seed: int = 0
-    device: str = "cpu"
+    # training.batches.plan_epochs). Measured on samples of the training sets (3 seeds, full test
+    # sets), 20/4 -> auto: 500 rows: sst2 56.1 -> 64.3, trec 70.5 -> 75.7, subj 81.3 -> 83.9, agnews
+    # 56.0 -> 73.8; 2,000 rows: sst2 70.1 -> 73.6, trec 82.9 -> 87.5, subj 87.8 -> 88.9, agnews 82.2
+    # -> 82.9. The benchmark datasets (4,900+ training rows) train exactly as with 20 and 4.
+    epochs: int | None = setting(None, f"Most epochs to train (default: {AUTO_EPOCHS}, or more on small data: "
+                                       f"enough for {MIN_STEPS:,} steps).", metavar="N")
+    batch_size: int = setting(32, "Texts per training batch.", metavar="N")
+    lr: float = setting(2e-3, "AdamW learning rate.", metavar="X")
+    weight_decay: float = setting(0.1, "AdamW weight decay.", metavar="X")
+    clip_norm: float = setting(1.0, "Clip the gradient norm to this.", metavar="X")
+    word_dropout: float = setting(0.2, "Share of training tokens replaced by the unknown word each step.",
+                                  metavar="X")
+    patience: int | None = setting(None, f"Stop after this many epochs without a better validation score "
+                                         f"(default: {AUTO_PATIENCE}, or more on small data: "
+                                         f"{MIN_PATIENCE_STEPS} steps' worth).", metavar="N")
+    seed: int = setting(0, "Random seed: same seed and data, same model (on CPU).", metavar="N")
+    device: Device = setting(Device.cpu, "Train on cpu, cuda, or auto (cuda when available).")
     # auto: bfloat16 mixed precision where the CPU computes it natively, else float32; weights,
     # validation and the exported model stay float32. Measured on sst2 (BiLSTM 128, batch 64):
     # 2.24-2.89 s an epoch against 2.64-3.06 in float32; test accuracy over 3 seeds: sst2 82.01
     # vs 81.99, mr 77.93 vs 78.78 (within the seeds' spread)
-    precision: str = "auto"
+    precision: TrainPrecision = setting(TrainPrecision.auto, "auto: bfloat16 mixed precision on CPUs that compute "
+                                                             "it natively (faster), else fp32; weights and the "
+                                                             "exported model stay fp32.")
     # validate and keep an exponential moving average of the weights (decay per step); 0 = off.
     # Measured (3 seeds, test accuracy): sst2 82.0 -> 82.5, mr 77.9 -> 79.0
-    ema: float = 0.995
+    ema: float = setting(0.995, "Validate and keep an exponential moving average of the weights with this decay "
+                                "per step; 0: off.", metavar="X")
 
     def __post_init__(self) -> None:
+        _choices(self)
         _check(self.epochs is None or self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})")
         _check(self.batch_size >= 1, f"batch_size must be at least 1 (got {self.batch_size})")
         _check(self.lr > 0, f"lr must be positive (got {self.lr})")
@@ -128,14 +213,43 @@ class TrainConfig:
         _check(self.clip_norm > 0, f"clip_norm must be positive (got {self.clip_norm})")
         _check(0.0 <= self.word_dropout < 1.0, f"word_dropout must be in [0, 1) (got {self.word_dropout})")
         _check(self.patience is None or self.patience >= 1, f"patience must be at least 1 (got {self.patience})")
-        _choice("device", self.device, DEVICES)
-        _choice("precision", self.precision, PRECISIONS)
         _check(0.0 <= self.ema < 1.0, f"ema must be in [0, 1) (got {self.ema})")
+
+
+STAGES = (DataConfig, TokenizerConfig, ModelConfig, TrainConfig)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of a training run, by stage."""
+
+    data: DataConfig = DataConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Settings:
+        """Settings from flat keyword values (what the CLI parsed), each stage taking its own fields;
+        values not given keep their defaults."""
+        stages = [stage(**{f.name: options[f.name] for f in fields(stage) if f.name in options})
+                  for stage in STAGES]
+        return cls(*stages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_json(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        try:
+            return from_json(cls, data)
+        except SchemaError as err:
+            raise ConfigError(str(err)) from err
 
 
 def to_dict(config: Any) -> dict[str, Any]:
     """A config as a plain JSON-ready dict."""
-    return asdict(config)
+    return to_json(config)
 
 
 def from_dict(cls: type, values: dict[str, Any]) -> Any:

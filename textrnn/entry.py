@@ -1,15 +1,17 @@
 """The `textrnn` command's entry point: one-shot `predict TEXT...` without typer; the rest through typer.
 
-A cold `textrnn predict "text"` is mostly imports. typer (which builds pydantic adapters for every
-option) and rich together cost about as much as onnxruntime itself, so `main` reads the simple
-`predict` forms itself and runs them with only onnxruntime, tokenizers and numpy loaded:
+A cold `textrnn predict "text"` is mostly imports. typer (which builds adapters for every option)
+and rich together cost about as much as onnxruntime itself, so `main` reads the simple `predict`
+forms itself into the same PredictRequest the typer command builds, and runs the same library call
+(textrnn.inference.predict) with only onnxruntime, tokenizers and numpy loaded:
 
     predict [--model DIR] [--json | --csv] [--top-k N] [--precision P] [--device auto|cpu]
             [--threads N] TEXT... [-- TEXT...]
 
 Anything else (other commands, --file or stdin, --help, any other option, --device cuda) and any
-error goes to the typer app in textrnn.cli, which owns the CLI's behaviour and messages; nothing is
-written before the fast path knows it will succeed, so falling back never duplicates output.
+error before output starts goes to the typer app in textrnn.cli, which owns the CLI's messages;
+nothing is written before the fast path knows the model loaded, so falling back never duplicates
+output.
 """
 
 from __future__ import annotations
@@ -18,22 +20,24 @@ import sys
 
 _VALUES = {"--model": "model", "--top-k": "top_k", "--precision": "precision", "--device": "device",
            "--threads": "threads"}
-_FLAGS = {"--json": "json", "--csv": "csv"}
+_FORMATS = {"--json": "json", "--csv": "csv"}
+
+
+def _count(value: str) -> int | None:
+    """A positive whole number written in ASCII digits ("²".isdigit() is true but int("²") fails)."""
+    return int(value) if value.isascii() and value.isdigit() and int(value) >= 1 else None
 
 
 def parse_fast_predict(argv: list[str]) -> dict | None:
-    """The options of a simple `predict TEXT...` command line, or None when typer must handle it."""
+    """The fields of a PredictRequest for a simple `predict TEXT...` command line, or None when typer
+    must handle it."""
     if not argv or argv[0] != "predict":
         return None
-    opts: dict = {"model": None, "top_k": "1", "precision": "auto", "device": "auto", "threads": None,
-                  "json": False, "csv": False, "texts": []}
+    opts: dict = {"texts": [], "format": "table"}
     args = iter(argv[1:])
     for arg in args:
         if arg == "--":  # the rest are texts, even those starting with '-'
-            rest = list(args)
-            if not all(t.strip() for t in rest):
-                return None
-            opts["texts"].extend(rest)
+            opts["texts"].extend(args)
             break
         name, eq, value = arg.partition("=")
         if name in _VALUES:
@@ -41,44 +45,40 @@ def parse_fast_predict(argv: list[str]) -> dict | None:
             if value is None:
                 return None
             opts[_VALUES[name]] = value
-        elif arg in _FLAGS:
-            opts[_FLAGS[arg]] = True
+        elif arg in _FORMATS:
+            if opts["format"] != "table":  # --json and --csv together: typer says so
+                return None
+            opts["format"] = _FORMATS[arg]
         elif arg.startswith("-") or not arg.strip():  # '-' (stdin), other options, empty texts
             return None
         else:
             opts["texts"].append(arg)
-    def count(value: str) -> bool:  # ASCII digits only: "²".isdigit() is true but int("²") fails
-        return value.isascii() and value.isdigit() and int(value) >= 1
-
-    ok = (opts["texts"] and not (opts["json"] and opts["csv"]) and count(opts["top_k"])
-          and opts["precision"] in ("auto", "fp32", "int8") and opts["device"] in ("auto", "cpu")
-          and (opts["threads"] is None or count(opts["threads"])))
+    for key in ("top_k", "threads"):
+        if key in opts and _count(opts[key]) is None:
+            return None
+        if key in opts:
+            opts[key] = _count(opts[key])
+    ok = (opts["texts"] and all(t.strip() for t in opts["texts"])
+          and opts.get("precision", "auto") in ("auto", "fp32", "int8")
+          and opts.get("device", "auto") in ("auto", "cpu"))
     return opts if ok else None
 
 
 def fast_predict(opts: dict) -> bool:
     """Run a parsed simple predict; False (nothing written) when it fails and typer should take over."""
     from textrnn.errors import TextrnnError
-    from textrnn.infer import load_predictor
-    from textrnn.output import csv_rows, json_lines, table_lines
+    from textrnn.inference.predict import PredictRequest, open_predictor, write_predictions
 
-    top_k = int(opts["top_k"])
+    request = PredictRequest(**{**opts, "texts": tuple(opts["texts"])})
     try:
-        predictor = load_predictor(opts["model"], opts["device"],
-                                   int(opts["threads"]) if opts["threads"] else None, opts["precision"])
-        predictions = predictor.predict(opts["texts"], top_k=top_k)
+        predictor = open_predictor(request, notice=lambda line: sys.stderr.write(line + "\n"))
     except TextrnnError:
         return False
-    if predictor.provider != "CPUExecutionProvider":  # auto found CUDA: say so, as the typer path does
-        sys.stderr.write(f"running on {predictor.provider} ({predictor.precision})\n")
-    if opts["json"]:
-        text = json_lines(predictions, top_k)
-    elif opts["csv"]:
-        text = csv_rows(predictions, top_k, header=True)
-    else:
-        text = table_lines(predictions, predictor.labels, header=True)
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    try:
+        write_predictions(predictor, request)
+    except TextrnnError as err:  # output may have started: say it here, as the typer path would
+        sys.stderr.write(f"error: {err}\n")
+        sys.exit(1)
     return True
 
 

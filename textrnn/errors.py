@@ -9,7 +9,7 @@ class DataError(TextrnnError):
     """A data file is missing, unreadable or not in the expected shape."""
 
 
-class ConfigError(TextrnnError):
+class ConfigError(TextrnnError, ValueError):
     """An option value is out of range or inconsistent with another."""
 
 

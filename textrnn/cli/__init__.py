@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from textrnn import __version__
-from textrnn.cli import bench, evaluate, export, inspect_text, models, predict, report, train
-from textrnn.cli._util import Command, Group
+from textrnn.cli import bench, evaluate, export, inspect, models, predict, report, train
+from textrnn.cli.core import Command, Group
 
 app = typer.Typer(
     name="textrnn",
@@ -18,14 +18,14 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,  # plain help: fits 80 columns without cutting option names
 )
-app.command("train", cls=Command)(train.train_cmd)
-app.command("predict", cls=Command)(predict.predict_cmd)
-app.command("evaluate", cls=Command)(evaluate.evaluate_cmd)
-app.command("report", cls=Command)(report.report_cmd)
-app.command("models", cls=Command)(models.models_cmd)
-app.command("inspect", cls=Command)(inspect_text.inspect_cmd)
-app.command("export", cls=Command)(export.export_cmd)
-app.command("bench", cls=Command)(bench.bench_cmd)
+app.command("train", cls=Command, short_help="Train a classifier on labelled data; export ONNX.")(train.train_cmd)
+app.command("predict", cls=Command, short_help="Classify texts (ONNX Runtime, no torch).")(predict.predict_cmd)
+app.command("evaluate", cls=Command, short_help="Score a model on a labelled file.")(evaluate.evaluate_cmd)
+app.command("report", cls=Command, short_help="The model card, curves, scores; --compare models.")(report.report_cmd)
+app.command("models", cls=Command, short_help="List trained models; * marks the default.")(models.models_cmd)
+app.command("inspect", cls=Command, short_help="Read one text token by token.")(inspect.inspect_cmd)
+app.command("export", cls=Command, short_help="Re-export ONNX, or add an int8 model.")(export.export_cmd)
+app.command("bench", cls=Command, short_help="Latency and throughput: PyTorch vs ONNX.")(bench.bench_cmd)
 
 
 def _version(value: bool) -> None:

@@ -7,16 +7,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from textrnn.cli._util import err, handle_errors, out
+from textrnn.cli.core import err, handle_errors, out
+from textrnn.cli.options import ModelOption
 from textrnn.errors import ConfigError
 
 
 @handle_errors
 def export_cmd(
-    model: Annotated[Optional[Path], typer.Option(help="Model folder (default: the last trained model).")] = None,
-    int8: Annotated[bool, typer.Option("--int8", help="Write model.int8.onnx (dynamic int8, LSTM only), kept only if validation accuracy drops <= --max-drop points.")] = False,
-    max_drop: Annotated[Optional[float], typer.Option(help="Largest validation accuracy drop (points) accepted for int8 [default: 0.5].", min=0.0, show_default=False)] = None,
-    data: Annotated[Optional[Path], typer.Option(help="Labelled file to compare fp32 and int8 on (default: the model's validation set, rebuilt from its metadata).")] = None,
+    model: ModelOption = None,
+    int8: Annotated[bool, typer.Option("--int8", help="Write model.int8.onnx (dynamic int8, LSTM only), kept only if the validation score drops <= --max-drop points.")] = False,
+    max_drop: Annotated[Optional[float], typer.Option(metavar="POINTS", help="Largest validation score drop (points) accepted for int8 [default: 0.5].", min=0.0, show_default=False)] = None,
+    data: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Labelled file to compare fp32 and int8 on (default: the model's validation set, rebuilt from its metadata).")] = None,
 ) -> None:
     """Export a trained model again: model.onnx from the PyTorch weights, or with --int8 an int8 model.
 
@@ -29,24 +30,25 @@ def export_cmd(
       textrnn export --int8
       textrnn export --model models/sst2 --int8 --max-drop 0.3
     """
-    from textrnn import store
+    from textrnn.folder import ModelFolder
+    from textrnn.folder.store import INT8_FILE, ONNX_FILE
 
     if not int8 and (data is not None or max_drop is not None):
         raise ConfigError("--data and --max-drop apply only with --int8")
-    model_dir = store.resolve_model(model)
+    folder = ModelFolder.open(model)
     if not int8:
-        from textrnn.export import reexport_model
+        from textrnn.export.onnx import reexport_model
 
-        parity = reexport_model(model_dir)
-        out.print(f"Wrote {model_dir / store.ONNX_FILE} (parity with PyTorch {parity:.1e})", soft_wrap=True)
+        parity = reexport_model(folder)
+        out.print(f"Wrote {folder.path / ONNX_FILE} (parity with PyTorch {parity:.1e})", soft_wrap=True)
         return
     from textrnn.data import load_dataset
-    from textrnn.quantize import MAX_DROP, quantize_model
+    from textrnn.export.quantize import MAX_DROP, quantize_model
 
-    err.print("[dim]Quantizing and comparing accuracy...[/]")
-    result = quantize_model(model_dir, load_dataset(data) if data is not None else None,
+    err.print("[dim]Quantizing and comparing scores...[/]")
+    result = quantize_model(folder, load_dataset(data) if data is not None else None,
                             MAX_DROP if max_drop is None else max_drop)
     if result.kept:
-        out.print(f"Wrote {model_dir / store.INT8_FILE}: {result.reason}", soft_wrap=True)
+        out.print(f"Wrote {folder.path / INT8_FILE}: {result.reason}", soft_wrap=True)
     else:
         out.print(f"[yellow]No int8 model:[/] {result.reason}", soft_wrap=True)

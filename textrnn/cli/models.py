@@ -2,49 +2,42 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
-
-import typer
-
-from textrnn.cli._util import err, handle_errors, out, terminal_width
+from textrnn.cli.core import err, handle_errors, out, terminal_width
+from textrnn.cli.options import JsonOption
 
 
 @handle_errors
-def models_cmd(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
-) -> None:
-    """List trained models: name, date, cell, size, validation and test accuracy; * marks the default.
+def models_cmd(as_json: JsonOption = False) -> None:
+    """List trained models: name, date, cell, size, validation and test score; * marks the default.
 
     The models folder is $TEXTRNN_MODELS, else ./models.
+
     \b
     Examples:
       textrnn models
+      textrnn models --json
     """
-    from textrnn import store
-    from textrnn.report import models_table
+    import json
 
-    rows = []
+    from textrnn.errors import TextrnnError
+    from textrnn.folder import ModelFolder, saving, store
+    from textrnn.views.models import models_data, models_table
+
+    folders = []
     for path in store.list_models():
         try:
-            meta = store.read_metadata(path)
-        except Exception:  # noqa: BLE001 - one broken folder must not hide the others
-            meta = {"name": path.name}
-        rows.append((path, meta, store.folder_bytes(path), store.is_default(path)))
+            folders.append(ModelFolder.open(path))
+        except TextrnnError:  # one broken folder must not hide the others
+            folders.append(path)
     if as_json:
-        out.print_json(json.dumps([{"name": p.name, "path": str(p), "created": meta.get("created"),
-                                    "cell": (meta.get("config") or {}).get("model", {}).get("cell"),
-                                    "params": meta.get("params"), "size_bytes": size, "default": default,
-                                    "val_accuracy": meta.get("metrics", {}).get("val", {}).get("accuracy"),
-                                    "test_accuracy": meta.get("metrics", {}).get("test", {}).get("accuracy")}
-                                   for p, meta, size, default in rows]))
+        out.print_json(json.dumps(models_data(folders)))
         return
-    if not rows:
+    if not folders:
         out.print(f"No trained models in {store.models_root()}; run `textrnn train DATA` first.")
         return
-    out.print(models_table(rows, width=terminal_width()))
-    stale = store.stale_staging(store.models_root())
+    out.print(models_table(folders, width=terminal_width()))
+    stale = saving.stale_staging(store.models_root())
     if stale:
-        size = sum(store.tree_bytes(p) for p in stale) / 2**20
+        size = sum(saving.tree_bytes(p) for p in stale) / 2**20
         err.print(f"[dim]{len(stale)} staging folder(s) left by killed trainings in {store.models_root()} "
                   f"({size:.1f} MB); the next `textrnn train` removes them[/]", soft_wrap=True)

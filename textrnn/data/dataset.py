@@ -1,0 +1,70 @@
+"""Data stage, in memory: a Dataset of texts and string labels, its fingerprint, and the split that
+holds out validation rows."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from textrnn.errors import DataError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Texts and their string labels, with where they came from."""
+
+    texts: list[str]
+    labels: list[str]
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def label_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(self.labels).items()))
+
+    def subset(self, index: np.ndarray | list[int]) -> Dataset:
+        return Dataset([self.texts[i] for i in index], [self.labels[i] for i in index], self.source)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, to record which data a model was trained on."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_trainable(data: Dataset) -> None:
+    """Raise DataError unless the data has at least two classes."""
+    classes = set(data.labels)
+    if len(classes) < 2:
+        only = next(iter(classes)) if classes else "none"
+        raise DataError(f"{data.source} has a single class ({only!r}); a classifier needs at least 2")
+
+
+def stratified_split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """Hold out about `fraction` of each class (at least one where a class has two or more rows)."""
+    rng = np.random.default_rng(seed)
+    labels = np.array(data.labels)
+    train_idx, val_idx = [], []
+    for label in sorted(set(data.labels)):
+        idx = np.flatnonzero(labels == label)
+        rng.shuffle(idx)
+        n_val = int(round(len(idx) * fraction))
+        if len(idx) >= 2:
+            n_val = min(max(n_val, 1), len(idx) - 1)
+        else:
+            n_val = 0
+        val_idx.extend(idx[:n_val].tolist())
+        train_idx.extend(idx[n_val:].tolist())
+    train_idx.sort()
+    val_idx.sort()
+    if not val_idx:
+        raise DataError(f"{data.source} is too small to hold out validation rows; pass --val FILE")
+    return data.subset(train_idx), data.subset(val_idx)

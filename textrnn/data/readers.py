@@ -1,0 +1,156 @@
+"""Data stage, reading: labelled text from CSV, TSV or JSON Lines (columns found by name), and texts
+one per line for prediction."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from textrnn.data.dataset import Dataset
+from textrnn.errors import DataError
+from textrnn.text import printable
+
+TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "comment",
+                "message", "tweet", "question", "utterance", "query", "title")
+LABEL_COLUMNS = ("label", "labels", "class", "category", "sentiment", "target", "intent",
+                 "topic", "tag", "y")
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str,
+          path: Path) -> str:
+    found = ", ".join(columns) if columns else "none"
+    if wanted is not None:
+        if wanted not in columns:
+            raise DataError(f"{path} has no {wanted!r} column (found: {found})")
+        return wanted
+    by_lower = {c.strip().lower(): c for c in columns}
+    for name in candidates:
+        if name in by_lower:
+            return by_lower[name]
+    raise DataError(f"{path} has no {what} column (expected one of {', '.join(candidates[:6])}, ...; "
+                    f"found: {found}); name it with --{what}-column")
+
+
+def _read_rows(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]]:
+    """The columns and (line number, row) pairs of a file."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            if fmt == "jsonl":
+                rows = []
+                for n, line in enumerate(f, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as err:
+                        raise DataError(f"{path} line {n} is not valid JSON: {err.msg}") from err
+                    if not isinstance(row, dict):
+                        raise DataError(f"{path} line {n} is not a JSON object")
+                    rows.append((n, row))
+                columns = list(rows[0][1].keys()) if rows else []
+                return columns, rows
+            reader = csv.reader(f, delimiter="," if fmt == "csv" else "\t")
+            header = next(reader, [])
+            rows = []
+            for fields in reader:
+                if not any(x.strip() for x in fields):
+                    continue  # blank lines
+                if len(fields) > len(header):
+                    what = "a tab" if fmt == "tsv" else "a comma outside quotes"
+                    raise DataError(f"{path} line {reader.line_num} has {len(fields)} fields but the header has "
+                                    f"{len(header)}: is there {what} inside a text? (columns would shift)")
+                rows.append((reader.line_num, fields))
+            return header, rows
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
+                        f"{err.start}); re-save it as UTF-8") from err
+    except csv.Error as err:
+        raise DataError(f"{path} is not valid {fmt.upper()}: {err}") from err
+
+
+def load_dataset(path: str | Path, text_column: str | None = None,
+                 label_column: str | None = None, require_labels: bool = True) -> Dataset:
+    """Read a labelled file (.csv, .tsv or .jsonl, UTF-8) into a Dataset.
+
+    Raises DataError naming the file and the problem: missing, unreadable, wrong encoding, empty,
+    missing columns, empty texts or labels.
+    """
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{path}: unknown file type {path.suffix or '(none)'!r} "
+                        f"(expected .csv, .tsv or .jsonl)")
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    if not path.is_file():
+        raise DataError(f"{path} is not a file")
+    try:
+        columns, rows = _read_rows(path, fmt)
+    except OSError as err:
+        raise DataError(f"cannot read {path}: {err.strerror}") from err
+    if not rows:
+        raise DataError(f"{path} has no data rows (expected a header and at least one row)")
+    text_col = _pick(columns, text_column, TEXT_COLUMNS, "text", path)
+    label_col = _pick(columns, label_column, LABEL_COLUMNS, "label", path) if require_labels else None
+    for col in (text_col, label_col):
+        if col is not None and columns.count(col) > 1:
+            where = ", ".join(str(i + 1) for i, c in enumerate(columns) if c == col)
+            raise DataError(f"{path} has {columns.count(col)} columns named {col!r} (columns {where}); "
+                            "rename all but one")
+    if fmt == "jsonl":
+        get_text, get_label = (lambda row: row.get(text_col)), (lambda row: row.get(label_col))
+    else:  # rows are lists of fields; a short row lacks its last columns
+        ti, li = columns.index(text_col), columns.index(label_col) if label_col is not None else -1
+        get_text = lambda row: row[ti] if ti < len(row) else None  # noqa: E731
+        get_label = lambda row: row[li] if 0 <= li < len(row) else None  # noqa: E731
+    texts, labels = [], []
+    for line, row in rows:
+        text = get_text(row)
+        text = "" if text is None else str(text)
+        if not text.strip():
+            raise DataError(f"{path} line {line}: empty text in column {text_col!r}")
+        texts.append(text)
+        if label_col is not None:
+            label = get_label(row)
+            if isinstance(label, (dict, list)):
+                raise DataError(f"{path} line {line}: the label in column {label_col!r} must be a string "
+                                f"or number (got {json.dumps(label)[:40]})")
+            label = "" if label is None else str(label).strip()
+            if not label:
+                raise DataError(f"{path} line {line}: empty label in column {label_col!r}")
+            if printable(label) != label:
+                raise DataError(f"{path} line {line}: the label {label!r} has control characters")
+            labels.append(label)
+    return Dataset(texts, labels, str(path))
+
+
+def iter_lines(path: str | Path) -> Iterator[str]:
+    """Non-blank lines of a UTF-8 file ('-': stdin), read lazily, without their line endings."""
+    try:
+        f = sys.stdin if str(path) == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    except FileNotFoundError as e:
+        raise DataError(f"{path} does not exist") from e
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror}") from e
+    n = 0
+    try:
+        for n, line in enumerate(f, start=1):  # noqa: B007 - n is used in the error message
+            text = line.rstrip("\r\n")
+            if text.strip():
+                yield text
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (near line {n + 1})") from e
+    finally:
+        if f is not sys.stdin:
+            f.close()
+
+
+def read_texts(path: str | Path) -> list[str]:
+    """Texts of a file: the text column of a .csv/.tsv/.jsonl file, else one text per line."""
+    if Path(path).suffix.lower() in FORMATS:
+        return load_dataset(path, require_labels=False).texts
+    return list(iter_lines(path))

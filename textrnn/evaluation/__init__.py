@@ -1,0 +1,1 @@
+"""Evaluation: scores, calibration and mistakes of a model's predictions; inspection token by token."""

@@ -1,0 +1,1 @@
+"""Export stage: PyTorch -> ONNX (with a parity check) [torch], and ONNX -> int8 (no torch)."""

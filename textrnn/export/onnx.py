@@ -1,0 +1,114 @@
+"""Export stage [torch]: TextClassifier or Ensemble -> ONNX (native RNN/LSTM/GRU ops), then a parity check.
+
+Uses the TorchScript exporter: it maps packed sequences to the ONNX operators' `sequence_lens`
+and keeps batch and sequence length dynamic (the dynamo exporter fixed the length for nn.RNN).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from textrnn.errors import ExportMismatchError
+
+if TYPE_CHECKING:
+    from textrnn.folder import ModelFolder
+
+OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "input_ids", "logits"
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence Python warnings and the exporter's C++ shape-inference warnings (file descriptor 2)."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        with warnings.catch_warnings(), redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
+    """Write `model` (on the CPU, eval mode) to `path` with dynamic batch and sequence axes."""
+    model = model.cpu().eval()
+    # any ids the vocabulary has (a tiny one may have fewer than 9); one row padded, one not
+    ids = [1 + i % max(1, model.vocab_size - 1) for i in range(1, 8)]
+    example = torch.tensor([[*ids[:3], 0], ids[3:7]], dtype=torch.int64)
+    with _quiet():
+        torch.onnx.export(
+            model, (example,), str(path), dynamo=False, opset_version=OPSET,
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch_size", 1: "sequence_length"},
+                          OUTPUT_NAME: {0: "batch_size"}},
+        )
+    return Path(path)
+
+
+def check_parity(model: torch.nn.Module, onnx_path: str | Path, vocab_size: int, max_length: int,
+                 atol: float = 1e-4, seed: int = 0) -> float:
+    """Compare ONNX Runtime with PyTorch on random padded batches; return the largest difference.
+
+    Covers batch sizes 1..64 and lengths from 1 token to beyond `max_length`, mixed within a batch.
+    Raises ExportMismatchError when any logit differs by more than `atol` (absolute, after
+    scaling by the logits' magnitude).
+    """
+    import onnxruntime as ort
+
+    model = model.cpu().eval()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for batch, seq_len in [(1, 1), (1, 7), (3, 1), (4, 13), (9, 25), (64, 40), (2, max_length + 9)]:
+        lengths = rng.integers(1, seq_len + 1, size=batch)
+        lengths[0] = seq_len
+        ids = np.zeros((batch, seq_len), dtype=np.int64)
+        for row, n in enumerate(lengths):
+            ids[row, :n] = rng.integers(1, vocab_size, size=n)
+        with torch.no_grad():
+            expected = model(torch.from_numpy(ids)).numpy()
+        got = session.run([OUTPUT_NAME], {INPUT_NAME: ids})[0]
+        diff = float(np.abs(got - expected).max() / max(1.0, np.abs(expected).max()))
+        worst = max(worst, diff)
+        if not diff <= atol:
+            raise ExportMismatchError(
+                f"ONNX export differs from PyTorch by {diff:.2e} (tolerance {atol:.0e}) at batch "
+                f"{batch} x {seq_len} tokens; the model was not saved")
+    return worst
+
+
+def reexport_model(folder: ModelFolder) -> float:
+    """Rewrite a folder's model.onnx from its PyTorch weights, parity-checked; returns the parity.
+
+    The int8 model, derived from the old file, is removed (run quantize again to rebuild it).
+    """
+    from textrnn.folder import store
+    from textrnn.folder.records import ExportInfo
+
+    model = folder.torch_model()
+    tmp = folder.path / f".{store.ONNX_FILE}.partial"
+    try:
+        export_onnx(model, tmp)
+        parity = check_parity(model, tmp, model.vocab_size, folder.metadata.settings.tokenizer.max_length)
+        tmp.replace(folder.path / store.ONNX_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
+    (folder.path / store.INT8_FILE).unlink(missing_ok=True)
+    folder.update(folder.metadata.replace(int8=None, export=ExportInfo(OPSET, parity)))
+    return parity

@@ -1,0 +1,99 @@
+"""Export stage, int8 (no torch): model.onnx -> model.int8.onnx with ONNX Runtime dynamic quantization.
+
+Kept only where it pays and does not hurt:
+- the cell must be an LSTM: ONNX Runtime has a fast int8 kernel (DynamicQuantizeLSTM) for it; it has
+  none for GRU or the simple RNN, whose int8 models run the recurrence in fp32 and gain nothing;
+- the task's validation score (accuracy for single-label; the model's own validation set, rebuilt
+  from its metadata) may drop by at most `max_drop` points, else the int8 file is not written.
+The outcome, kept or not and why, is recorded in the model folder (Metadata.int8).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from textrnn.config import Cell
+from textrnn.data import Dataset
+from textrnn.errors import ModelFolderError
+from textrnn.folder import ModelFolder
+from textrnn.folder.records import Int8Info
+from textrnn.folder.store import INT8_FILE, ONNX_FILE
+
+MAX_DROP = 0.5  # score points
+FAST_INT8_CELLS = (Cell.lstm,)
+Int8Result = Int8Info  # what quantize_model returns: the record it writes
+
+
+def decide(fp32_score: float, int8_score: float, max_drop: float = MAX_DROP) -> tuple[bool, float]:
+    """Keep int8 when the score falls by at most `max_drop` points; returns (keep, drop in points)."""
+    drop = round((fp32_score - int8_score) * 100, 4)
+    return drop <= max_drop, drop
+
+
+def _score(folder: ModelFolder, onnx_path: Path, data: Dataset, precision: str) -> tuple[float, float]:
+    """The task's score of one ONNX file of the folder on `data`, and the seconds it took."""
+    from textrnn.inference.predictor import Predictor
+
+    predictor = Predictor(folder, device="cpu", precision=precision, onnx_path=onnx_path)
+    start = time.perf_counter()
+    score = predictor.evaluate(data).score
+    return score, time.perf_counter() - start
+
+
+def quantize_file(src: Path, dst: Path) -> list[str]:
+    """Dynamically quantize `src` (int8 weights, uint8 activations) to `dst`; return its op types."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.disable(logging.WARNING)  # "Please consider to run pre-processing" (not needed here)
+    try:
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    except Exception as err:  # onnx and onnxruntime raise several types for a bad file
+        raise ModelFolderError(f"{src} is corrupt or not an ONNX model "
+                               f"({str(err).splitlines()[0][:200] if str(err) else type(err).__name__})") from err
+    finally:
+        logging.disable(logging.NOTSET)
+    return sorted({node.op_type for node in onnx.load(str(dst)).graph.node})
+
+
+def quantize_model(folder: ModelFolder, data: Dataset | None = None, max_drop: float = MAX_DROP) -> Int8Info:
+    """Write model.int8.onnx beside model.onnx when it is fast and accurate enough; record why not.
+
+    `data` is the labelled set to compare on (default: the model's validation set, rebuilt from its
+    metadata). An existing int8 file is removed when the new decision is not to keep one.
+    """
+    cell = folder.metadata.settings.model.cell
+    metric = folder.task.metric.replace("_", "-")
+    final = folder.path / INT8_FILE
+    if cell not in FAST_INT8_CELLS:
+        name = {Cell.gru: "GRU", Cell.rnn: "simple RNN"}.get(cell, str(cell))
+        result = Int8Info("skipped", f"ONNX Runtime has no int8 {name} kernel (only DynamicQuantizeLSTM): "
+                                     f"an int8 model would run the {name} in fp32 and gain nothing; kept fp32",
+                          max_drop_points=max_drop)
+    else:
+        data = data if data is not None else folder.validation_data()
+        tmp = folder.path / f".{INT8_FILE}.partial"
+        try:
+            ops = quantize_file(folder.path / ONNX_FILE, tmp)
+            if "DynamicQuantizeLSTM" not in ops:
+                result = Int8Info("refused", "quantization produced no DynamicQuantizeLSTM node (the LSTM "
+                                             "would stay fp32); kept fp32", max_drop_points=max_drop)
+            else:
+                s32, t32 = _score(folder, folder.path / ONNX_FILE, data, "fp32")
+                s8, t8 = _score(folder, tmp, data, "int8")
+                keep, drop = decide(s32, s8, max_drop)
+                numbers = (f"validation {metric} {s32:.2%} fp32 -> {s8:.2%} int8 "
+                           f"({drop:+.2f} points drop, limit {max_drop:g})")
+                reason = numbers if keep else f"{numbers}: refused, kept fp32"
+                result = Int8Info("kept" if keep else "refused", reason, s32, s8, drop, max_drop,
+                                  len(data), round(t32, 4), round(t8, 4))
+                if keep:
+                    tmp.replace(final)
+        finally:
+            tmp.unlink(missing_ok=True)
+    if not result.kept:
+        final.unlink(missing_ok=True)
+    folder.update(folder.metadata.replace(int8=result))
+    return result

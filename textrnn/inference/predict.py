@@ -1,0 +1,89 @@
+"""Inference stage: `textrnn predict` as one library call, shared by the typer command and the fast
+one-text entry point (textrnn.entry), so both check the same things and write the same output.
+
+Texts from a file or stdin are streamed: read, predicted and written a chunk at a time, so memory
+stays flat however long the input is, and output keeps input order. No torch, typer or rich.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import chain
+from typing import TextIO
+
+from textrnn.errors import ConfigError, DataError
+from textrnn.folder import PRECISIONS
+from textrnn.inference.predictor import CHUNK_SIZE, Predictor, load_predictor
+from textrnn.inference.sessions import CPU, DEVICES
+
+FORMATS = ("table", "json", "csv")
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """What to classify (texts and/or a file, '-' for stdin), with which model, and how to write it."""
+
+    texts: tuple[str, ...] = ()
+    file: str | None = None
+    model: str | None = None
+    top_k: int = 1
+    format: str = "table"
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+    batch_size: int | None = None
+    chunk_size: int = CHUNK_SIZE
+
+    def __post_init__(self) -> None:
+        if self.texts == ("-",):  # one '-' argument: the texts come from stdin
+            object.__setattr__(self, "texts", ())
+            object.__setattr__(self, "file", "-")
+
+    def check(self) -> None:
+        """DataError or ConfigError for what cannot run, before anything is loaded or written."""
+        if not self.texts and self.file is None:
+            raise DataError("no text to classify: pass TEXT arguments, --file FILE, or '-' for stdin")
+        for n, text in enumerate(self.texts, start=1):
+            if not text.strip():
+                raise DataError(f"text {n} is empty")
+        if self.format not in FORMATS:
+            raise ConfigError(f"format must be one of {', '.join(FORMATS)} (got {self.format!r})")
+        for name, value in (("top_k", self.top_k), ("threads", self.threads), ("batch_size", self.batch_size),
+                            ("chunk_size", self.chunk_size)):
+            if value is not None and value < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be at least 1 (got {value})")
+        if self.device not in DEVICES or self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown device {self.device!r} or precision {self.precision!r}")
+
+
+def open_predictor(request: PredictRequest, notice: Callable[[str], None] | None = None) -> Predictor:
+    """Check the request and load its model (nothing is written yet)."""
+    request.check()
+    predictor = load_predictor(request.model, request.device, request.threads, request.precision)
+    if notice and (predictor.provider != CPU or request.device == "cuda"):
+        notice(f"running on {predictor.provider} ({predictor.precision})")
+    return predictor
+
+
+def write_predictions(predictor: Predictor, request: PredictRequest, stream: TextIO | None = None) -> int:
+    """Classify the request's texts and write them as they come; returns how many were written."""
+    from textrnn.views.predictions import write_chunks
+
+    texts: Iterable[str] = request.texts
+    if request.file is not None:
+        from textrnn.data import iter_lines
+
+        texts = chain(texts, iter_lines(request.file))
+    chunks = predictor.predict_stream(texts, request.top_k, request.batch_size, request.chunk_size)
+    n = write_chunks(chunks, request.format, request.top_k, predictor.labels, stream or sys.stdout)
+    if n == 0:
+        raise DataError(f"no text to classify: {request.file} has no non-blank lines")
+    return n
+
+
+def run_predict(request: PredictRequest, stream: TextIO | None = None,
+                notice: Callable[[str], None] | None = None) -> int:
+    """`textrnn predict`: check, load, classify, write. Returns the number of texts written."""
+    return write_predictions(open_predictor(request, notice), request, stream)

@@ -1,0 +1,1 @@
+"""Training stage [torch]: batches, devices and precision, the fit loop, and the whole training job."""

@@ -1,0 +1,314 @@
+"""Training stage [torch]: the fit loop, in named parts.
+
+    fit: for each epoch
+        train_epoch      Step on each batch (forward, the task's loss, backward, clip, AdamW, EMA)
+        evaluate         on the validation set, with the averaged weights swapped in (WeightAverage)
+        StoppingRule     is this the best epoch? stop now? (patience; ceiling at a perfect score)
+        BestWeights      keeps the best epoch's weights, restored at the end
+    _ending              Ctrl-C or a diverged loss: keep the best finished epoch, or say why not
+
+`FitHooks` is where a distributed run plugs in (its share of the batches, all processes agreeing
+on when to stop, which one writes); one process uses it as is. Library code: progress goes to a
+callback, never printed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from textrnn.config import AUTO_PATIENCE, TrainConfig
+from textrnn.errors import TrainingError
+from textrnn.folder.records import EpochStats
+from textrnn.tokenizer import PAD_ID, UNK_ID, pad
+from textrnn.training.batches import ema_decay, length_batches, member_seed, plan_epochs, seed_everything
+from textrnn.training.devices import resolve_device, resolve_precision
+
+if TYPE_CHECKING:
+    from textrnn.tasks import Task
+
+
+@dataclass
+class FitResult:
+    """History of a fit and which epoch's weights the model holds afterwards."""
+
+    history: list[EpochStats] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped: str = "completed"  # completed | early_stopping | interrupted | diverged
+    seconds: float = 0.0
+    precision: str = "fp32"  # what ran: fp32 or bf16 (mixed precision)
+    epochs: int = 0  # the most epochs and the patience this fit planned (see plan_epochs)
+    patience: int = 0
+
+
+class FitCallback(Protocol):
+    def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None: ...
+    def on_batch_end(self, loss: float) -> None: ...
+    def on_epoch_end(self, stats: EpochStats, is_best: bool) -> None: ...
+    def on_fit_end(self, result: FitResult) -> None: ...
+
+
+class FitHooks:
+    """How a fit takes part in a larger run. One process: all batches, its own decisions, it writes."""
+
+    is_writer = True  # only this process writes files and reports progress
+
+    def shard(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+        """This process's share of an epoch's batches."""
+        return batches
+
+    def agree_stop(self, stop: bool) -> bool:
+        """Whether to stop, agreed by every process (they must stop at the same epoch)."""
+        return stop
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite."""
+
+
+class Step:
+    """One optimizer step on one batch: word dropout, forward (in autocast where it pays), the
+    task's loss, backward, gradient clipping, AdamW, and the weight average's update."""
+
+    def __init__(self, model: nn.Module, task: Task, config: TrainConfig, device: torch.device,
+                 dtype: torch.dtype, average: WeightAverage | None) -> None:
+        self.model, self.task, self.config, self.device, self.dtype = model, task, config, device, dtype
+        self.average = average
+        # the fused kernel is 3x faster than the per-parameter loop on CPU (0.2 vs 0.6 s an sst2 epoch)
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                           fused=True)
+        self.grads_of = [p for p in model.parameters() if p.requires_grad]
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """(loss, logits) of the batch, after the update."""
+        config, device = self.config, self.device
+        if config.word_dropout:  # teach the model to read unknown words
+            drop = (torch.rand(x.shape, device=device) < config.word_dropout) & (x != PAD_ID)
+            x = x.masked_fill(drop, UNK_ID)
+        with torch.autocast(device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            logits = self.model(x).float()
+        loss = self.task.loss(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_gradients(self.grads_of, config.clip_norm)
+        self.optimizer.step()
+        if self.average is not None:
+            self.average.update()
+        return loss.item(), logits
+
+
+class WeightAverage:
+    """An exponential moving average of the weights, kept beside them (`decay` per step)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.params = [p.data for p in model.parameters()]
+        self.average = [p.clone() for p in self.params]
+        self.decay = decay
+
+    def update(self) -> None:
+        torch._foreach_lerp_(self.average, self.params, 1.0 - self.decay)
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        """The averaged weights in the model for the block, the trained ones back after it."""
+        raw = [p.clone() for p in self.params]
+        torch._foreach_copy_(self.params, self.average)
+        try:
+            yield
+        finally:
+            torch._foreach_copy_(self.params, raw)
+
+
+class StoppingRule:
+    """The best epoch has the highest validation score (ties: lower validation loss). Stop after
+    `patience` epochs without a better one, or after AUTO_PATIENCE once the score is perfect (only
+    the loss can improve then: on a tiny set the small-data patience would run on for dozens of
+    epochs)."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience, self.best_key, self.waited, self.best_epoch = patience, None, 0, 0
+
+    def update(self, epoch: int, score: float, loss: float) -> tuple[bool, bool]:
+        """(is this the best epoch so far, should training stop)."""
+        key = (score, -loss)
+        is_best = self.best_key is None or key > self.best_key
+        if is_best:
+            self.best_key, self.waited, self.best_epoch = key, 0, epoch
+        else:
+            self.waited += 1
+        ceiling = self.best_key[0] >= 1.0
+        return is_best, self.waited >= self.patience or (ceiling and self.waited >= min(self.patience, AUTO_PATIENCE))
+
+
+class BestWeights:
+    """A copy of the best epoch's weights, put back into the model when the fit ends."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def keep(self, model: nn.Module) -> None:
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def restore(self, model: nn.Module) -> None:
+        model.load_state_dict(self.state)
+
+
+@contextmanager
+def _ending(result: FitResult, best: BestWeights) -> Iterator[None]:
+    """Ctrl-C ends training after the current batch and keeps the best epoch so far; so does a loss
+    that turns NaN or infinite (stopped = "diverged"). With no finished epoch, Ctrl-C is re-raised
+    and a diverged loss is a TrainingError."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if best.state is None:
+            raise
+        result.stopped = "interrupted"
+    except Diverged as diverged:
+        if best.state is None:
+            raise TrainingError(str(diverged)) from None
+        result.stopped = "diverged"
+
+
+def train_epoch(step: Step, batches: list[np.ndarray], ids: list[np.ndarray], targets: torch.Tensor,
+                epoch: int, callback: FitCallback | None) -> tuple[float, float]:
+    """Run `step` on each batch; the epoch's mean loss and training score."""
+    step.model.train()
+    total_loss, n, score = 0.0, 0, step.task.running_score()
+    for idx in batches:
+        x = torch.from_numpy(pad([ids[j] for j in idx])).to(step.device)
+        y = targets[idx].to(step.device)
+        loss, logits = step(x, y)
+        if not math.isfinite(loss):
+            raise Diverged(f"training diverged: the loss became {loss} in epoch {epoch} "
+                           f"(lr {step.config.lr:g}); try a lower --lr")
+        total_loss += loss * len(idx)
+        n += len(idx)
+        score.add(logits, y)
+        if callback:
+            callback.on_batch_end(loss)
+    return total_loss / max(n, 1), score.value()
+
+
+def evaluate(model: nn.Module, task: Task, ids: list[np.ndarray], targets: np.ndarray,
+             device: torch.device) -> tuple[float, float]:
+    """(loss, score) on a labelled set."""
+    loss, score = task.validation(targets, predict_logits(model, ids, device=device))
+    if not math.isfinite(loss):
+        raise Diverged(f"training diverged: the validation loss became {loss}; try a lower --lr")
+    return loss, score
+
+
+def fit(model: nn.Module, task: Task, train_ids: list[np.ndarray], train_y: np.ndarray,
+        val_ids: list[np.ndarray], val_y: np.ndarray, config: TrainConfig,
+        callback: FitCallback | None = None, hooks: FitHooks | None = None) -> FitResult:
+    """Train with AdamW and the task's loss, keeping the weights of the best validation epoch.
+
+    With `config.ema`, an exponential moving average of the weights is kept beside them; each
+    epoch validates (and may keep) the average instead of the last step's weights. Epochs and
+    patience: see `plan_epochs`; when to stop: `StoppingRule`; Ctrl-C and divergence: `_ending`. The
+    forward pass runs in bfloat16 autocast where `config.precision` resolves to it (weights,
+    gradients and validation stay float32).
+    """
+    hooks = hooks or FitHooks()
+    device = resolve_device(config.device)
+    model.to(device)
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    dtype = resolve_precision(config.precision, device)
+    result = FitResult(precision="bf16" if dtype == torch.bfloat16 else "fp32")
+    lengths = np.array([len(x) for x in train_ids])
+    targets = task.target_tensor(train_y)
+    steps_per_epoch = len(length_batches(lengths, config.batch_size))
+    result.epochs, result.patience = plan_epochs(config, steps_per_epoch)
+    average = WeightAverage(model, ema_decay(config.ema, steps_per_epoch * result.epochs)) if config.ema else None
+    step = Step(model, task, config, device, dtype, average)
+    stopping, best = StoppingRule(result.patience), BestWeights()
+    start = time.perf_counter()
+    with _ending(result, best):
+        for epoch in range(1, result.epochs + 1):
+            t0 = time.perf_counter()
+            batches = hooks.shard(length_batches(lengths, config.batch_size, rng))
+            if callback:
+                callback.on_epoch_start(epoch, result.epochs, len(batches))
+            loss, score = train_epoch(step, batches, train_ids, targets, epoch, callback)
+            with average.applied() if average is not None else nullcontext():  # validate (and keep) the average
+                val_loss, val_score = evaluate(model, task, val_ids, val_y, device)
+                is_best, stop = stopping.update(epoch, val_score, val_loss)
+                if is_best:
+                    best.keep(model)
+                    result.best_epoch = epoch
+            stats = EpochStats(epoch, loss, score, val_loss, val_score, time.perf_counter() - t0)
+            result.history.append(stats)
+            if callback:
+                callback.on_epoch_end(stats, is_best)
+            if hooks.agree_stop(stop) and epoch < result.epochs:
+                result.stopped = "early_stopping"
+                break
+    best.restore(model)
+    model.eval()
+    result.seconds = time.perf_counter() - start
+    if callback and hasattr(callback, "on_fit_end"):
+        callback.on_fit_end(result)
+    return result
+
+
+def fit_members(make_member: Callable[[], nn.Module], members: int, task: Task, train_ids: list[np.ndarray],
+                train_y: np.ndarray, val_ids: list[np.ndarray], val_y: np.ndarray, config: TrainConfig,
+                callback: FitCallback | None = None, on_member: Callable[[int, int], None] | None = None,
+                hooks: FitHooks | None = None) -> tuple[list[nn.Module], list[FitResult]]:
+    """Train `members` models, each from its own seed (`member_seed`) built by `make_member`, one
+    after the other. Ctrl-C keeps the members finished so far (and the interrupted one, at its best
+    epoch, if it has finished one): fewer models than `members` come back. It is re-raised only when
+    no member has a finished epoch."""
+    models: list[nn.Module] = []
+    results: list[FitResult] = []
+    for i in range(members):
+        if on_member:
+            on_member(i, members)
+        member_config = replace(config, seed=member_seed(config.seed, i, members))
+        seed_everything(member_config.seed)
+        model = make_member()
+        try:
+            result = fit(model, task, train_ids, train_y, val_ids, val_y, member_config, callback, hooks)
+        except KeyboardInterrupt:
+            if not models:
+                raise
+            break
+        models.append(model.cpu().eval())
+        results.append(result)
+        if result.stopped == "interrupted":
+            break
+    return models, results
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, ids: list[np.ndarray], batch_size: int = 256,
+                   device: torch.device | None = None) -> np.ndarray:
+    """Logits for each id array, in input order; batches are formed by length."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = np.zeros((len(ids), model.num_classes), dtype=np.float32)
+    for idx in length_batches(np.array([len(x) for x in ids]), batch_size, min_group=8):
+        batch = torch.from_numpy(pad([ids[j] for j in idx])).to(device)
+        out[idx] = model(batch).float().cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+def clip_gradients(params: list[nn.Parameter], max_norm: float) -> None:
+    """clip_grad_norm_ without its multiply-by-one when the norm is within `max_norm` (most steps):
+    the same result, without touching every gradient again."""
+    grads = [p.grad for p in params if p.grad is not None]
+    coef = max_norm / (torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) + 1e-6)
+    if coef < 1.0:
+        torch._foreach_mul_(grads, coef)
