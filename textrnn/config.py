@@ -216,7 +216,61 @@ class TrainConfig:
         _check(0.0 <= self.ema < 1.0, f"ema must be in [0, 1) (got {self.ema})")
 
 
-STAGES = (DataConfig, TokenizerConfig, ModelConfig, TrainConfig)
+@dataclass(frozen=True)
+class InitConfig:
+    """Knowledge from outside the labelled data: pretrained word vectors, or a pretrained encoder
+    (`textrnn pretrain`), and how training treats the layers they fill."""
+
+    panel: ClassVar[str] = "Pretrained"
+    embeddings: str | None = setting(None, "Start the embedding from word vectors: GloVe/word2vec/fastText text "
+                                           "(.txt, .vec, .gz) or word2vec binary (.bin). Needs --tokenizer word; the "
+                                           "vectors' dimension sets --embedding-dim.", metavar="FILE")
+    init: str | None = setting(None, "Start from a pretrained encoder (the folder `textrnn pretrain` writes): its "
+                                     "tokenizer, embedding and recurrent layers, and their sizes.", metavar="DIR")
+    freeze_epochs: int = setting(0, "Epochs that train only the layers that were not pretrained; then all of them.",
+                                 metavar="N")
+    pretrained_lr: float = setting(1.0, "Learning rate of the pretrained layers, as a share of --lr (after "
+                                        "--freeze-epochs).", metavar="X")
+
+    def __post_init__(self) -> None:
+        _check(not (self.embeddings and self.init),
+               "--embeddings and --init both fill the embedding: give one (the encoder's own vectors come with --init)")
+        _check(self.freeze_epochs >= 0, f"freeze_epochs must be >= 0 (got {self.freeze_epochs})")
+        _check(self.pretrained_lr > 0, f"pretrained_lr must be positive (got {self.pretrained_lr})")
+
+    @property
+    def pretrained(self) -> bool:
+        return bool(self.embeddings or self.init)
+
+
+STAGES = (DataConfig, TokenizerConfig, ModelConfig, TrainConfig, InitConfig)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Training a language model on unlabelled text (`textrnn pretrain`)."""
+
+    panel: ClassVar[str] = "Pretraining"
+    epochs: int = setting(10, "Most epochs over the texts (the one with the lowest held-out perplexity is kept).",
+                          metavar="N")
+    minutes: float | None = setting(None, "Stop after this many minutes (at the end of the batch), keeping the "
+                                          "best epoch so far.", metavar="X")
+    batch_size: int = setting(64, "Texts per batch.", metavar="N")
+    lr: float = setting(3e-3, "AdamW learning rate.", metavar="X")
+    lm_dropout: float = setting(0.1, "Dropout on the embeddings and the states while pretraining (the classifier "
+                                     "keeps its own --dropout).", metavar="X")
+    val_share: float = setting(0.05, "Share of the texts held out to measure perplexity.", metavar="X")
+    seed: int = setting(0, "Random seed.", metavar="N")
+    precision: TrainPrecision = setting(TrainPrecision.auto, "auto: bfloat16 autocast where the CPU has it natively.")
+
+    def __post_init__(self) -> None:
+        _choices(self)
+        _check(self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})")
+        _check(self.minutes is None or self.minutes > 0, f"minutes must be positive (got {self.minutes})")
+        _check(self.batch_size >= 1, f"batch_size must be at least 1 (got {self.batch_size})")
+        _check(self.lr > 0, f"lr must be positive (got {self.lr})")
+        _check(0.0 <= self.lm_dropout < 1.0, f"lm_dropout must be in [0, 1) (got {self.lm_dropout})")
+        _check(0.0 < self.val_share < 0.5, f"val_share must be in (0, 0.5) (got {self.val_share})")
 
 
 @dataclass(frozen=True)
@@ -227,6 +281,7 @@ class Settings:
     tokenizer: TokenizerConfig = TokenizerConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    init: InitConfig = InitConfig()
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> Settings:

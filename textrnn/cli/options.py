@@ -29,13 +29,17 @@ TextColumnOption = Annotated[Optional[str], typer.Option(metavar="NAME", help="T
 LabelColumnOption = Annotated[Optional[str], typer.Option(metavar="NAME", help="Label column (default: found by name).")]
 
 
-def settings_parameters() -> list[inspect.Parameter]:
-    """One keyword parameter per config field (DataConfig ... TrainConfig), as typer options in the
-    stage's help section, named after the field (or its `flag`), with the field's help."""
+def settings_parameters(*stages: Any) -> list[inspect.Parameter]:
+    """One keyword parameter per config field of `stages` (default: the training run's, DataConfig ...
+    InitConfig; a stage may be given as (config class, field names) to take some of its fields), as
+    typer options in the stage's help section, named after the field (or its `flag`), with its help."""
     params = []
-    for stage in STAGES:
+    for stage in stages or STAGES:
+        stage, only = stage if isinstance(stage, tuple) else (stage, None)
         hints = typing.get_type_hints(stage)
         for f in fields(stage):
+            if only is not None and f.name not in only:
+                continue
             flag = "--" + (f.metadata.get("flag") or f.name).replace("_", "-")
             hint = hints[f.name]
             decl = f"{flag}/--no-{flag[2:]}" if hint is bool else flag
@@ -47,9 +51,17 @@ def settings_parameters() -> list[inspect.Parameter]:
     return params
 
 
-def with_settings(fn: Any) -> Any:
-    """Give `fn(..., **settings)` the settings options: typer reads its signature."""
-    signature = inspect.signature(fn, eval_str=True)
-    fixed = [p for p in signature.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
-    fn.__signature__ = signature.replace(parameters=[*fixed, *settings_parameters()])
-    return fn
+def with_settings(*stages: Any) -> Any:
+    """Give `fn(..., **settings)` the settings options of `stages` (default: all of train's): typer
+    reads its signature. Use as @with_settings or @with_settings(TokenizerConfig, ...)."""
+    def decorate(fn: Any) -> Any:
+        signature = inspect.signature(fn, eval_str=True)
+        fixed = [p for p in signature.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+        fn.__signature__ = signature.replace(parameters=[*fixed, *settings_parameters(*chosen)])
+        return fn
+
+    if len(stages) == 1 and callable(stages[0]) and not isinstance(stages[0], type):
+        chosen: tuple = ()
+        return decorate(stages[0])
+    chosen = stages
+    return decorate

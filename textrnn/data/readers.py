@@ -149,8 +149,8 @@ def iter_lines(path: str | Path) -> Iterator[str]:
             f.close()
 
 
-def read_texts(path: str | Path) -> list[str]:
+def read_texts(path: str | Path, text_column: str | None = None) -> list[str]:
     """Texts of a file: the text column of a .csv/.tsv/.jsonl file, else one text per line."""
     if Path(path).suffix.lower() in FORMATS:
-        return load_dataset(path, require_labels=False).texts
+        return load_dataset(path, text_column=text_column, require_labels=False).texts
     return list(iter_lines(path))

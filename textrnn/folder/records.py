@@ -136,6 +136,55 @@ class Int8Info:
 
 
 @dataclass(frozen=True)
+class PretrainedInfo:
+    """Where the pretrained layers came from, what they cover, and how training treated them."""
+
+    kind: str  # "word vectors" | "language model"
+    source: str  # the vectors file or the encoder folder
+    sha256: str | None = None
+    dim: int = 0
+    format: str = ""
+    vocab_types: int = 0  # vocabulary words (without [PAD], [UNK])
+    covered_types: int = 0  # of them, with a vector
+    covered_tokens: float = 0.0  # share of training tokens whose word has a vector
+    bad_lines: int = 0
+    duplicates: int = 0
+    lowercase_matches: int = 0
+    perplexity: float | None = None  # the encoder's held-out perplexity
+    layers: tuple[str, ...] = ()  # the parameters filled
+    freeze_epochs: int = 0
+    lr_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial of `textrnn tune`: the settings it tried and how it ended."""
+
+    number: int
+    params: dict[str, Any]
+    state: str  # complete | pruned | time up | failed
+    val_score: float | None = None
+    val_loss: float | None = None
+    epochs: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """A `textrnn tune` search: the budget, every trial, which one this model is."""
+
+    budget_seconds: float
+    seconds: float
+    seed: int
+    metric: str
+    trials: tuple[Trial, ...]
+    best_trial: int
+    fixed: tuple[str, ...] = ()  # settings the user gave, never searched
+    stopped: str = "budget"  # budget | trials | interrupted
+    search: str = "optuna TPE sampler, median pruner"
+
+
+@dataclass(frozen=True)
 class SplitResult:
     """The scores of one split (the task's metrics record) and, for validation, its analysis."""
 
@@ -155,6 +204,8 @@ class Metadata:
     training: Training
     export: ExportInfo | None = None
     int8: Int8Info | None = None
+    pretrained: PretrainedInfo | None = None
+    tuning: Tuning | None = None
     results: dict[str, SplitResult] = field(default_factory=dict)
     test_torch_score: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
@@ -213,7 +264,8 @@ class Metadata:
 
 _FIELDS: dict[str, Any] = {"settings": Settings, "data": dict[str, DataInfo], "tokenizer": TokenizerInfo | None,
                            "network": Network, "training": Training, "export": ExportInfo | None,
-                           "int8": Int8Info | None, "test_torch_score": float | None,
+                           "int8": Int8Info | None, "pretrained": PretrainedInfo | None, "tuning": Tuning | None,
+                           "test_torch_score": float | None,
                            "versions": dict[str, str], "created": str, "textrnn_version": str}
 
 

@@ -34,7 +34,7 @@ def is_model_folder(path: Path) -> bool:
         entries = list(path.iterdir())
     except OSError:
         return False
-    return (not path.is_symlink() and (path / METADATA_FILE).is_file()
+    return (not path.is_symlink() and ((path / METADATA_FILE).is_file() or (path / "encoder.json").is_file())
             and all(e.name in MODEL_FILES and e.is_file() and not e.is_symlink() for e in entries))
 
 

@@ -26,7 +26,9 @@ METADATA_FILE = "metadata.json"
 LOCK_FILE = ".textrnn-lock"  # held (flock) by the process writing a staging folder
 DEFAULT_POINTER = "DEFAULT"
 REQUIRED_FILES = (ONNX_FILE, TOKENIZER_FILE, METADATA_FILE)
-MODEL_FILES = frozenset({ONNX_FILE, INT8_FILE, TOKENIZER_FILE, WEIGHTS_FILE, METADATA_FILE, LOCK_FILE})
+# what --force may replace: the files of a model folder, or of a pretrained encoder folder
+MODEL_FILES = frozenset({ONNX_FILE, INT8_FILE, TOKENIZER_FILE, WEIGHTS_FILE, METADATA_FILE, LOCK_FILE,
+                         "encoder.safetensors", "encoder.json"})
 
 
 def _os_error(action: str, path: Path, err: OSError) -> ModelFolderError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -31,13 +31,14 @@ from textrnn.folder.records import (
     Member,
     Metadata,
     Network,
+    PretrainedInfo,
     SplitResult,
     TokenizerInfo,
     Training,
     write_metadata,
 )
 from textrnn.tasks import Task
-from textrnn.training.loop import FitCallback, FitHooks, FitResult
+from textrnn.training.loop import FitCallback, FitHooks, FitResult, PretrainedLayers
 
 
 class Progress(FitCallback):
@@ -128,25 +129,104 @@ def default_model_dir(train_path: Path) -> Path:
     return path
 
 
-def fit_model(splits: Splits, tokenizer: Any, settings: Settings, progress: Progress | None,
-              hooks: FitHooks | None) -> tuple[Any, list[FitResult]]:
-    """The model, fitted: one network, or an ensemble of members from different seeds."""
+@dataclass
+class Start:
+    """What a model starts from: the tokenizer, the settings that fit it, pretrained knowledge."""
+
+    tokenizer: Any
+    settings: Settings
+    initialize: Callable[[Any], list[str]] | None = None  # fills a new member; returns the names filled
+    info: PretrainedInfo | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare_start(splits: Splits, settings: Settings) -> Start:
+    """Train the tokenizer, or take it (and the sizes) from a pretrained encoder; read word vectors."""
+    from textrnn.tokenizer import train_tokenizer
+
+    init = settings.init
+    if init.init:
+        from textrnn.model.pretrained import encoder_initializer
+        from textrnn.training.pretrain import load_encoder
+
+        meta, tokenizer, state = load_encoder(init.init)
+        m = meta.model
+        model = replace(settings.model, cell=m.cell, activation=m.activation, bidirectional=m.bidirectional,
+                        layers=m.layers, embedding_dim=m.embedding_dim, hidden_size=m.hidden_size)
+        start = Start(tokenizer, replace(settings, tokenizer=meta.tokenizer, model=model), encoder_initializer(state))
+        start.info = PretrainedInfo("language model", str(Path(init.init).resolve()), dim=m.embedding_dim,
+                                    perplexity=meta.history[meta.best_epoch - 1].val_perplexity
+                                    if meta.best_epoch else None)
+        if model != settings.model:
+            start.notes.append(f"the encoder's sizes are used: {model.cell} {model.layers}x{model.hidden_size}, "
+                               f"embedding {model.embedding_dim}, {'bi' if model.bidirectional else 'uni'}directional")
+        return start
+    if init.embeddings:
+        from textrnn.data.vectors import read_vectors
+        from textrnn.errors import ConfigError, DataError
+        from textrnn.model.pretrained import coverage, vector_initializer
+        from textrnn.tokenizer import word_counts
+
+        if settings.tokenizer.kind != "word":
+            raise ConfigError(f"--embeddings maps word vectors onto whole words: use --tokenizer word "
+                              f"(got {settings.tokenizer.kind})")
+        counts = word_counts(splits.train.texts, settings.tokenizer)
+        vectors = read_vectors(init.embeddings, set(counts), lowercase_match=True)
+        if not vectors.vectors:
+            raise DataError(f"{init.embeddings} has no vector for any word of the training data "
+                            f"({len(counts):,} words; {vectors.read:,} vectors read): wrong language or tokenization?")
+        notes = []
+        if vectors.dim != settings.model.embedding_dim:
+            notes.append(f"the vectors have {vectors.dim} dimensions: --embedding-dim {vectors.dim} "
+                         f"(was {settings.model.embedding_dim})")
+            settings = replace(settings, model=replace(settings.model, embedding_dim=vectors.dim))
+        tokenizer = train_tokenizer(splits.train.texts, settings.tokenizer, keep=vectors.vectors.__contains__)
+        vocab = tokenizer.get_vocab()
+        cov = coverage(vectors.vectors, vocab, counts)
+        info = PretrainedInfo("word vectors", str(Path(init.embeddings).resolve()), vectors.sha256, vectors.dim,
+                              vectors.format, cov.vocab, cov.types, round(cov.tokens, 4), vectors.bad_lines,
+                              vectors.duplicates, vectors.lowercase_matches)
+        share = cov.types / max(cov.vocab, 1)
+        notes.append(f"vectors for {cov.types:,} of {cov.vocab:,} vocabulary words ({share:.1%}), "
+                     f"{cov.tokens:.1%} of training tokens"
+                     + (f"; {vectors.bad_lines:,} bad lines skipped" if vectors.bad_lines else ""))
+        return Start(tokenizer, settings, vector_initializer(vectors.vectors, vocab, vectors.dim), info, notes)
+    return Start(train_tokenizer(splits.train.texts, settings.tokenizer), settings)
+
+
+def fit_model(splits: Splits, start: Start, progress: Progress | None,
+              hooks: FitHooks | None) -> tuple[Any, list[FitResult], Start]:
+    """The model, fitted: one network, or an ensemble of members from different seeds, each started
+    from the pretrained knowledge (if any)."""
     from textrnn.model import Ensemble, build_member
     from textrnn.tokenizer import encode
     from textrnn.training.loop import fit_members
 
+    tokenizer, settings = start.tokenizer, start.settings
     train_ids, val_ids = encode(tokenizer, splits.train.texts), encode(tokenizer, splits.val.texts)
     members = settings.model.members
+    filled: list[str] = []
+
+    def make_member() -> Any:
+        member = build_member(settings.model, tokenizer.get_vocab_size(), splits.task)
+        if start.initialize is not None:
+            filled[:] = start.initialize(member)
+        return member
 
     def on_member(i: int, n: int) -> None:
         if n > 1 and progress:
             progress.on_stage(f"Training member {i + 1} of {n}")
 
-    models, fits = fit_members(lambda: build_member(settings.model, tokenizer.get_vocab_size(), splits.task),
-                               members, splits.task, train_ids, splits.targets("train"), val_ids,
-                               splits.targets("val"), settings.train, progress, on_member, hooks)
+    pretrained = None
+    if start.initialize is not None:
+        filled[:] = start.initialize(build_member(settings.model, tokenizer.get_vocab_size(), splits.task))
+        pretrained = PretrainedLayers(tuple(filled), settings.init.freeze_epochs, settings.init.pretrained_lr)
+        start.info = replace(start.info, layers=tuple(filled), freeze_epochs=pretrained.freeze_epochs,
+                             lr_scale=pretrained.lr_scale)
+    models, fits = fit_members(make_member, members, splits.task, train_ids, splits.targets("train"), val_ids,
+                               splits.targets("val"), settings.train, progress, on_member, hooks, pretrained)
     model = models[0] if len(models) == 1 else Ensemble(models, splits.task)
-    return model, fits
+    return model, fits, start
 
 
 def export_model(model: Any, tokenizer: Any, folder: Path, max_length: int) -> ExportInfo:
@@ -199,13 +279,60 @@ def evaluate_model(folder: Path, meta: Metadata, splits: Splits, model: Any, tok
     return meta.replace(results=results, test_torch_score=torch_score)
 
 
+def record_and_save(folder: Path, splits: Splits, start: Start, model: Any, fits: list[FitResult],
+                    started: float, int8: bool, stage: Callable[[str], None], **extra: Any) -> Metadata:
+    """Export the fitted model into `folder` (a staging folder), score it with ONNX Runtime and write
+    its metadata (`extra`: more Metadata fields, such as a tuning record); int8 if asked."""
+    from textrnn.tokenizer import encode, unknown_rate
+
+    tokenizer, settings = start.tokenizer, start.settings
+    stage("Exporting to ONNX")
+    export = export_model(model, tokenizer, folder, settings.tokenizer.max_length)
+    val_ids = encode(tokenizer, splits.val.texts)
+    meta = Metadata(
+        task=splits.task, settings=settings, data=splits.info,
+        tokenizer=TokenizerInfo(settings.tokenizer.kind.value, tokenizer.get_vocab_size(),
+                                unknown_rate(tokenizer, splits.val.texts),
+                                float(np.mean([len(x) >= settings.tokenizer.max_length for x in val_ids]))),
+        network=Network(tuple(Layer(**row) for row in model.summary()),
+                        int(sum(p.numel() for p in model.parameters()))),
+        training=describe_training(splits, fits, settings), export=export, pretrained=start.info,
+        versions=_versions(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        textrnn_version=__version__, **extra)
+    write_metadata(folder / store.METADATA_FILE, meta)
+    stage("Evaluating with ONNX Runtime")
+    meta = evaluate_model(folder, meta, splits, model, tokenizer)
+    meta = meta.replace(training=replace(meta.training, total_seconds=round(time.perf_counter() - started, 2)))
+    write_metadata(folder / store.METADATA_FILE, meta)
+    if int8:  # an int8 model, kept only if fast (LSTM) and accurate; see textrnn/export/quantize.py
+        from textrnn.export.quantize import quantize_model
+
+        stage("Quantizing to int8")
+        model_folder = ModelFolder(folder, meta)
+        quantize_model(model_folder, splits.val)
+        meta = model_folder.metadata
+    return meta
+
+
+def finish(staged: saving.Staged, out: str | Path | None, make_default: bool) -> tuple[Path, list[str]]:
+    """After the staging folder was moved into place: what to tell the user, and the DEFAULT pointer."""
+    notes = []
+    if staged.swept.folders:
+        notes.append(f"removed {len(staged.swept.folders)} staging folder(s) left by killed runs "
+                     f"({staged.swept.bytes / 2**20:.1f} MB) from {staged.requested.parent}")
+    if staged.renamed and out is not None:
+        notes.append(f"{staged.requested} was created by something else while training; "
+                     f"saved as {staged.final} instead")
+    if make_default:
+        store.set_default(staged.final)
+    return staged.final, notes
+
+
 def train_model(train_path: str | Path, *, val_path: str | Path | None = None, test_path: str | Path | None = None,
                 out: str | Path | None = None, force: bool = False, settings: Settings = Settings(),
                 int8: bool = False, make_default: bool = True, progress: Progress | None = None,
                 hooks: FitHooks | None = None) -> TrainSummary:
     """Train, export and evaluate a classifier; save it as a model folder and return a summary."""
-    from textrnn.tokenizer import encode, train_tokenizer, unknown_rate
-
     hooks = hooks or FitHooks()
     stage: Callable[[str], None] = progress.on_stage if progress else (lambda name: None)
     started = time.perf_counter()
@@ -216,42 +343,11 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None, t
     final_dir = Path(out) if out is not None else default_model_dir(train_path)
 
     with saving.staging(final_dir, overwrite=force) as staged:
-        tmp = staged.path
-        stage("Training tokenizer")
-        tokenizer = train_tokenizer(splits.train.texts, settings.tokenizer)
-        val_ids = encode(tokenizer, splits.val.texts)
-        model, fits = fit_model(splits, tokenizer, settings, progress, hooks)
-        stage("Exporting to ONNX")
-        export = export_model(model, tokenizer, tmp, settings.tokenizer.max_length)
-        meta = Metadata(
-            task=splits.task, settings=settings, data=splits.info,
-            tokenizer=TokenizerInfo(settings.tokenizer.kind.value, tokenizer.get_vocab_size(),
-                                    unknown_rate(tokenizer, splits.val.texts),
-                                    float(np.mean([len(x) >= settings.tokenizer.max_length for x in val_ids]))),
-            network=Network(tuple(Layer(**row) for row in model.summary()),
-                            int(sum(p.numel() for p in model.parameters()))),
-            training=describe_training(splits, fits, settings), export=export, versions=_versions(),
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), textrnn_version=__version__)
-        write_metadata(tmp / store.METADATA_FILE, meta)
-        stage("Evaluating with ONNX Runtime")
-        meta = evaluate_model(tmp, meta, splits, model, tokenizer)
-        meta = meta.replace(training=replace(meta.training, total_seconds=round(time.perf_counter() - started, 2)))
-        write_metadata(tmp / store.METADATA_FILE, meta)
-        if int8:  # an int8 model, kept only if fast (LSTM) and accurate; see textrnn/export/quantize.py
-            from textrnn.export.quantize import quantize_model
-
-            stage("Quantizing to int8")
-            folder = ModelFolder(tmp, meta)
-            quantize_model(folder, splits.val)
-            meta = folder.metadata
-    notes = []
-    if staged.swept.folders:
-        notes.append(f"removed {len(staged.swept.folders)} staging folder(s) left by killed runs "
-                     f"({staged.swept.bytes / 2**20:.1f} MB) from {staged.requested.parent}")
-    final_dir = staged.final
-    if staged.renamed and out is not None:
-        notes.append(f"{staged.requested} was created by something else while training; "
-                     f"saved as {final_dir} instead")
-    if make_default:
-        store.set_default(final_dir)
+        stage("Training tokenizer" if not settings.init.init else "Loading the pretrained encoder")
+        start = prepare_start(splits, settings)
+        for note in start.notes:
+            stage(note)
+        model, fits, start = fit_model(splits, start, progress, hooks)
+        meta = record_and_save(staged.path, splits, start, model, fits, started, int8, stage)
+    final_dir, notes = finish(staged, out, make_default)
     return TrainSummary(final_dir, fits[0], fits, meta, notes)

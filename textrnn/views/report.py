@@ -56,6 +56,8 @@ def model_card(folder: ModelFolder) -> Table:
                                  f"best epoch {training.best_epoch}, {training.seconds:.0f} s{every}, "
                                  f"batch {t.batch_size}, lr {t.lr:g}"
                                  + (f", {training.precision}" if training.precision else ""))
+    if meta.pretrained is not None:
+        grid.add_row("Pretrained", pretrained_line(meta))
     if meta.members > 1:
         seeds = ", ".join(str(x.seed) for x in training.members)
         alone = ", ".join(f"{x.val_score:.2%}" for x in training.members)
@@ -66,6 +68,24 @@ def model_card(folder: ModelFolder) -> Table:
     if scores:
         grid.add_row("Scores", ", ".join(scores))
     return grid
+
+
+def pretrained_line(meta: Metadata) -> str:
+    """Where the pretrained layers came from and how far they reach."""
+    p = meta.pretrained
+    name = Path(p.source).name
+    if p.kind == "word vectors":
+        what = (f"word vectors {name} ({p.dim} dimensions; {p.covered_types:,} of {p.vocab_types:,} words, "
+                f"{p.covered_tokens:.1%} of training tokens)")
+    else:
+        what = f"language model {name}" + (f" (held-out perplexity {p.perplexity:.1f})" if p.perplexity else "")
+    layers = sorted({n.split(".")[0] for n in p.layers})
+    how = [f"filled {' and '.join(layers)}"] if layers else []
+    if p.freeze_epochs:
+        how.append(f"frozen {p.freeze_epochs} epoch{'s' if p.freeze_epochs > 1 else ''}")
+    if p.lr_scale != 1.0:
+        how.append(f"then at {p.lr_scale:g}x the learning rate")
+    return what + (f"; {', '.join(how)}" if how else "")
 
 
 def layers_table(meta: Metadata) -> Table:
@@ -211,6 +231,10 @@ def render_report(folder: ModelFolder, width: int = 100, color: bool = True) -> 
         parts += [title("Learning curves"), curves(meta, width=width, color=color)]
     elif meta.training.history:
         parts.append(Text("One epoch: no curve to draw.", style="dim"))
+    if meta.tuning is not None:
+        from textrnn.views.tune import render_tuning
+
+        parts += [section("Search"), render_tuning(meta.tuning, width, color)]
     if meta.results:
         parts += [section("Results"), results_table(meta)]
     for split in ("val", "test"):
@@ -258,6 +282,10 @@ def save_report_pngs(folder: ModelFolder, out: Path) -> list[Path]:
     meta, paths = folder.metadata, []
     if meta.training.history:
         paths.append(plot_curves(meta, folder.name, out / "curves.png"))
+    if meta.tuning is not None and any(t.val_score is not None for t in meta.tuning.trials):
+        from textrnn.views.tune import plot_tuning
+
+        paths.append(plot_tuning(meta.tuning, out / "tuning.png"))
     for split in ("val", "test"):
         if split in meta.results:
             result = meta.results[split]

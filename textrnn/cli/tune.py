@@ -1,0 +1,61 @@
+"""`textrnn tune DATA --budget 10m`: search the recipe within a time budget; save the best trial's model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from textrnn.cli.core import err, handle_errors, out
+from textrnn.cli.options import with_settings
+
+
+@handle_errors
+@with_settings
+def tune_cmd(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Training data: .csv, .tsv or .jsonl with text and label columns.")],
+    budget: Annotated[str, typer.Option(metavar="TIME", help="Wall-clock time for the whole search and the saving: 10m, 90s, 1h.", rich_help_panel="Search")] = "10m",
+    trials: Annotated[Optional[int], typer.Option(metavar="N", min=1, help="Stop after this many trials (default: when the budget is spent).", rich_help_panel="Search")] = None,
+    val: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Validation file (the search maximises its score); default: a stratified split of DATA.", rich_help_panel="Data")] = None,
+    test: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Test file, scored once, for the chosen model only.", rich_help_panel="Data")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Model folder (default: models/<data name>-<time>).", rich_help_panel="Output")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --out folder if it is a model folder (never anything else).", rich_help_panel="Output")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 model of the chosen one (LSTM only), kept if its score holds.", rich_help_panel="Output")] = False,
+    **settings: Any,
+) -> None:
+    """Search for the best recipe within a time budget (Optuna TPE with pruning); keep the best model.
+
+    The first trial is the default recipe; then learning rate, sizes, cell, pooling, dropouts, batch
+    size, weight decay and language-model pretraining on the training texts are searched. Any train
+    option you give is fixed. The best trial's model is saved as is (no retraining), with every
+    trial recorded: `textrnn report` shows them. Needs optuna: pip install 'textrnn[tune]'.
+
+    \b
+    Examples:
+      textrnn tune train.csv --val dev.csv --test test.csv --budget 10m
+      textrnn tune train.csv --budget 30m --cell gru --seed 1
+    """
+    from textrnn.config import Settings
+    from textrnn.training.tune import tune_model
+    from textrnn.views.progress import TrainProgress, notes, saved_lines
+    from textrnn.views.tune import trial_line
+
+    fixed = tuple(name for name in settings if _given(ctx, name))
+    progress = TrainProgress(err)
+    try:
+        summary = tune_model(data, budget=budget, val_path=val, test_path=test, out=out_dir, force=force,
+                             settings=Settings.from_options(settings), fixed=fixed, trials=trials, int8=int8,
+                             progress=progress, on_trial=lambda t, best: err.print(trial_line(t, best), soft_wrap=True))
+    finally:
+        progress.stop()
+    for line in notes(summary):
+        err.print(line, soft_wrap=True)
+    for line in saved_lines(summary):
+        out.print(line, soft_wrap=True)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")

@@ -1,0 +1,198 @@
+"""Training stage [torch]: pretrain a recurrent encoder as a language model on unlabelled text.
+
+`textrnn pretrain TEXTS... --out DIR` trains the tokenizer on the texts, then a forward (and, for a
+bidirectional encoder, a backward) language model, keeping the epoch with the lowest perplexity on
+held-out texts, and saves a pretrained encoder folder (textrnn.folder.encoder) that
+`textrnn train --init DIR` starts a classifier from. ULMFiT (Howard and Ruder, 2018) found a
+language model on the task's own text alone cut TREC-6 error from 13.4 to 10.7.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from textrnn import __version__
+from textrnn.config import ModelConfig, PretrainConfig, TokenizerConfig
+from textrnn.data import file_sha256, read_texts
+from textrnn.errors import DataError
+from textrnn.folder import saving
+from textrnn.folder.encoder import ENCODER_METADATA, ENCODER_WEIGHTS, Corpus, EncoderMetadata, LMEpoch
+from textrnn.folder.store import write_json
+from textrnn.model.language_model import LanguageModel
+from textrnn.tokenizer import encode, pad, train_tokenizer
+from textrnn.training.batches import length_batches, seed_everything
+from textrnn.training.devices import resolve_device, resolve_precision
+from textrnn.training.loop import BestWeights, Diverged, FitCallback, _ending, clip_gradients
+
+MIN_TOKENS = 2  # a text of one token has nothing to predict
+
+
+@dataclass
+class LMResult:
+    """A pretraining run: the model at its best epoch and how it got there."""
+
+    model: LanguageModel
+    history: list[LMEpoch]
+    best_epoch: int = 0
+    stopped: str = "completed"  # completed | budget | interrupted
+    seconds: float = 0.0
+    tokens: int = 0
+
+
+@torch.no_grad()
+def perplexity(model: LanguageModel, ids: list[np.ndarray], device: torch.device, batch_size: int = 256) -> float:
+    model.eval()
+    total, n = 0.0, 0
+    for idx in length_batches(np.array([len(x) for x in ids]), batch_size, min_group=8):
+        loss, count = model(torch.from_numpy(pad([ids[j] for j in idx])).to(device))
+        total, n = total + float(loss), n + count
+    model.train()
+    return math.exp(total / max(n, 1))
+
+
+def fit_language_model(ids: list[np.ndarray], vocab_size: int, model_config: ModelConfig, config: PretrainConfig,
+                       callback: FitCallback | None = None) -> LMResult:
+    """Train a LanguageModel on token ids, keeping the epoch with the lowest held-out perplexity."""
+    ids = [x for x in ids if len(x) >= MIN_TOKENS]
+    if len(ids) < 20:
+        raise DataError(f"too little text to pretrain on: {len(ids)} texts of two or more tokens (need 20)")
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(ids))
+    n_val = max(1, int(round(len(ids) * config.val_share)))
+    val, train = [ids[i] for i in order[:n_val]], [ids[i] for i in order[n_val:]]
+    device = resolve_device("auto")
+    dtype = resolve_precision(config.precision, device)
+    lm_config = replace(model_config, dropout=config.lm_dropout, embedding_dropout=config.lm_dropout)
+    model = LanguageModel(lm_config, vocab_size).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01, fused=True)
+    result = LMResult(model, [], tokens=int(sum(len(x) for x in train)))
+    lengths = np.array([len(x) for x in train])
+    deadline = time.perf_counter() + config.minutes * 60 if config.minutes else math.inf
+    best, lowest = BestWeights(), math.inf
+    start = time.perf_counter()
+    with _ending(result, best):  # Ctrl-C keeps the best finished epoch
+        for epoch in range(1, config.epochs + 1):
+            t0 = time.perf_counter()
+            batches = length_batches(lengths, config.batch_size, rng)
+            if callback:
+                callback.on_epoch_start(epoch, config.epochs, len(batches))
+            model.train()
+            total, n = 0.0, 0
+            for idx in batches:
+                x = torch.from_numpy(pad([train[j] for j in idx])).to(device)
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                    loss_sum, count = model(x)
+                if count == 0:
+                    continue
+                loss = loss_sum.float() / count
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                clip_gradients(list(model.parameters()), 1.0)
+                optimizer.step()
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise Diverged(f"pretraining diverged: the loss became {value} in epoch {epoch} "
+                                   f"(lr {config.lr:g}); try a lower --lr")
+                total, n = total + value * count, n + count
+                if callback:
+                    callback.on_batch_end(value)
+                if time.perf_counter() > deadline:
+                    result.stopped = "budget"
+                    break
+            val_ppl = perplexity(model, val, device)
+            stats = LMEpoch(epoch, math.exp(total / max(n, 1)), val_ppl, time.perf_counter() - t0)
+            result.history.append(stats)
+            is_best = val_ppl < lowest
+            if is_best:
+                lowest, result.best_epoch = val_ppl, epoch
+                best.keep(model)
+            if callback:
+                callback.on_epoch_end(_as_epoch_stats(stats), is_best)
+            if result.stopped == "budget":
+                break
+    best.restore(model)
+    model.eval().cpu()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _as_epoch_stats(stats: LMEpoch):  # noqa: ANN202 - EpochStats, for the progress view
+    from textrnn.folder.records import EpochStats
+
+    return EpochStats(stats.epoch, math.log(stats.perplexity), stats.perplexity, math.log(stats.val_perplexity),
+                      stats.val_perplexity, stats.seconds)
+
+
+def save_encoder(folder: Path, tokenizer: object, result: LMResult, tokenizer_config: TokenizerConfig,
+                 model_config: ModelConfig, config: PretrainConfig, corpus: tuple[Corpus, ...] = ()) -> Path:
+    """Write a pretrained encoder folder (tokenizer, weights, encoder.json) into `folder`."""
+    from safetensors.torch import save_file
+
+    from textrnn.training.job import _versions
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, str(folder / ENCODER_WEIGHTS))
+    meta = EncoderMetadata(tokenizer_config, model_config, tokenizer.get_vocab_size(), corpus, result.tokens,
+                           tuple(result.history), result.best_epoch, result.stopped, round(result.seconds, 2),
+                           config.__dict__ | {"precision": config.precision.value},
+                           datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__, _versions())
+    write_json(folder / ENCODER_METADATA, meta.to_dict())
+    return folder
+
+
+def pretrain(paths: list[str | Path], out: str | Path, tokenizer_config: TokenizerConfig = TokenizerConfig(),
+             model_config: ModelConfig = ModelConfig(), config: PretrainConfig = PretrainConfig(),
+             text_column: str | None = None, force: bool = False, progress: FitCallback | None = None) -> Path:
+    """Pretrain an encoder on the texts of `paths` (one text per line, or the text column of a
+    .csv/.tsv/.jsonl file) and save it as a pretrained encoder folder; returns where."""
+    stage = getattr(progress, "on_stage", lambda name: None)
+    stage("Reading texts")
+    texts, corpus = [], []
+    for path in paths:
+        read = read_texts(path, text_column)
+        texts += read
+        corpus.append(Corpus(str(Path(path).resolve()), file_sha256(path), len(read)))
+    if not texts:
+        raise DataError("no text to pretrain on: the files have no non-blank texts")
+    with saving.staging(out, overwrite=force) as staged:
+        stage("Training tokenizer")
+        tokenizer = train_tokenizer(texts, tokenizer_config)
+        stage("Pretraining the language model")
+        result = fit_language_model(encode(tokenizer, texts), tokenizer.get_vocab_size(), model_config, config,
+                                    progress)
+        save_encoder(staged.path, tokenizer, result, tokenizer_config, model_config, config, tuple(corpus))
+    return staged.final
+
+
+def load_encoder(folder: str | Path) -> tuple[EncoderMetadata, object, dict[str, torch.Tensor]]:
+    """A pretrained encoder folder: its metadata, tokenizer and the classifier-shaped encoder weights."""
+    from safetensors.torch import load_file
+
+    from textrnn.errors import ModelFolderError
+    from textrnn.folder.encoder import read_encoder
+    from textrnn.tokenizer import load_tokenizer
+
+    meta = read_encoder(folder)
+    try:
+        tokenizer = load_tokenizer(Path(folder) / "tokenizer.json")
+    except Exception as err:  # tokenizers raises a bare Exception on bad JSON
+        raise ModelFolderError(f"{folder}/tokenizer.json is corrupt ({str(err)[:120]})") from err
+    if tokenizer.get_vocab_size() != meta.vocab_size:
+        raise ModelFolderError(f"{folder}: tokenizer.json has {tokenizer.get_vocab_size():,} tokens but the encoder "
+                               f"was trained with {meta.vocab_size:,}: the files come from different runs")
+    model = LanguageModel(meta.model, meta.vocab_size)
+    try:
+        model.load_state_dict(load_file(str(Path(folder) / ENCODER_WEIGHTS)))
+    except Exception as err:  # safetensors and torch raise several types
+        raise ModelFolderError(f"{folder}/{ENCODER_WEIGHTS} is corrupt or does not fit its settings "
+                               f"({str(err)[:160]})") from err
+    return meta, tokenizer, model.encoder_state()
