@@ -60,13 +60,32 @@ class TrainPrecision(Choice):
     bf16 = "bf16"
 
 
+class Metric(Choice):
+    auto = "auto"
+    accuracy = "accuracy"
+    macro_f1 = "macro_f1"
+    micro_f1 = "micro_f1"
+
+
+class ClassWeight(Choice):
+    none = "none"
+    balanced = "balanced"
+
+
+class Pretrain(Choice):
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
 class InferPrecision(Choice):
     auto = "auto"
     fp32 = "fp32"
     int8 = "int8"
 
 
-_ENUMS = {kind.__name__: kind for kind in (TokenizerKind, Cell, Activation, Pooling, Device, TrainPrecision)}
+_ENUMS = {kind.__name__: kind for kind in (TokenizerKind, Cell, Activation, Pooling, Device, TrainPrecision, Pretrain,
+                                           Metric, ClassWeight)}
 
 
 def setting(default: Any, help: str, *, flag: str | None = None, metavar: str | None = None) -> Any:
@@ -99,13 +118,18 @@ class DataConfig:
 
     panel: ClassVar[str] = "Data"
     text_column: str | None = setting(None, "Text column (default: text, sentence, review, ...).", metavar="NAME")
-    label_column: str | None = setting(None, "Label column (default: label, class, category, ...).",
+    label_column: str | None = setting(None, "Label column (default: label, labels, class, category, ...).",
                                        metavar="NAME")
     val_split: float = setting(0.1, "Share of DATA held out for validation when --val is not given.",
                                metavar="X")
+    label_sep: str | None = setting(None, "Several labels per text in a CSV/TSV label field, separated by this "
+                                          "(e.g. '|'): multi-label data.", metavar="SEP")
+    multi_label: bool = setting(False, "Read the data as multi-label even if every text has one label (JSON "
+                                       "label lists and fastText lines with 0 or 2+ labels are multi-label anyway).")
 
     def __post_init__(self) -> None:
         _check(0.0 < self.val_split < 0.9, f"val_split must be in (0, 0.9) (got {self.val_split})")
+        _check(self.label_sep is None or self.label_sep != "", "label_sep must not be empty")
 
 
 @dataclass(frozen=True)
@@ -203,6 +227,12 @@ class TrainConfig:
     # Measured (3 seeds, test accuracy): sst2 82.0 -> 82.5, mr 77.9 -> 79.0
     ema: float = setting(0.995, "Validate and keep an exponential moving average of the weights with this decay "
                                 "per step; 0: off.", metavar="X")
+    metric: Metric = setting(Metric.auto, "The validation score that picks the kept epoch: auto is accuracy for "
+                                          "single-label data, micro-F1 for multi-label data; macro-F1 weighs rare "
+                                          "classes (labels) like common ones.")
+    class_weight: ClassWeight = setting(ClassWeight.none, "balanced: weigh each class in the loss by n / (classes "
+                                                          "x its count) (multi-label: a positive weight per label, "
+                                                          "negatives / positives), for skewed data.")
 
     def __post_init__(self) -> None:
         _choices(self)
@@ -227,12 +257,18 @@ class InitConfig:
                                            "vectors' dimension sets --embedding-dim.", metavar="FILE")
     init: str | None = setting(None, "Start from a pretrained encoder (the folder `textrnn pretrain` writes): its "
                                      "tokenizer, embedding and recurrent layers, and their sizes.", metavar="DIR")
+    pretrain: Pretrain = setting(Pretrain.off, "Pretrain the encoder as a language model on the training texts "
+                                               "first (as `textrnn pretrain` does), then train from it.")
+    pretrain_epochs: int = setting(10, "Epochs of that pretraining (the best held-out perplexity is kept).",
+                                   metavar="N")
     freeze_epochs: int = setting(0, "Epochs that train only the layers that were not pretrained; then all of them.",
                                  metavar="N")
     pretrained_lr: float = setting(1.0, "Learning rate of the pretrained layers, as a share of --lr (after "
                                         "--freeze-epochs).", metavar="X")
 
     def __post_init__(self) -> None:
+        _choices(self)
+        _check(self.pretrain_epochs >= 1, f"pretrain_epochs must be at least 1 (got {self.pretrain_epochs})")
         _check(not (self.embeddings and self.init),
                "--embeddings and --init both fill the embedding: give one (the encoder's own vectors come with --init)")
         _check(self.freeze_epochs >= 0, f"freeze_epochs must be >= 0 (got {self.freeze_epochs})")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -18,6 +18,8 @@ def evaluate_cmd(
     model: ModelOption = None,
     text_column: TextColumnOption = None,
     label_column: LabelColumnOption = None,
+    label_sep: Annotated[Optional[str], typer.Option(metavar="SEP", help="Several labels per text, separated by this (default: as the model was trained).")] = None,
+    multi_label: Annotated[bool, typer.Option("--multi-label", help="Read the file as multi-label even if every text has one label.")] = False,
     as_json: JsonOption = False,
     device: DeviceOption = Device.auto,
 ) -> None:
@@ -30,12 +32,11 @@ def evaluate_cmd(
     """
     import json
 
-    from textrnn.data import load_dataset
     from textrnn.inference.predictor import load_predictor
     from textrnn.views.metrics import render_metrics
 
     predictor = load_predictor(model, device.value)
-    metrics = predictor.evaluate(load_dataset(data, text_column, label_column))
+    metrics = predictor.evaluate(predictor.folder.load_dataset(data, text_column, label_column, label_sep, multi_label))
     if as_json:
         out.print_json(json.dumps(metrics.to_dict()))
     else:

@@ -42,11 +42,10 @@ def export_cmd(
         parity = reexport_model(folder)
         out.print(f"Wrote {folder.path / ONNX_FILE} (parity with PyTorch {parity:.1e})", soft_wrap=True)
         return
-    from textrnn.data import load_dataset
     from textrnn.export.quantize import MAX_DROP, quantize_model
 
     err.print("[dim]Quantizing and comparing scores...[/]")
-    result = quantize_model(folder, load_dataset(data) if data is not None else None,
+    result = quantize_model(folder, folder.load_dataset(data) if data is not None else None,
                             MAX_DROP if max_drop is None else max_drop)
     if result.kept:
         out.print(f"Wrote {folder.path / INT8_FILE}: {result.reason}", soft_wrap=True)

@@ -19,7 +19,9 @@ def predict_cmd(
     texts: Annotated[Optional[list[str]], typer.Argument(metavar="TEXT", help="Texts to classify; '-' reads one text per line from stdin.", show_default=False)] = None,
     file: Annotated[Optional[Path], typer.Option("--file", "-f", metavar="FILE", help="Read one text per line from this file ('-': stdin); streamed, any size.")] = None,
     model: ModelOption = None,
-    top_k: Annotated[int, typer.Option(metavar="K", help="Show the k most probable labels per text.", min=1)] = 1,
+    top_k: Annotated[Optional[int], typer.Option(metavar="K", help="Show the k most probable labels per text (default: 1; multi-label models: every label at or above its threshold, at most K).", min=1, show_default=False)] = None,
+    threshold: Annotated[Optional[float], typer.Option(metavar="X", help="Multi-label models: give every label with probability >= X, instead of each label's threshold tuned on validation.", min=0.0, max=1.0)] = None,
+    min_labels: Annotated[int, typer.Option(metavar="N", help="Multi-label models: at least the N most probable labels per text, even below their thresholds (0: none).", min=0)] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per line, for scripts.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (text,label,probability), for scripts.")] = False,
     device: DeviceOption = Device.auto,
@@ -44,5 +46,5 @@ def predict_cmd(
     request = PredictRequest(tuple(texts or ()), str(file) if file is not None else None,
                              str(model) if model is not None else None, top_k,
                              "json" if as_json else "csv" if as_csv else "table", device.value, precision.value,
-                             threads, batch_size, chunk_size)
+                             threads, batch_size, chunk_size, threshold, min_labels)
     run_predict(request, notice=lambda line: err.print(f"[dim]{line}[/]"))

@@ -1,10 +1,17 @@
-"""Data stage, reading: labelled text from CSV, TSV or JSON Lines (columns found by name), and texts
-one per line for prediction."""
+"""Data stage, reading: labelled text from CSV, TSV or JSON Lines (columns found by name) or fastText's
+`__label__` lines, single- or multi-label; and texts one per line for prediction.
+
+Multi-label data is recognised from its format: fastText lines with no label or several (a file
+where every line has exactly one label is single-label unless --multi-label says otherwise), JSON
+Lines whose label is a list, CSV/TSV read with --label-sep. A text with no label in multi-label
+data is kept: it means "none of these labels" (its targets are all zero).
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +24,9 @@ TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "co
                 "message", "tweet", "question", "utterance", "query", "title")
 LABEL_COLUMNS = ("label", "labels", "class", "category", "sentiment", "target", "intent",
                  "topic", "tag", "y")
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "fasttext"}
+FASTTEXT_LABEL = "__label__"
+_FASTTEXT_LINE = re.compile(r"^((?:__label__\S*(?:\s+|$))*)(.*)$", re.S)
 
 
 def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str,
@@ -72,22 +81,65 @@ def _read_rows(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]]
         raise DataError(f"{path} is not valid {fmt.upper()}: {err}") from err
 
 
-def load_dataset(path: str | Path, text_column: str | None = None,
-                 label_column: str | None = None, require_labels: bool = True) -> Dataset:
-    """Read a labelled file (.csv, .tsv or .jsonl, UTF-8) into a Dataset.
+def _check_label(label: str, path: Path, line: int) -> str:
+    if printable(label) != label:
+        raise DataError(f"{path} line {line}: the label {label!r} has control characters")
+    return label
 
-    Raises DataError naming the file and the problem: missing, unreadable, wrong encoding, empty,
-    missing columns, empty texts or labels.
+
+def _read_fasttext(path: Path, require_labels: bool, multi_label: bool) -> Dataset:
+    """fastText lines: `__label__a __label__b text`."""
+    texts, labels = [], []
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            for n, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                heads, text = _FASTTEXT_LINE.match(line.strip()).groups()
+                found = tuple(_check_label(h[len(FASTTEXT_LABEL):], path, n) for h in heads.split())
+                if any(not lab for lab in found):
+                    raise DataError(f"{path} line {n}: an empty label ('{FASTTEXT_LABEL}' with no name)")
+                if not text.strip():
+                    raise DataError(f"{path} line {n}: no text after the labels")
+                texts.append(text)
+                labels.append(found)
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
+                        f"{err.start}); re-save it as UTF-8") from err
+    if not texts:
+        raise DataError(f"{path} has no lines (expected '__label__LABEL text' lines)")
+    if not require_labels:
+        return Dataset(texts, [], str(path))
+    if not any(labels):
+        raise DataError(f"{path} has no '__label__' on any line (expected '__label__LABEL text' lines)")
+    multi = multi_label or any(len(x) != 1 for x in labels)
+    return Dataset(texts, labels if multi else [x[0] for x in labels], str(path), multi_label=multi)
+
+
+def load_dataset(path: str | Path, text_column: str | None = None, label_column: str | None = None,
+                 require_labels: bool = True, label_sep: str | None = None, multi_label: bool = False) -> Dataset:
+    """Read a labelled file (.csv, .tsv, .jsonl or fastText .txt, UTF-8) into a Dataset.
+
+    `label_sep` splits a CSV/TSV label field into several labels (multi-label data); `multi_label`
+    reads even one label per text as multi-label data. Raises DataError naming the file and the
+    problem: missing, unreadable, wrong encoding, empty, missing columns, empty texts or labels.
     """
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise DataError(f"{path}: unknown file type {path.suffix or '(none)'!r} "
-                        f"(expected .csv, .tsv or .jsonl)")
+                        f"(expected .csv, .tsv, .jsonl or fastText .txt)")
     if not path.exists():
         raise DataError(f"{path} does not exist")
     if not path.is_file():
         raise DataError(f"{path} is not a file")
+    if label_sep is not None and not label_sep:
+        raise DataError("--label-sep must not be empty")
+    if fmt == "fasttext":
+        try:
+            return _read_fasttext(path, require_labels, multi_label)
+        except OSError as err:
+            raise DataError(f"cannot read {path}: {err.strerror}") from err
     try:
         columns, rows = _read_rows(path, fmt)
     except OSError as err:
@@ -107,6 +159,8 @@ def load_dataset(path: str | Path, text_column: str | None = None,
         ti, li = columns.index(text_col), columns.index(label_col) if label_col is not None else -1
         get_text = lambda row: row[ti] if ti < len(row) else None  # noqa: E731
         get_label = lambda row: row[li] if 0 <= li < len(row) else None  # noqa: E731
+    lists = fmt == "jsonl" and label_col is not None and any(isinstance(get_label(row), list) for _, row in rows)
+    multi = multi_label or label_sep is not None or lists
     texts, labels = [], []
     for line, row in rows:
         text = get_text(row)
@@ -114,18 +168,29 @@ def load_dataset(path: str | Path, text_column: str | None = None,
         if not text.strip():
             raise DataError(f"{path} line {line}: empty text in column {text_col!r}")
         texts.append(text)
-        if label_col is not None:
-            label = get_label(row)
-            if isinstance(label, (dict, list)):
-                raise DataError(f"{path} line {line}: the label in column {label_col!r} must be a string "
-                                f"or number (got {json.dumps(label)[:40]})")
-            label = "" if label is None else str(label).strip()
-            if not label:
-                raise DataError(f"{path} line {line}: empty label in column {label_col!r}")
-            if printable(label) != label:
-                raise DataError(f"{path} line {line}: the label {label!r} has control characters")
-            labels.append(label)
-    return Dataset(texts, labels, str(path))
+        if label_col is None:
+            continue
+        label = get_label(row)
+        if isinstance(label, dict) or isinstance(label, list) and not all(isinstance(x, (str, int)) for x in label):
+            raise DataError(f"{path} line {line}: the label in column {label_col!r} must be a string, a number "
+                            f"or a list of them (got {json.dumps(label)[:40]})")
+        if multi:
+            if isinstance(label, list):
+                parts = [str(x).strip() for x in label]
+            elif label is None or not str(label).strip():
+                parts = []  # no label: "none of these"
+            else:
+                parts = [x.strip() for x in str(label).split(label_sep)] if label_sep else [str(label).strip()]
+            if any(not x for x in parts):
+                raise DataError(f"{path} line {line}: an empty label in {str(label)[:40]!r}"
+                                + (f" (split on {label_sep!r})" if label_sep else ""))
+            labels.append(tuple(dict.fromkeys(_check_label(x, path, line) for x in parts)))
+            continue
+        label = "" if label is None else str(label).strip()
+        if not label:
+            raise DataError(f"{path} line {line}: empty label in column {label_col!r}")
+        labels.append(_check_label(label, path, line))
+    return Dataset(texts, labels, str(path), multi_label=multi and label_col is not None)
 
 
 def iter_lines(path: str | Path) -> Iterator[str]:

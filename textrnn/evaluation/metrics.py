@@ -35,11 +35,12 @@ class Metrics:
     labels: tuple[str, ...]
     per_class: tuple[ClassScore, ...]
     confusion: tuple[tuple[int, ...], ...]
+    metric: str = "accuracy"  # the task's score: accuracy or macro_f1
 
     @property
     def score(self) -> float:
-        """The score that picks the kept epoch (accuracy)."""
-        return self.accuracy
+        """The task's score (the one that picked the kept epoch)."""
+        return getattr(self, self.metric)
 
     def headline(self) -> list[tuple[str, float, str, bool]]:
         """The scores a report leads with: (name, value, format, higher is better)."""
@@ -54,8 +55,9 @@ class Metrics:
         return from_json(cls, d)
 
 
-def compute_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) -> Metrics:
-    """Metrics from true class indices and predicted probabilities (n, classes)."""
+def compute_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str], metric: str = "accuracy") -> Metrics:
+    """Metrics from true class indices and predicted probabilities (n, classes); `metric` names the
+    score that picks the kept epoch."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
 
     y_pred = probs.argmax(axis=1)
@@ -71,4 +73,5 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str]) ->
         per_class=tuple(ClassScore(lab, float(p[i]), float(r[i]), float(f[i]), int(s[i]))
                         for i, lab in enumerate(labels)),
         confusion=tuple(tuple(row) for row in confusion_matrix(y_true, y_pred, labels=classes).tolist()),
+        metric=metric,
     )

@@ -141,13 +141,23 @@ class ModelFolder:
             return int8, "int8"
         return self.path / ONNX_FILE, "fp32"
 
+    def load_dataset(self, path: str | Path, text_column: str | None = None, label_column: str | None = None,
+                     label_sep: str | None = None, multi_label: bool = False) -> Dataset:
+        """A labelled file read as this model's training data was (its columns and label separator),
+        unless told otherwise."""
+        from textrnn.data import load_dataset
+
+        cfg = self.metadata.settings.data
+        return load_dataset(path, text_column or cfg.text_column, label_column or cfg.label_column,
+                            label_sep=label_sep or cfg.label_sep, multi_label=multi_label or cfg.multi_label)
+
     def validation_data(self) -> Dataset:
         """The exact validation set the model was trained with, rebuilt from the metadata.
 
         Reads the --val file, or re-splits the training file with the saved seed and fraction; the
         file must still be there and unchanged (checked by SHA-256).
         """
-        from textrnn.data import file_sha256, load_dataset, stratified_split
+        from textrnn.data import file_sha256, stratified_split
 
         meta = self.metadata
         own_file = meta.data["val"].path is not None
@@ -156,11 +166,10 @@ class ModelFolder:
             raise DataError(f"the validation data of this model ({info.path}) is no longer there; pass --data FILE")
         if file_sha256(info.path) != info.sha256:
             raise DataError(f"{info.path} has changed since the model was trained; pass --data FILE")
-        cfg = meta.settings.data
-        data = load_dataset(info.path, cfg.text_column, cfg.label_column)
+        data = self.load_dataset(info.path)
         if own_file:
             return data
-        return stratified_split(data, cfg.val_split, meta.settings.train.seed)[1]
+        return stratified_split(data, meta.settings.data.val_split, meta.settings.train.seed)[1]
 
     def torch_model(self) -> nn.Module:
         """The PyTorch model from model.safetensors (a TextClassifier, or an Ensemble), CPU, eval. [torch]"""

@@ -37,6 +37,7 @@ class DataInfo:
     source: str = "file"  # "file", or how it was split off: "split of train (0.1)"
     path: str | None = None
     sha256: str | None = None
+    cardinality: float | None = None  # labels per text, for multi-label data
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,15 @@ class PredictRequest:
     texts: tuple[str, ...] = ()
     file: str | None = None
     model: str | None = None
-    top_k: int = 1
+    top_k: int | None = None  # single-label: 1; multi-label: every label at or above its threshold
     format: str = "table"
     device: str = "auto"
     precision: str = "auto"
     threads: int | None = None
     batch_size: int | None = None
     chunk_size: int = CHUNK_SIZE
+    threshold: float | None = None  # multi-label: one threshold for every label instead of the tuned ones
+    min_labels: int = 1  # multi-label: at least this many labels per text (the most probable)
 
     def __post_init__(self) -> None:
         if self.texts == ("-",):  # one '-' argument: the texts come from stdin
@@ -50,6 +52,8 @@ class PredictRequest:
                 raise DataError(f"text {n} is empty")
         if self.format not in FORMATS:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)} (got {self.format!r})")
+        if self.min_labels < 0:
+            raise ConfigError(f"min-labels must be >= 0 (got {self.min_labels})")
         for name, value in (("top_k", self.top_k), ("threads", self.threads), ("batch_size", self.batch_size),
                             ("chunk_size", self.chunk_size)):
             if value is not None and value < 1:
@@ -61,7 +65,7 @@ class PredictRequest:
 def open_predictor(request: PredictRequest, notice: Callable[[str], None] | None = None) -> Predictor:
     """Check the request and load its model (nothing is written yet)."""
     request.check()
-    predictor = load_predictor(request.model, request.device, request.threads, request.precision)
+    predictor = load_predictor(request.model, request.device, request.threads, request.precision, request.threshold)
     if notice and (predictor.provider != CPU or request.device == "cuda"):
         notice(f"running on {predictor.provider} ({predictor.precision})")
     return predictor
@@ -76,8 +80,9 @@ def write_predictions(predictor: Predictor, request: PredictRequest, stream: Tex
         from textrnn.data import iter_lines
 
         texts = chain(texts, iter_lines(request.file))
-    chunks = predictor.predict_stream(texts, request.top_k, request.batch_size, request.chunk_size)
-    n = write_chunks(chunks, request.format, request.top_k, predictor.labels, stream or sys.stdout)
+    chunks = predictor.predict_stream(texts, request.top_k, request.batch_size, request.chunk_size, request.min_labels)
+    n = write_chunks(chunks, request.format, request.top_k, predictor.labels, stream or sys.stdout,
+                     multi=predictor.task.kind == "multi_label")
     if n == 0:
         raise DataError(f"no text to classify: {request.file} has no non-blank lines")
     return n

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from textrnn.errors import DeviceError, ModelFolderError
+from textrnn.errors import ConfigError, DataError, DeviceError, ModelFolderError
 from textrnn.folder import ModelFolder
 from textrnn.inference.sessions import CPU, default_threads, open_session, session_threads
 from textrnn.tasks import Prediction
@@ -41,9 +41,15 @@ class Predictor:
     """
 
     def __init__(self, folder: ModelFolder | str | Path | None, device: str = "auto", threads: int | None = None,
-                 precision: str = "auto", onnx_path: Path | None = None) -> None:
+                 precision: str = "auto", onnx_path: Path | None = None, threshold: float | None = None) -> None:
         self.folder = folder if isinstance(folder, ModelFolder) else ModelFolder.open(folder)
         self.task = self.folder.task
+        if threshold is not None:  # one decision threshold for every label, instead of the tuned ones
+            if not hasattr(self.task, "with_threshold"):
+                raise ConfigError("--threshold applies to multi-label models (this one picks one label per text)")
+            if not 0.0 <= threshold <= 1.0:
+                raise ConfigError(f"--threshold must be in [0, 1] (got {threshold})")
+            self.task = self.task.with_threshold(threshold)
         self.labels = list(self.task.labels)
         self.tokenizer = self.folder.tokenizer
         if onnx_path is None:
@@ -96,11 +102,14 @@ class Predictor:
         """Class probabilities (n, classes) in input order; batches are formed by length."""
         return self._gather(len(texts), self._submit(encode(self.tokenizer, texts), batch_size))
 
-    def predict(self, texts: list[str], top_k: int = 1, batch_size: int | None = None) -> list[Prediction]:
-        return self.task.decode(texts, self.predict_proba(texts, batch_size), top_k)
+    def predict(self, texts: list[str], top_k: int | None = None, batch_size: int | None = None,
+                min_labels: int = 1) -> list[Prediction]:
+        """The labels of each text: its top_k (default 1) for a single-label model; for a multi-label one
+        every label at or above its threshold (at least `min_labels`, at most `top_k`)."""
+        return self.task.decode(texts, self.predict_proba(texts, batch_size), top_k, min_labels)
 
-    def predict_stream(self, texts: Iterable[str], top_k: int = 1, batch_size: int | None = None,
-                       chunk_size: int = CHUNK_SIZE) -> Iterator[list[Prediction]]:
+    def predict_stream(self, texts: Iterable[str], top_k: int | None = None, batch_size: int | None = None,
+                       chunk_size: int = CHUNK_SIZE, min_labels: int = 1) -> Iterator[list[Prediction]]:
         """Predictions for any number of texts, one chunk at a time, in input order.
 
         Reads `chunk_size` texts from the iterable, tokenizes them and starts their batches
@@ -115,7 +124,7 @@ class Predictor:
             started = (chunk, self._submit(encode(self.tokenizer, chunk), batch_size)) if chunk else None
             if pending is not None:
                 done, jobs = pending
-                yield self.task.decode(done, self._gather(len(done), jobs), top_k)
+                yield self.task.decode(done, self._gather(len(done), jobs), top_k, min_labels)
             if started is None:
                 return
             pending = started
@@ -149,11 +158,19 @@ class Predictor:
         return probs
 
     def evaluate(self, data: Dataset, batch_size: int | None = None) -> Any:
-        """The task's metrics of this model on labelled data; labels must be ones the model knows."""
-        return self.task.evaluate(self.task.targets(data), self.predict_proba(data.texts, batch_size))
+        """The task's metrics of this model on labelled data; labels must be ones the model knows (for a
+        multi-label model, most of them: a few new ones are left out, as in training)."""
+        targets = self.task.targets(data)
+        if hasattr(self.task, "unknown"):
+            unknown, count = self.task.unknown(data)
+            total = sum(len(labels) for labels in data.labels)
+            if count and count > total / 2:
+                raise DataError(f"{count:,} of the {total:,} labels in {data.source} are not the model's "
+                                f"({', '.join(repr(u) for u in unknown[:3])}, ...): is it the right model and file?")
+        return self.task.evaluate(targets, self.predict_proba(data.texts, batch_size))
 
 
-def load_predictor(model: str | Path | None = None, device: str = "auto",
-                   threads: int | None = None, precision: str = "auto") -> Predictor:
+def load_predictor(model: str | Path | None = None, device: str = "auto", threads: int | None = None,
+                   precision: str = "auto", threshold: float | None = None) -> Predictor:
     """A Predictor for `model` (a folder) or the default model."""
-    return Predictor(ModelFolder.open(model), device, threads, precision)
+    return Predictor(ModelFolder.open(model), device, threads, precision, threshold=threshold)

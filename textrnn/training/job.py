@@ -37,7 +37,7 @@ from textrnn.folder.records import (
     Training,
     write_metadata,
 )
-from textrnn.tasks import Task
+from textrnn.tasks import Task, task_for
 from textrnn.training.loop import FitCallback, FitHooks, FitResult, PretrainedLayers
 
 
@@ -76,6 +76,7 @@ class Splits:
     val: Dataset
     test: Dataset | None
     info: dict[str, DataInfo]
+    notes: list[str] = field(default_factory=list)
 
     def targets(self, split: str) -> np.ndarray:
         return self.task.targets(getattr(self, split))
@@ -84,7 +85,8 @@ class Splits:
 def read_splits(train_path: Path, val_path: Path | None, test_path: Path | None, settings: Settings) -> Splits:
     """Read the files; hold out validation rows when there is no validation file."""
     cfg = settings.data
-    cols = {"text_column": cfg.text_column, "label_column": cfg.label_column}
+    cols = {"text_column": cfg.text_column, "label_column": cfg.label_column, "label_sep": cfg.label_sep,
+            "multi_label": cfg.multi_label}
     train = load_dataset(train_path, **cols)
     check_trainable(train)
     if val_path is not None:
@@ -96,17 +98,26 @@ def read_splits(train_path: Path, val_path: Path | None, test_path: Path | None,
             "val": _describe(val, val_path, "file" if val_path else f"split of train ({cfg.val_split:g})")}
     if test is not None:
         info["test"] = _describe(test, test_path, "file")
-    splits = Splits(Task.from_training_data(train), train, val, test, info)
-    for split in ("val", "test"):  # unknown labels are an error now, not after training
+    task = task_for(train, None if settings.train.metric == "auto" else settings.train.metric.value,
+                    settings.train.class_weight == "balanced")
+    splits = Splits(task, train, val, test, info)
+    for split in ("val", "test"):  # unknown labels are an error now (single-label), not after training
         if getattr(splits, split) is not None:
             splits.targets(split)
+            if hasattr(task, "unknown"):
+                labels, count = task.unknown(getattr(splits, split))
+                if count:
+                    splits.notes.append(f"{split}: {count:,} occurrences of {len(labels):,} labels not in the training "
+                                        "data are left out of its targets (the model cannot predict them)")
     return splits
 
 
 def _describe(data: Dataset, path: Path | None, source: str) -> DataInfo:
+    cardinality = round(data.cardinality, 4) if data.multi_label else None
     if path is None:
-        return DataInfo(len(data), data.label_counts(), source)
-    return DataInfo(len(data), data.label_counts(), source, str(Path(path).resolve()), file_sha256(path))
+        return DataInfo(len(data), data.label_counts(), source, cardinality=cardinality)
+    return DataInfo(len(data), data.label_counts(), source, str(Path(path).resolve()), file_sha256(path),
+                    cardinality)
 
 
 def _versions() -> dict[str, str]:
@@ -140,11 +151,14 @@ class Start:
     notes: list[str] = field(default_factory=list)
 
 
-def prepare_start(splits: Splits, settings: Settings) -> Start:
-    """Train the tokenizer, or take it (and the sizes) from a pretrained encoder; read word vectors."""
+def prepare_start(splits: Splits, settings: Settings, progress: Progress | None = None) -> Start:
+    """Train the tokenizer, or take it (and the sizes) from a pretrained encoder; read word vectors;
+    pretrain a language model on the training texts."""
     from textrnn.tokenizer import train_tokenizer
 
     init = settings.init
+    if init.pretrain == "on" and not init.init and not init.embeddings:
+        return _pretrained_on_training_texts(splits, settings, progress)
     if init.init:
         from textrnn.model.pretrained import encoder_initializer
         from textrnn.training.pretrain import load_encoder
@@ -192,6 +206,34 @@ def prepare_start(splits: Splits, settings: Settings) -> Start:
                      + (f"; {vectors.bad_lines:,} bad lines skipped" if vectors.bad_lines else ""))
         return Start(tokenizer, settings, vector_initializer(vectors.vectors, vocab, vectors.dim), info, notes)
     return Start(train_tokenizer(splits.train.texts, settings.tokenizer), settings)
+
+
+def _pretrained_on_training_texts(splits: Splits, settings: Settings, progress: Progress | None) -> Start:
+    from textrnn.config import PretrainConfig
+    from textrnn.model.pretrained import encoder_initializer
+    from textrnn.tokenizer import encode, train_tokenizer
+    from textrnn.training.pretrain import fit_language_model
+
+    tokenizer = train_tokenizer(splits.train.texts, settings.tokenizer)
+    if progress:
+        progress.on_stage("Pretraining a language model on the training texts")
+    config = PretrainConfig(epochs=settings.init.pretrain_epochs, seed=settings.train.seed,
+                            precision=settings.train.precision)
+    metric = getattr(progress, "metric", None)
+    if metric is not None:  # the progress lines speak of perplexity meanwhile
+        progress.metric = "perplexity"
+    try:
+        result = fit_language_model(encode(tokenizer, splits.train.texts), tokenizer.get_vocab_size(), settings.model,
+                                    config, progress)
+    finally:
+        if metric is not None:
+            progress.metric = metric
+    best = result.history[result.best_epoch - 1]
+    info = PretrainedInfo("language model", "the training texts", dim=settings.model.embedding_dim,
+                          perplexity=round(best.val_perplexity, 2))
+    return Start(tokenizer, settings, encoder_initializer(result.model.encoder_state()), info,
+                 [f"language model: held-out perplexity {best.val_perplexity:.1f} after {result.best_epoch} "
+                  f"epochs ({result.seconds:.0f} s)"])
 
 
 def fit_model(splits: Splits, start: Start, progress: Progress | None,
@@ -265,10 +307,10 @@ def evaluate_model(folder: Path, meta: Metadata, splits: Splits, model: Any, tok
     from textrnn.tokenizer import encode
     from textrnn.training.loop import predict_logits
 
-    task = splits.task
     predictor = Predictor(ModelFolder(folder, meta), device="cpu")
     val_probs = predictor.predict_proba(splits.val.texts)
     y_val = splits.targets("val")
+    task = splits.task.calibrate(y_val, val_probs)  # decision thresholds tuned on validation (multi-label)
     results = {"val": SplitResult(task.evaluate(y_val, val_probs), task.analyze(splits.val.texts, y_val, val_probs))}
     torch_score = None
     if splits.test is not None:
@@ -276,7 +318,7 @@ def evaluate_model(folder: Path, meta: Metadata, splits: Splits, model: Any, tok
         results["test"] = SplitResult(task.evaluate(y_test, predictor.predict_proba(splits.test.texts)))
         with torch.no_grad():
             torch_score = task.torch_score(y_test, predict_logits(model, encode(tokenizer, splits.test.texts)))
-    return meta.replace(results=results, test_torch_score=torch_score)
+    return meta.replace(task=task, results=results, test_torch_score=torch_score)
 
 
 def record_and_save(folder: Path, splits: Splits, start: Start, model: Any, fits: list[FitResult],
@@ -340,11 +382,15 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None, t
     val_path, test_path = (Path(p) if p is not None else None for p in (val_path, test_path))
     stage("Reading data")
     splits = read_splits(train_path, val_path, test_path, settings)
+    for note in splits.notes:
+        stage(note)
+    if progress is not None and hasattr(progress, "metric"):  # epoch lines name the task's score
+        progress.metric = splits.task.metric
     final_dir = Path(out) if out is not None else default_model_dir(train_path)
 
     with saving.staging(final_dir, overwrite=force) as staged:
         stage("Training tokenizer" if not settings.init.init else "Loading the pretrained encoder")
-        start = prepare_start(splits, settings)
+        start = prepare_start(splits, settings, progress)
         for note in start.notes:
             stage(note)
         model, fits, start = fit_model(splits, start, progress, hooks)

@@ -3,6 +3,7 @@ pictures. Which sections a model gets is its task's choice (Task.views); the ren
 by name, in SECTIONS (terminal) and PICTURES (PNG).
 
 Single-label sections: per_class, confusion, confused_pairs, calibration, mistakes.
+Multi-label sections: per_label, cooccurrence, label_mistakes.
 """
 
 from __future__ import annotations
@@ -152,6 +153,57 @@ def mistakes_table(analysis: Any) -> Table | None:
     return table
 
 
+def per_label_table(metrics: Any, name: str) -> Table:
+    """Per-label precision/recall/F1/support/threshold: the most frequent labels when there are many."""
+    rows = sorted(metrics.per_label, key=lambda c: (-c.support, c.label))
+    caption = None
+    if len(rows) > MAX_CLASSES:
+        caption = f"the {MAX_CLASSES} most frequent of {len(rows)} labels; all of them with --json"
+        rows = rows[:MAX_CLASSES]
+    table = Table(title=title(f"{name}: per label (micro-F1 {metrics.micro_f1:.4f}, macro-F1 {metrics.macro_f1:.4f}, "
+                              f"P@1 {metrics.p_at_1:.4f})"),
+                  caption=caption, title_justify="left", caption_justify="left", **PLAIN)
+    table.add_column("Label", overflow="fold", max_width=24)
+    for col in ("precision", "recall", "f1"):
+        table.add_column(col, justify="right")
+    table.add_column("", no_wrap=True)
+    table.add_column("support", justify="right")
+    table.add_column("threshold", justify="right")
+    for c in rows:
+        style = "green" if c.f1 >= 0.9 else "yellow" if c.f1 >= 0.5 else "red"
+        table.add_row(c.label, f"{c.precision:.3f}", f"{c.recall:.3f}", f"{c.f1:.3f}",
+                      Text(bar(c.f1, 10), style=style), str(c.support), f"{c.threshold:.2f}")
+    return table
+
+
+def cooccurrence_table(analysis: Any) -> Table:
+    table = Table(title=title("Labels given together (true labels)"), title_justify="left", **PLAIN,
+                  caption="share: of the rarer label's texts", caption_justify="left")
+    table.add_column("label", overflow="fold", max_width=20)
+    table.add_column("with", overflow="fold", max_width=20)
+    table.add_column("texts", justify="right")
+    table.add_column("share", justify="right")
+    for pair in analysis.cooccurrence:
+        table.add_row(pair.a, pair.b, str(pair.count), f"{pair.share:.0%}")
+    if not analysis.cooccurrence:
+        table.add_row(Text("no text has two labels", style="dim"), "", "", "")
+    return table
+
+
+def label_mistakes_table(analysis: Any) -> Table | None:
+    if not analysis.mistakes:
+        return None
+    table = Table(title=title("Worst label sets on validation"), title_justify="left", **PLAIN, expand=False)
+    table.add_column("text", ratio=1, overflow="fold", min_width=20)
+    table.add_column("true", overflow="fold", max_width=24)
+    table.add_column("predicted (p)", overflow="fold", max_width=30)
+    table.add_column("F1", justify="right")
+    for m in analysis.mistakes:
+        predicted = ", ".join(f"{lab} ({p:.2f})" for lab, p in zip(m.predicted, m.probabilities, strict=True))
+        table.add_row(printable(m.text), ", ".join(m.true) or Text("none", style="dim"), predicted, f"{m.f1:.2f}")
+    return table
+
+
 # name -> renderer(metrics, analysis or None, split title, width); None: nothing to show
 Section = Callable[[Any, Any, str, int], RenderableType | None]
 SECTIONS: dict[str, Section] = {
@@ -160,7 +212,11 @@ SECTIONS: dict[str, Section] = {
     "confused_pairs": lambda m, a, name, width: confused_pairs_table(a) if a is not None else None,
     "calibration": lambda m, a, name, width: reliability_table(a) if a is not None else None,
     "mistakes": lambda m, a, name, width: mistakes_table(a) if a is not None else None,
+    "per_label": lambda m, a, name, width: per_label_table(m, name),
+    "cooccurrence": lambda m, a, name, width: cooccurrence_table(a) if a is not None else None,
+    "label_mistakes": lambda m, a, name, width: label_mistakes_table(a) if a is not None else None,
 }
+NEEDS_NO_ANALYSIS = ("per_class", "confusion", "per_label")  # what `evaluate` can show
 # sections shown side by side on a wide terminal; the rest one below the other
 PAIRS = (("per_class", "confusion"), ("confused_pairs", "calibration"))
 
@@ -179,8 +235,7 @@ def render_sections(names: tuple[str, ...], metrics: Any, analysis: Any, name: s
 
 def render_metrics(names: tuple[str, ...], metrics: Any, name: str, width: int = 100) -> RenderableType:
     """The `textrnn evaluate` screen: the task's sections that need no analysis."""
-    return Group(*render_sections(tuple(n for n in names if n in ("per_class", "confusion")), metrics, None,
-                                  name, width))
+    return Group(*render_sections(tuple(n for n in names if n in NEEDS_NO_ANALYSIS), metrics, None, name, width))
 
 
 # ---------------------------------------------------------------- pictures
@@ -239,9 +294,31 @@ def plot_reliability(analysis: Any, path: Path) -> Path:
     return save(fig, path)
 
 
+def plot_labels(metrics: Any, name: str, path: Path, top: int = 30) -> Path:
+    """Precision, recall and F1 of the most frequent labels, as bars."""
+    import numpy as np
+
+    from textrnn.views.pictures import pyplot, save
+
+    plt = pyplot()
+    rows = sorted(metrics.per_label, key=lambda c: (-c.support, c.label))[:top]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.35 * len(rows) + 2), 4.5))
+    for i, (key, label) in enumerate((("precision", "precision"), ("recall", "recall"), ("f1", "F1"))):
+        ax.bar(x + (i - 1) * 0.27, [getattr(c, key) for c in rows], width=0.27, label=label)
+    ax.set_xticks(x, [c.label for c in rows], rotation=70, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    ax.set_title(f"{name}: the {len(rows)} most frequent labels (micro-F1 {metrics.micro_f1:.3f}, "
+                 f"P@1 {metrics.p_at_1:.3f}, n={metrics.n:,})")
+    return save(fig, path)
+
+
 # name -> picture(metrics, analysis or None, split, split title, folder) -> the file written, or None
 PICTURES: dict[str, Callable[[Any, Any, str, str, Path], Path | None]] = {
     "confusion": lambda m, a, split, name, out: plot_confusion(m, name, out / f"confusion-{split}.png"),
     "calibration": lambda m, a, split, name, out: plot_reliability(a, out / "reliability.png")
     if a is not None and a.reliability else None,
+    "per_label": lambda m, a, split, name, out: plot_labels(m, name, out / f"labels-{split}.png"),
 }

@@ -135,6 +135,10 @@ def data_table(meta: Metadata) -> Table:
         table.add_row(Text(f"… {len(meta.labels) - len(labels)} more", style="dim"), *["" for _ in splits])
     table.add_section()
     table.add_row("rows", *[f"{info.rows:,}" for _, info in splits], style="bold")
+    if any(info.cardinality is not None for _, info in splits):
+        table.add_row("labels per text", *[f"{info.cardinality:.2f}" if info.cardinality is not None else ""
+                                           for _, info in splits])
+        table.add_row("labels", *[f"{len(info.label_counts):,}" for _, info in splits])
     return table
 
 
@@ -210,7 +214,7 @@ def results_table(meta: Metadata) -> Table:
     heads = {s: results[s].metrics.headline() for s in splits}
     for i, (name, _, fmt, _) in enumerate(heads[splits[0]] if splits else []):
         table.add_row(name, *[fmt.format(heads[s][i][1]) for s in splits], style="bold" if i == 0 else None)
-    if any(results[s].analysis is not None for s in splits):
+    if any(getattr(results[s].analysis, "ece", None) is not None for s in splits):
         table.add_row("calibration error (ECE)", *[f"{results[s].analysis.ece:.4f}" if results[s].analysis else ""
                                                    for s in splits])
     if meta.test_torch_score is not None:

@@ -1,15 +1,6 @@
-"""The task head: everything that depends on the kind of problem, in one object.
-
-A Task turns labels into training targets, owns the loss and how ensemble members combine (for the
-training stage, torch imported when called), turns the model's logits into probabilities and
-predicted labels (numpy only: the prediction path never imports torch), computes the validation
-score that picks the kept epoch, the full metrics and analysis stored in the model folder, and
-names the result sections `textrnn report` shows. Training, export and inference call the task and
-know nothing of softmax, argmax or accuracy.
-
-Single-label classification (one label per text: softmax, cross-entropy, accuracy) is the kind
-there is today; a second kind is a subclass that overrides what differs.
-"""
+"""The task head for single-label classification (one label per text): softmax, cross-entropy with
+optional class weights, accuracy or macro-F1 to pick the kept epoch, per-class metrics and the
+confusion matrix. textrnn.tasks.multi subclasses it for multi-label data."""
 
 from __future__ import annotations
 
@@ -20,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from textrnn.errors import DataError, ModelFolderError
+from textrnn.errors import ConfigError, DataError, ModelFolderError
 
 if TYPE_CHECKING:
     import torch
@@ -37,11 +28,11 @@ class Prediction:
 
     @property
     def label(self) -> str:
-        return self.top[0][0]
+        return self.top[0][0] if self.top else ""
 
     @property
     def probability(self) -> float:
-        return self.top[0][1]
+        return self.top[0][1] if self.top else 0.0
 
 
 class ScoreCounter:
@@ -62,14 +53,19 @@ class Task:
     """Single-label classification: each text has exactly one of `labels`."""
 
     kind: ClassVar[str] = "single_label"
-    metric: ClassVar[str] = "accuracy"  # the validation score that picks the kept epoch
+    metrics: ClassVar[tuple[str, ...]] = ("accuracy", "macro_f1")  # what may pick the kept epoch
     activation: ClassVar[str] = "softmax"  # what `probabilities` applies to the logits
     # the result sections `textrnn report` shows for each scored split, in order (see textrnn.views)
     views: ClassVar[tuple[str, ...]] = ("per_class", "confusion", "confused_pairs", "calibration", "mistakes")
 
-    def __init__(self, labels: Sequence[str]) -> None:
+    def __init__(self, labels: Sequence[str], metric: str | None = None, weights: np.ndarray | None = None) -> None:
         self.labels = tuple(labels)
         self._index = {label: i for i, label in enumerate(self.labels)}
+        self.metric = metric or self.metrics[0]  # the validation score that picks the kept epoch
+        if self.metric not in self.metrics:
+            raise ConfigError(f"--metric {self.metric} does not fit {self.kind.replace('_', '-')} data "
+                              f"(choose {' or '.join(self.metrics)})")
+        self.weights = weights  # per class (loss weights for imbalanced data); training only
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self.labels)} labels)"
@@ -77,12 +73,24 @@ class Task:
     # ------------------------------------------------------------ data
 
     @classmethod
-    def from_training_data(cls, data: Dataset) -> Task:
-        """The task for a training set: its labels, sorted."""
-        return cls(sorted(set(data.labels)))
+    def from_training_data(cls, data: Dataset, metric: str | None = None, balanced: bool = False) -> Task:
+        """The task for a training set: its labels, sorted; with `balanced`, loss weights
+        n / (classes * count) per class (scikit-learn's "balanced")."""
+        labels = sorted(set(data.labels))
+        weights = None
+        if balanced:
+            counts = data.label_counts()
+            weights = np.array([len(data) / (len(labels) * counts[lab]) for lab in labels], dtype=np.float32)
+        return cls(labels, metric, weights)
+
+    def check_kind(self, data: Dataset) -> None:
+        if data.multi_label:
+            raise DataError(f"{data.source} is multi-label data but the model is single-label "
+                            "(one label per text)")
 
     def targets(self, data: Dataset) -> np.ndarray:
         """Training targets of a dataset: class indices (n,) int64."""
+        self.check_kind(data)
         unknown = sorted(set(data.labels) - self._index.keys())
         if unknown:
             shown = ", ".join(repr(u) for u in unknown[:5])
@@ -94,9 +102,12 @@ class Task:
     # ------------------------------------------------------------ training [torch]
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        import torch
         import torch.nn.functional as F
 
-        return F.cross_entropy(logits, targets)
+        if self.weights is None:
+            return F.cross_entropy(logits, targets)
+        return F.cross_entropy(logits, targets, weight=torch.from_numpy(self.weights).to(logits.device))
 
     def target_tensor(self, targets: np.ndarray) -> torch.Tensor:
         import torch
@@ -117,13 +128,24 @@ class Task:
     def validation(self, targets: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
         """(loss, score) of logits against targets, as the fit loop compares epochs."""
         import torch
+        import torch.nn.functional as F
 
-        loss = self.loss(torch.from_numpy(logits), torch.from_numpy(targets)).item()
-        return loss, float((logits.argmax(1) == targets).mean())
+        loss = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(targets)).item()  # unweighted
+        return loss, self.torch_score(targets, logits)
 
     def torch_score(self, targets: np.ndarray, logits: np.ndarray) -> float:
-        """The score of PyTorch's logits (to compare with ONNX Runtime's on test)."""
-        return float((logits.argmax(1) == targets).mean())
+        """The score of logits (the validation score; also PyTorch's test score beside ONNX Runtime's)."""
+        pred = logits.argmax(1)
+        if self.metric == "accuracy":
+            return float((pred == targets).mean())
+        k = len(self.labels)  # macro-F1: per class 2TP / (2TP + FP + FN), averaged
+        tp = np.bincount(targets[pred == targets], minlength=k)
+        both = np.bincount(pred, minlength=k) + np.bincount(targets, minlength=k)
+        return float(np.mean(2 * tp / np.maximum(both, 1)))
+
+    def calibrate(self, targets: np.ndarray, probs: np.ndarray) -> Task:
+        """The task with decision thresholds tuned on validation (single-label: none to tune)."""
+        return self
 
     # ------------------------------------------------------------ prediction [numpy]
 
@@ -134,10 +156,11 @@ class Task:
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
 
-    def decode(self, texts: Sequence[str], probs: np.ndarray, top_k: int = 1) -> list[Prediction]:
+    def decode(self, texts: Sequence[str], probs: np.ndarray, top_k: int | None = 1,
+               min_labels: int = 1) -> list[Prediction]:
         """The top_k labels of each text, most probable first."""
         labels = self.labels
-        k = max(1, min(top_k, len(labels)))
+        k = max(1, min(top_k or 1, len(labels)))
         if k == 1:  # the common case, vectorised
             best = probs.argmax(axis=1)
             return [Prediction(t, ((labels[j], float(p)),))
@@ -155,7 +178,7 @@ class Task:
         """Every score of the model on a labelled set (`metrics_type`)."""
         from textrnn.evaluation.metrics import compute_metrics
 
-        return compute_metrics(targets, probs, list(self.labels))
+        return compute_metrics(targets, probs, list(self.labels), self.metric)
 
     def analyze(self, texts: Sequence[str], targets: np.ndarray, probs: np.ndarray) -> Any:
         """What the predictions say beyond the scores (`analysis_type`): calibration, mistakes."""
@@ -178,21 +201,19 @@ class Task:
     # ------------------------------------------------------------ record
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "labels": list(self.labels)}
+        return {"kind": self.kind, "labels": list(self.labels), "metric": self.metric}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "task") -> Task:
+        return cls(*checked(cls, data, where))
 
 
-TASKS: dict[str, type[Task]] = {Task.kind: Task}
-
-
-def task_from_dict(data: Any, where: str = "task") -> Task:
-    """The task a model folder records (kind and labels), checked."""
-    if not isinstance(data, dict):
-        raise ModelFolderError(f"{where} must be an object (got {type(data).__name__})")
-    kind, labels = data.get("kind"), data.get("labels")
-    if kind not in TASKS:
-        raise ModelFolderError(f"{where}.kind {kind!r} is not one this textrnn knows ({', '.join(TASKS)}): "
-                               "upgrade textrnn")
+def checked(cls: type[Task], data: dict[str, Any], where: str) -> tuple[list[str], str | None]:
+    """The labels and metric of a recorded task, checked."""
+    labels, metric = data.get("labels"), data.get("metric")
     if (not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) and x for x in labels)
             or len(set(labels)) != len(labels)):
         raise ModelFolderError(f"labels must be a list of at least 2 different names (got {str(labels)[:80]})")
-    return TASKS[kind](labels)
+    if metric is not None and metric not in cls.metrics:
+        raise ModelFolderError(f"{where}.metric {metric!r} is not one of {', '.join(cls.metrics)}")
+    return labels, metric

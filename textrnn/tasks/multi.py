@@ -1,0 +1,234 @@
+"""The task head for multi-label classification (any number of labels per text, none included):
+a sigmoid per label, binary cross-entropy with optional positive weights per label, micro-F1 (or
+macro-F1) to pick the kept epoch, and a decision threshold per label tuned on validation.
+
+Thresholds: each label's is the one that maximises its F1 on the validation set; a label with fewer
+than MIN_POSITIVES validation texts takes one global threshold, tuned for micro-F1 over all labels
+(a per-label threshold tuned on one or two examples is noise). Prediction gives every label at or
+above its threshold, most probable first, and at least the most probable one (`min_labels`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from textrnn.errors import DataError, ModelFolderError
+from textrnn.tasks.single import Prediction, Task, checked
+
+if TYPE_CHECKING:
+    import torch
+
+    from textrnn.data import Dataset
+
+MIN_POSITIVES = 5  # validation texts a label needs for a threshold of its own
+DEFAULT_THRESHOLD = 0.5
+MAX_POS_WEIGHT = 100.0  # a label seen once in 10,000 texts would otherwise weigh 10,000
+
+
+class MicroF1Counter:
+    """Micro-F1 at threshold 0.5 accumulated over an epoch's batches."""
+
+    def __init__(self) -> None:
+        self.tp = self.fp = self.fn = 0
+
+    def add(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        pred, gold = logits > 0, targets > 0.5
+        self.tp += int((pred & gold).sum())
+        self.fp += int((pred & ~gold).sum())
+        self.fn += int((~pred & gold).sum())
+
+    def value(self) -> float:
+        return 2 * self.tp / max(2 * self.tp + self.fp + self.fn, 1)
+
+
+def f1_scores(gold: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    """(micro-F1, macro-F1) of boolean (n, labels) arrays; macro over the labels with any gold or prediction."""
+    tp, fp, fn = (gold & pred).sum(0), (~gold & pred).sum(0), (gold & ~pred).sum(0)
+    micro = 2 * tp.sum() / max(2 * tp.sum() + fp.sum() + fn.sum(), 1)
+    seen = (tp + fp + fn) > 0
+    macro = float(np.mean(2 * tp[seen] / (2 * tp[seen] + fp[seen] + fn[seen]))) if seen.any() else 0.0
+    return float(micro), macro
+
+
+def best_f1_threshold(gold: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
+    """(threshold, F1) that maximise one label's F1: every cut between sorted probabilities is tried."""
+    order = np.argsort(-probs, kind="stable")
+    p, g = probs[order], gold[order]
+    tp = np.cumsum(g)
+    k = np.arange(1, len(p) + 1)
+    f1 = 2 * tp / (k + g.sum())
+    best = int(np.argmax(f1))
+    cut = (p[best] + p[best + 1]) / 2 if best + 1 < len(p) else p[best] / 2
+    return float(cut), float(f1[best])
+
+
+class MultiLabelTask(Task):
+    """Multi-label classification: each text has any subset of `labels`."""
+
+    kind: ClassVar[str] = "multi_label"
+    metrics: ClassVar[tuple[str, ...]] = ("micro_f1", "macro_f1")
+    activation: ClassVar[str] = "sigmoid"
+    views: ClassVar[tuple[str, ...]] = ("per_label", "cooccurrence", "label_mistakes")
+
+    def __init__(self, labels: Sequence[str], metric: str | None = None, weights: np.ndarray | None = None,
+                 thresholds: Sequence[float] | None = None) -> None:
+        super().__init__(labels, metric, weights)
+        self.thresholds = np.asarray(thresholds if thresholds is not None else [DEFAULT_THRESHOLD] * len(self.labels),
+                                     dtype=np.float32)
+
+    # ------------------------------------------------------------ data
+
+    @classmethod
+    def from_training_data(cls, data: Dataset, metric: str | None = None, balanced: bool = False) -> Task:
+        """The labels of a training set, sorted; with `balanced`, a positive weight per label (texts
+        without the label / texts with it, capped at MAX_POS_WEIGHT) for the loss."""
+        counts = data.label_counts()
+        labels = sorted(counts)
+        weights = None
+        if balanced:
+            weights = np.array([min((len(data) - counts[lab]) / counts[lab], MAX_POS_WEIGHT) for lab in labels],
+                               dtype=np.float32)
+        return cls(labels, metric, weights)
+
+    def check_kind(self, data: Dataset) -> None:
+        if not data.multi_label:
+            raise DataError(f"{data.source} is single-label data but the model is multi-label (read the file as "
+                            "multi-label: --label-sep, --multi-label, JSON label lists or fastText lines)")
+
+    def targets(self, data: Dataset) -> np.ndarray:
+        """Training targets: (n, labels) float32, 1 where the text has the label (a text with no
+        label is all zeros). Labels the model never saw cannot be predicted and are left out (as
+        fastText and scikit-learn's MultiLabelBinarizer do); `unknown` counts them."""
+        self.check_kind(data)
+        y = np.zeros((len(data), len(self.labels)), dtype=np.float32)
+        for row, labels in enumerate(data.labels):
+            y[row, [self._index[lab] for lab in labels if lab in self._index]] = 1.0
+        return y
+
+    def unknown(self, data: Dataset) -> tuple[list[str], int]:
+        """The labels of `data` the model does not know, and how many times they occur."""
+        missing = [lab for labels in data.labels for lab in labels if lab not in self._index]
+        return sorted(set(missing)), len(missing)
+
+    # ------------------------------------------------------------ training [torch]
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        import torch
+        import torch.nn.functional as F
+
+        weight = None if self.weights is None else torch.from_numpy(self.weights).to(logits.device)
+        return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=weight)
+
+    def target_tensor(self, targets: np.ndarray) -> torch.Tensor:
+        import torch
+
+        return torch.from_numpy(targets.astype(np.float32))
+
+    def combine(self, member_logits: list[torch.Tensor]) -> torch.Tensor:
+        """The logit of the members' mean probability per label, so `probabilities` averages them."""
+        import torch
+
+        p = torch.stack([m.float().sigmoid() for m in member_logits]).mean(0).clamp(1e-7, 1 - 1e-7)
+        return torch.log(p) - torch.log1p(-p)
+
+    def running_score(self) -> MicroF1Counter:
+        return MicroF1Counter()
+
+    def validation(self, targets: np.ndarray, logits: np.ndarray) -> tuple[float, float]:
+        import torch
+        import torch.nn.functional as F
+
+        loss = F.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(targets)).item()
+        return loss, self.torch_score(targets, logits)
+
+    def torch_score(self, targets: np.ndarray, logits: np.ndarray) -> float:
+        micro, macro = f1_scores(targets > 0.5, self.decide(self.probabilities(logits)))
+        return micro if self.metric == "micro_f1" else macro
+
+    # ------------------------------------------------------------ prediction [numpy]
+
+    @staticmethod
+    def probabilities(logits: np.ndarray) -> np.ndarray:
+        """A sigmoid per label: (n, labels)."""
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def decide(self, probs: np.ndarray, min_labels: int = 1) -> np.ndarray:
+        """Which labels each text gets: (n, labels) bool; a text with fewer than `min_labels` labels at or
+        above their thresholds gets its `min_labels` most probable."""
+        chosen = probs >= self.thresholds
+        short = np.flatnonzero(chosen.sum(1) < min_labels)  # texts with fewer: their most probable labels
+        if len(short):
+            top = np.argsort(-probs[short], axis=1, kind="stable")[:, :min_labels]
+            chosen[short[:, None], top] = True
+        return chosen
+
+    def decode(self, texts: Sequence[str], probs: np.ndarray, top_k: int | None = None,
+               min_labels: int = 1) -> list[Prediction]:
+        """Every label at or above its threshold (at least the `min_labels` most probable), most probable
+        first, at most `top_k`."""
+        chosen = self.decide(probs, min_labels)
+        out = []
+        for text, p, c in zip(texts, probs, chosen, strict=True):
+            idx = np.flatnonzero(c)
+            idx = idx[np.argsort(-p[idx], kind="stable")][: top_k or None]
+            out.append(Prediction(text, tuple((self.labels[j], float(p[j])) for j in idx)))
+        return out
+
+    def with_threshold(self, threshold: float) -> MultiLabelTask:
+        """The same task deciding with one threshold for every label (predict --threshold)."""
+        return MultiLabelTask(self.labels, self.metric, self.weights, [threshold] * len(self.labels))
+
+    def calibrate(self, targets: np.ndarray, probs: np.ndarray) -> MultiLabelTask:
+        """Thresholds tuned on validation: each label's own where it has MIN_POSITIVES positives, one
+        global threshold (best micro-F1) for the rest."""
+        gold = targets > 0.5
+        grid = np.arange(0.05, 0.96, 0.01)
+        best_global = max(grid, key=lambda t: f1_scores(gold, probs >= t)[0])
+        thresholds = np.full(len(self.labels), best_global, dtype=np.float32)
+        for j in np.flatnonzero(gold.sum(0) >= MIN_POSITIVES):
+            thresholds[j] = best_f1_threshold(gold[:, j], probs[:, j])[0]
+        return MultiLabelTask(self.labels, self.metric, self.weights, np.round(thresholds, 4))
+
+    # ------------------------------------------------------------ evaluation
+
+    def evaluate(self, targets: np.ndarray, probs: np.ndarray) -> Any:
+        from textrnn.evaluation.multilabel import compute_multilabel_metrics
+
+        return compute_multilabel_metrics(targets > 0.5, probs, self.decide(probs), list(self.labels),
+                                          self.thresholds, self.metric)
+
+    def analyze(self, texts: Sequence[str], targets: np.ndarray, probs: np.ndarray) -> Any:
+        from textrnn.evaluation.multilabel import analyze_multilabel
+
+        return analyze_multilabel(list(texts), targets > 0.5, probs, self.decide(probs), list(self.labels))
+
+    @property
+    def metrics_type(self) -> type:
+        from textrnn.evaluation.multilabel import MultiLabelMetrics
+
+        return MultiLabelMetrics
+
+    @property
+    def analysis_type(self) -> type:
+        from textrnn.evaluation.multilabel import MultiLabelAnalysis
+
+        return MultiLabelAnalysis
+
+    # ------------------------------------------------------------ record
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "thresholds": [round(float(t), 4) for t in self.thresholds]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "task") -> Task:
+        labels, metric = checked(cls, data, where)
+        thresholds = data.get("thresholds")
+        if (not isinstance(thresholds, list) or len(thresholds) != len(labels)
+                or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1
+                           for t in thresholds)):
+            raise ModelFolderError(f"{where}.thresholds must be a list of {len(labels)} numbers in [0, 1], "
+                                   f"one per label (got {str(thresholds)[:60]})")
+        return cls(labels, metric, None, thresholds)
