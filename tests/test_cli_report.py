@@ -41,7 +41,8 @@ def test_report_json_is_everything(trained_model):
     assert data["path"] == str(trained_model) and data["size_bytes"] > 1000
     assert {"ece", "reliability", "confused_pairs", "misclassified"} <= data["results"]["val"]["analysis"].keys()
     assert data["results"]["val"]["metrics"]["confusion"] and data["training"]["history"]
-    assert data["format_version"] == 2 and data["task"] == {"kind": "single_label", "labels": ["neg", "neutral", "pos"]}
+    assert data["format_version"] == 2 and data["task"] == {"kind": "single_label", "labels": ["neg", "neutral", "pos"],
+                                                           "metric": "accuracy"}
 
 
 def test_report_png_writes_real_pictures(trained_model, tmp_path):

@@ -37,7 +37,7 @@ def test_a_search_keeps_the_best_trial_and_records_every_trial(data, tmp_path):
     assert len(tuning.trials) == 3 and tuning.stopped == "trials" and tuning.fixed == (
         "batch_size", "embedding_dim", "epochs", "hidden_size")
     first = tuning.trials[0].params  # the default recipe comes first
-    assert first["lr"] == 0.002 and first["cell"] == "lstm" and first["pretrain"] is False
+    assert first["lr"] == 0.002 and first["cell"] == "lstm" and first["pretrain"] == "off"
     best = max((t for t in tuning.trials if t.val_score is not None), key=lambda t: (t.val_score, -t.val_loss))
     assert tuning.best_trial == best.number
     assert meta.training.history[meta.training.best_epoch - 1].val_score == pytest.approx(best.val_score)

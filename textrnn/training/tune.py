@@ -54,7 +54,7 @@ SPACE: dict[str, tuple[str, Any]] = {
     "word_dropout": ("float", (0.0, 0.4)),
     "batch_size": ("choice", (16, 32, 64)),
     "weight_decay": ("log", (1e-3, 0.3)),
-    "pretrain": ("choice", (False, True)),
+    "pretrain": ("choice", ("off", "on")),
 }
 SAVE_SECONDS = 15.0  # kept back from the budget for export, evaluation and saving (and 5% of it)
 PRETRAIN_SHARE = 0.3  # of a trial's time, at most, for pretraining its language model
@@ -74,7 +74,7 @@ def parse_budget(text: str) -> float:
 def defaults() -> dict[str, Any]:
     """textrnn's default recipe in the search's terms (the first trial)."""
     base = {f.name: f.default for stage in STAGES for f in fields(stage)}
-    return {name: (False if name == "pretrain" else _plain(base[name])) for name in SPACE}
+    return {name: ("off" if name == "pretrain" else _plain(base[name])) for name in SPACE}
 
 
 def _plain(value: Any) -> Any:
@@ -150,7 +150,8 @@ def tune_model(train_path: str | Path, *, budget: str | float, val_path: str | P
     sampler = optuna.samplers.TPESampler(seed=settings.train.seed)
     study = optuna.create_study(direction="maximize", sampler=sampler,
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2))
-    searched = {k: v for k, v in SPACE.items() if k not in fixed and not (k == "pretrain" and settings.init.pretrained)}
+    given = settings.init.pretrained or settings.init.pretrain == "on"
+    searched = {k: v for k, v in SPACE.items() if k not in fixed and not (k == "pretrain" and given)}
     study.enqueue_trial({k: v for k, v in defaults().items() if k in searched})
     records: list[Trial] = []
     best = _Best()
@@ -212,7 +213,8 @@ def _settings_for(settings: Settings, params: dict[str, Any]) -> Settings:
     for stage_name in ("data", "tokenizer", "model", "train", "init"):
         stage = getattr(settings, stage_name)
         names = {f.name for f in fields(stage)}
-        stages[stage_name] = replace(stage, **{k: v for k, v in params.items() if k in names})
+        # "pretrain" is done by the search itself (its encoders are cached across trials)
+        stages[stage_name] = replace(stage, **{k: v for k, v in params.items() if k in names and k != "pretrain"})
     return Settings(**stages)
 
 
@@ -227,11 +229,11 @@ def _run_trial(trial: Any, params: dict[str, Any], splits: Any, settings: Settin
     stage(f"Trial {trial.number + 1}: " + ", ".join(f"{k} {_show(v)}" for k, v in params.items()))
     callback = TrialCallback(trial, deadline)
     try:
-        if params.get("pretrain"):
+        if params.get("pretrain") == "on":
             trial_settings = _with_encoder(trial_settings, splits, encoders, work, left * PRETRAIN_SHARE)
         start = prepare_start(splits, trial_settings)
         model, fits, start = fit_model(splits, start, callback, None)
-        if params.get("pretrain"):
+        if params.get("pretrain") == "on":
             start.info = replace(start.info, source="pretrained on the training texts by textrnn tune")
     except optuna.TrialPruned:
         return Trial(trial.number, params, "pruned", epochs=callback.epochs, seconds=round(time.perf_counter() - t0, 2))
