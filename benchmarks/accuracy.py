@@ -1,7 +1,10 @@
-"""Accuracy benchmark: textrnn's default recipe against the usual peers on public datasets.
+"""Accuracy benchmark: textrnn's default recipe (and its variants) against the usual peers on public
+datasets, on the whole training sets or on seeded samples of them.
 
 For each dataset in ../shared/datasets (train.csv, dev.csv where it exists, test.csv), trains
-textrnn with default settings for several seeds, and on the same splits:
+textrnn for several seeds (--systems: `default`; `pretrain`, the default with a language model
+pretrained on the training texts first, --pretrain on; `tune`, `textrnn tune --budget B`), and on
+the same splits:
   - TF-IDF (word 1-2 grams, sublinear tf) + LogisticRegression, C by 5-fold CV on train;
   - fastText supervised (dim 100, epoch 25, lr 1.0, wordNgrams 2), if a fastText wheel is installed;
   - Keras Embedding(64) + SimpleRNN(128, relu) + Dense(softmax), 10 epochs, best validation epoch
@@ -10,6 +13,12 @@ Prints one table and writes benchmarks/RESULTS.md. Peers are benchmark-only: pip
 
     python benchmarks/accuracy.py                     # all datasets, 3 seeds, TF-IDF + fastText
     python benchmarks/accuracy.py --datasets sst2 trec --seeds 1 --keras
+    python benchmarks/accuracy.py --systems default pretrain tune --tune-budget 10m
+    python benchmarks/accuracy.py --sample 500 --out benchmarks/RESULTS-500.md   # 500-row samples
+
+With --sample N, each seed draws its own N training rows (stratified, seeded); every system, the
+peers included, trains on that sample with 10% of it held out for validation (dev.csv is not
+used), and is scored on the whole test set.
 """
 
 from __future__ import annotations
@@ -64,24 +73,69 @@ def splits(name: str):
             load_dataset(d / "test.csv"), d)
 
 
-def run_textrnn(name: str, seeds: int) -> Score:
-    from textrnn.config import Settings, TrainConfig
+def sample(name: str, rows: int, seed: int, folder: Path) -> Path:
+    """A seeded, stratified sample of a training set, written as a CSV (what a small-data user has)."""
+    import csv
+
+    from textrnn.data import load_dataset, stratified_split
+
+    train = load_dataset(SHARED / name / "train.csv")
+    part = stratified_split(train, rows / len(train), seed)[1] if rows < len(train) else train
+    path = folder / f"{name}-{rows}-{seed}.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(part.texts, part.labels, strict=True))
+    return path
+
+
+SYSTEMS = {"default": "textrnn (default)", "pretrain": "textrnn + LM pretraining", "tune": "textrnn tune"}
+
+
+def run_textrnn(name: str, seeds: int, system: str = "default", rows: int | None = None,
+                budget: str = "10m") -> Score:
+    from textrnn.config import InitConfig, Settings, TrainConfig
     from textrnn.training.job import train_model
+    from textrnn.training.tune import tune_model
 
     d = SHARED / name
-    dev = d / "dev.csv"
-    score = Score("textrnn (default)")
+    dev = d / "dev.csv" if (d / "dev.csv").exists() and rows is None else None
+    score = Score(SYSTEMS[system] + (f" {budget}" if system == "tune" else ""))
     for seed in range(seeds):
         with tempfile.TemporaryDirectory() as tmp:
+            train = sample(name, rows, seed, Path(tmp)) if rows else d / "train.csv"
+            settings = Settings(train=TrainConfig(seed=seed), init=InitConfig(pretrain="on") if system == "pretrain"
+                                else InitConfig())
             t0 = time.perf_counter()
-            s = train_model(d / "train.csv", val_path=dev if dev.exists() else None, test_path=d / "test.csv",
-                            out=Path(tmp) / "m", settings=Settings(train=TrainConfig(seed=seed)),
-                            make_default=False)
+            if system == "tune":
+                s = tune_model(train, budget=budget, val_path=dev, test_path=d / "test.csv", out=Path(tmp) / "m",
+                               settings=settings, make_default=False)
+            else:
+                s = train_model(train, val_path=dev, test_path=d / "test.csv", out=Path(tmp) / "m",
+                                settings=settings, make_default=False)
             secs = time.perf_counter() - t0
         score.add(s.test.accuracy, s.test.macro_f1, secs)
-        console.print(f"  {name} textrnn seed {seed}: test {s.test.accuracy:.4f}, "
-                      f"best epoch {s.fit.best_epoch}/{len(s.fit.history)}, {secs:.0f}s")
+        extra = f", {len(s.metadata.tuning.trials)} trials" if s.metadata.tuning else ""
+        console.print(f"  {name} {system} seed {seed}: test {s.test.accuracy:.4f}, "
+                      f"best epoch {s.fit.best_epoch}/{len(s.fit.history)}{extra}, {secs:.0f}s")
     return score
+
+
+def run_peers_on_samples(name: str, seeds: int, rows: int, fasttext: bool) -> list[Score]:
+    """TF-IDF (and fastText) on each seed's sample, scored on the whole test set."""
+    from textrnn.data import load_dataset
+
+    test = load_dataset(SHARED / name / "test.csv")
+    merged: dict[str, Score] = {}
+    for seed in range(seeds):
+        with tempfile.TemporaryDirectory() as tmp:
+            train = load_dataset(sample(name, rows, seed, Path(tmp)))
+        for peer in [run_tfidf(train, test), *([run_fasttext(train, test)] if fasttext else [])]:
+            if peer is None:
+                continue
+            into = merged.setdefault(peer.system, Score(peer.system))
+            into.add(peer.accuracy[0], peer.macro_f1[0], peer.seconds[0])
+    return list(merged.values())
 
 
 def run_tfidf(train, test) -> Score:
@@ -218,8 +272,8 @@ def write_results(rows: dict[str, list[Score]], seeds: int, minutes: float, path
         f"# Accuracy benchmark\n\nCommand: `{cmd.strip()}` (run time {minutes:.1f} min)\n\n"
         f"Machine: {cpu()}; Python {platform.python_version()}; {versions()}\n\n"
         f"Each cell: test accuracy % (mean ± sd over {seeds} seeds for textrnn) / macro-F1 / training "
-        f"seconds (textrnn: the whole `train` job: tokenizer, training, export, evaluation; mean and "
-        f"slowest seed).\n\n" + "\n".join(md) + "\n", encoding="utf-8")
+        f"seconds (textrnn: the whole `train` (or `tune`) job: tokenizer, training, export, evaluation; mean "
+        f"and slowest seed).\n\n" + "\n".join(md) + "\n", encoding="utf-8")
     return table
 
 
@@ -229,6 +283,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--keras", action="store_true", help="also run the Keras SimpleRNN peer (slow)")
     parser.add_argument("--no-peers", action="store_true", help="only textrnn")
+    parser.add_argument("--systems", nargs="+", default=["default"], choices=list(SYSTEMS),
+                        help="textrnn variants: default, pretrain (--pretrain on), tune")
+    parser.add_argument("--tune-budget", default="10m")
+    parser.add_argument("--tune-seeds", type=int, help="seeds for tune (default: --seeds)")
+    parser.add_argument("--sample", type=int, help="train on seeded samples of this many rows")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     args = parser.parse_args()
     if not SHARED.is_dir():
@@ -238,8 +297,11 @@ def main() -> None:
     for name in args.datasets:
         console.print(f"[bold]{name}[/]")
         train, dev, test, _ = splits(name)
-        scores = [run_textrnn(name, args.seeds)]
-        if not args.no_peers:
+        scores = [run_textrnn(name, args.tune_seeds or args.seeds if system == "tune" else args.seeds, system,
+                              args.sample, args.tune_budget) for system in args.systems]
+        if args.sample and not args.no_peers:
+            scores += run_peers_on_samples(name, args.seeds, args.sample, fasttext=True)
+        elif not args.no_peers:
             scores.append(run_tfidf(train, test))
             ft = run_fasttext(train, test)
             if ft:

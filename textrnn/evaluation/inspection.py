@@ -42,16 +42,22 @@ class Inspection:
     directions: int
     hidden_size: int
     truncated: bool
+    chosen: list[tuple[str, ...]] | None = None  # multi-label: the labels predicted after each token
 
     @property
     def final(self) -> tuple[str, float]:
         j = int(self.probs[-1].argmax())
         return self.labels[j], float(self.probs[-1, j])
 
+    def to_json_chosen(self) -> list | None:
+        """Multi-label: the labels predicted after each token (None for single-label)."""
+        return [list(c) for c in self.chosen] if self.chosen is not None else None
+
     def to_dict(self) -> dict:
         label, p = self.final
         return {"model": self.model, "text": self.text, "label": label, "probability": round(p, 6),
                 "labels": self.labels, "truncated": self.truncated, "directions": self.directions,
+                "predicted_after_each_token": self.to_json_chosen(),
                 "hidden_size": self.hidden_size,
                 "tokens": [{"token": t, "text": s, "unknown": u,
                             "probabilities": [round(float(x), 6) for x in pr],
@@ -88,5 +94,7 @@ def inspect_text(folder: ModelFolder, text: str) -> Inspection:
         model=folder.name, text=text, tokens=list(enc.tokens),
         surfaces=[text[a:b] for a, b in enc.offsets], unknown=[int(i) == UNK_ID for i in ids],
         labels=labels, probs=probs, states=out[0].numpy(), directions=model.directions,
+        chosen=[tuple(lab for lab, _ in p.top) for p in folder.task.decode([""] * n, probs)]
+        if folder.task.kind == "multi_label" else None,
         hidden_size=model.config.hidden_size, truncated=bool(enc.overflowing),
     )

@@ -62,10 +62,11 @@ def inspection_table(insp: Any, width: int = 100, max_units: int | None = None) 
     prev = None
     for i, (tok, surface, unk) in enumerate(zip(insp.tokens, insp.surfaces, insp.unknown, strict=True)):
         j = int(insp.probs[i].argmax())
+        reads = ", ".join(insp.chosen[i]) if insp.chosen is not None else insp.labels[j]
         changed = prev is not None and j != prev
         prev = j
         token = Text(f"{printable(surface)} [UNK]", style="red italic") if unk else Text(printable(tok))
-        label = Text(("→ " if changed else "  ") + insp.labels[j], style="bold yellow" if changed else "")
+        label = Text(("→ " if changed else "  ") + reads, style="bold yellow" if changed else "")
         p_final = float(insp.probs[i, final_j])
         strip = Text()
         split = insp.directions == 2 and 0 < sum(u < h for u in units) < len(units)
