@@ -25,6 +25,20 @@ ThreadsOption = Annotated[Optional[int], typer.Option(
 PngOption = Annotated[Optional[Path], typer.Option(
     "--png", "--output", "-o", metavar="DIR",
     help="Also write the pictures as PNG files into this folder (needs matplotlib: pip install 'textrnn[plots]').")]
+DataArgument = Annotated[Path, typer.Argument(
+    metavar="DATA", help="Training data: .csv, .tsv or .jsonl with text and label columns, or fastText .txt lines.")]
+ValOption = Annotated[Optional[Path], typer.Option(
+    metavar="FILE", help="Validation file; default: a stratified split of DATA.", rich_help_panel="Data")]
+TestOption = Annotated[Optional[Path], typer.Option(
+    metavar="FILE", help="Test file, scored at the end with the ONNX model.", rich_help_panel="Data")]
+OutOption = Annotated[Optional[Path], typer.Option(
+    "--out", metavar="DIR", help="Model folder (default: models/<data name>-<time>).", rich_help_panel="Output")]
+ForceOption = Annotated[bool, typer.Option(
+    "--force", help="Replace the --out folder if it is a model folder (never anything else).",
+    rich_help_panel="Output")]
+Int8Option = Annotated[bool, typer.Option(
+    "--int8", help="Also write an int8 model (LSTM only), kept if the validation score drops <= 0.5 points.",
+    rich_help_panel="Output")]
 TextColumnOption = Annotated[Optional[str], typer.Option(metavar="NAME", help="Text column (default: found by name).")]
 LabelColumnOption = Annotated[Optional[str], typer.Option(metavar="NAME", help="Label column (default: found by name).")]
 

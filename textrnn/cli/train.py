@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any, Optional
-
-import typer
+from typing import Any
 
 from textrnn.cli.core import err, handle_errors, out
-from textrnn.cli.options import with_settings
+from textrnn.cli.options import DataArgument, ForceOption, Int8Option, OutOption, TestOption, ValOption, with_settings
 
 
 @handle_errors
 @with_settings
 def train_cmd(
-    data: Annotated[Path, typer.Argument(metavar="DATA", help="Training data: .csv, .tsv or .jsonl with text and label columns.")],
-    val: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Validation file; default: a stratified split of DATA.", rich_help_panel="Data")] = None,
-    test: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Test file, scored at the end with the ONNX model.", rich_help_panel="Data")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Model folder (default: models/<data name>-<time>).", rich_help_panel="Output")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace the --out folder if it is a model folder (never anything else).", rich_help_panel="Output")] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 model (LSTM only), kept if the validation score drops <= 0.5 points.", rich_help_panel="Output")] = False,
+    data: DataArgument,
+    val: ValOption = None,
+    test: TestOption = None,
+    out_dir: OutOption = None,
+    force: ForceOption = False,
+    int8: Int8Option = False,
     **settings: Any,
 ) -> None:
     """Train a classifier on DATA, export it to ONNX and make it the default model.

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from textrnn.cli.core import err, handle_errors, out
-from textrnn.cli.options import with_settings
+from textrnn.cli.options import DataArgument, ForceOption, Int8Option, OutOption, TestOption, ValOption, with_settings
 
 
 @handle_errors
 @with_settings
 def tune_cmd(
     ctx: typer.Context,
-    data: Annotated[Path, typer.Argument(metavar="DATA", help="Training data: .csv, .tsv or .jsonl with text and label columns.")],
+    data: DataArgument,
     budget: Annotated[str, typer.Option(metavar="TIME", help="Wall-clock time for the whole search and the saving: 10m, 90s, 1h.", rich_help_panel="Search")] = "10m",
     trials: Annotated[Optional[int], typer.Option(metavar="N", min=1, help="Stop after this many trials (default: when the budget is spent).", rich_help_panel="Search")] = None,
-    val: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Validation file (the search maximises its score); default: a stratified split of DATA.", rich_help_panel="Data")] = None,
-    test: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Test file, scored once, for the chosen model only.", rich_help_panel="Data")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Model folder (default: models/<data name>-<time>).", rich_help_panel="Output")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace the --out folder if it is a model folder (never anything else).", rich_help_panel="Output")] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 model of the chosen one (LSTM only), kept if its score holds.", rich_help_panel="Output")] = False,
+    val: ValOption = None,
+    test: TestOption = None,
+    out_dir: OutOption = None,
+    force: ForceOption = False,
+    int8: Int8Option = False,
     **settings: Any,
 ) -> None:
     """Search for the best recipe within a time budget (Optuna TPE with pruning); keep the best model.
