@@ -121,6 +121,22 @@ def test_metrics_agree_with_scikit_learn():
     assert [c.support for c in m.per_label] == gold.sum(0).tolist() and m.score == m.micro_f1
 
 
+def test_a_binary_model_picked_by_macro_f1_gets_a_tuned_threshold():
+    task = Task(["neg", "pos"], metric="macro_f1")
+    rng = np.random.default_rng(0)
+    y = (rng.random(500) < 0.1).astype(np.int64)  # 10% positives
+    p1 = np.clip(0.25 * y + rng.random(500) * 0.3, 0, 1)  # positives score higher, but mostly below 0.5
+    probs = np.stack([1 - p1, p1], axis=1)
+    tuned = task.calibrate(y, probs)
+    assert tuned.threshold is not None and tuned.threshold < 0.5
+    assert tuned.evaluate(y, probs).macro_f1 > task.evaluate(y, probs).macro_f1
+    assert Task.from_dict(tuned.to_dict()).threshold == tuned.threshold
+    assert Task(["a", "b"]).calibrate(y, probs).threshold is None  # accuracy: the most probable class
+    assert [p.label for p in tuned.with_threshold(0.0).decode(["x", "y"], probs[:2])] == ["pos", "pos"]
+    with pytest.raises(ConfigError, match="with two classes"):
+        Task(["a", "b", "c"]).with_threshold(0.3)
+
+
 def test_balanced_class_weights():
     from sklearn.utils.class_weight import compute_class_weight
 

@@ -113,13 +113,13 @@ def shorten(text: str, limit: int = EXAMPLE_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def misclassified(texts: list[str], y_true: np.ndarray, probs: np.ndarray, labels: list[str],
-                  k: int = EXAMPLES, limit: int = EXAMPLE_CHARS) -> list[dict[str, Any]]:
+def misclassified(texts: list[str], y_true: np.ndarray, probs: np.ndarray, labels: list[str], k: int = EXAMPLES,
+                  limit: int = EXAMPLE_CHARS, pred: np.ndarray | None = None) -> list[dict[str, Any]]:
     """The k most confident mistakes (the most instructive ones), texts shortened to `limit` chars.
 
     Repeated texts (common in real data sets) are shown once.
     """
-    pred = probs.argmax(axis=1)
+    pred = probs.argmax(axis=1) if pred is None else pred
     wrong = np.flatnonzero(pred != y_true)
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -137,12 +137,13 @@ def misclassified(texts: list[str], y_true: np.ndarray, probs: np.ndarray, label
 
 
 def analyze_predictions(texts: list[str], y_true: np.ndarray, probs: np.ndarray,
-                        labels: list[str]) -> Analysis:
-    """Calibration, most confused pairs and misclassified examples."""
+                        labels: list[str], pred: np.ndarray | None = None) -> Analysis:
+    """Calibration, most confused pairs and misclassified examples (predictions: the most probable
+    class unless given)."""
     y_true = np.asarray(y_true)
-    pred = probs.argmax(axis=1)
+    pred = probs.argmax(axis=1) if pred is None else pred
     confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
     np.add.at(confusion, (y_true, pred), 1)
     return Analysis.from_dict({"n": int(len(y_true)), **reliability(y_true, probs),
                                "confused_pairs": confused_pairs(confusion.tolist(), labels),
-                               "misclassified": misclassified(texts, y_true, probs, labels)})
+                               "misclassified": misclassified(texts, y_true, probs, labels, pred=pred)})

@@ -55,12 +55,13 @@ class Metrics:
         return from_json(cls, d)
 
 
-def compute_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str], metric: str = "accuracy") -> Metrics:
-    """Metrics from true class indices and predicted probabilities (n, classes); `metric` names the
-    score that picks the kept epoch."""
+def compute_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str], metric: str = "accuracy",
+                    y_pred: np.ndarray | None = None) -> Metrics:
+    """Metrics from true class indices and predicted probabilities (n, classes) (the predicted classes
+    are the most probable unless given); `metric` names the score that picks the kept epoch."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
 
-    y_pred = probs.argmax(axis=1)
+    y_pred = probs.argmax(axis=1) if y_pred is None else y_pred
     classes = list(range(len(labels)))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
     return Metrics(

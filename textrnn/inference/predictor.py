@@ -45,8 +45,6 @@ class Predictor:
         self.folder = folder if isinstance(folder, ModelFolder) else ModelFolder.open(folder)
         self.task = self.folder.task
         if threshold is not None:  # one decision threshold for every label, instead of the tuned ones
-            if not hasattr(self.task, "with_threshold"):
-                raise ConfigError("--threshold applies to multi-label models (this one picks one label per text)")
             if not 0.0 <= threshold <= 1.0:
                 raise ConfigError(f"--threshold must be in [0, 1] (got {threshold})")
             self.task = self.task.with_threshold(threshold)

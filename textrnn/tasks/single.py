@@ -58,8 +58,11 @@ class Task:
     # the result sections `textrnn report` shows for each scored split, in order (see textrnn.views)
     views: ClassVar[tuple[str, ...]] = ("per_class", "confusion", "confused_pairs", "calibration", "mistakes")
 
-    def __init__(self, labels: Sequence[str], metric: str | None = None, weights: np.ndarray | None = None) -> None:
+    def __init__(self, labels: Sequence[str], metric: str | None = None, weights: np.ndarray | None = None,
+                 threshold: float | None = None) -> None:
         self.labels = tuple(labels)
+        # two classes only: the second is predicted when its probability reaches this (else the likelier one)
+        self.threshold = threshold if len(self.labels) == 2 else None
         self._index = {label: i for i, label in enumerate(self.labels)}
         self.metric = metric or self.metrics[0]  # the validation score that picks the kept epoch
         if self.metric not in self.metrics:
@@ -135,17 +138,39 @@ class Task:
 
     def torch_score(self, targets: np.ndarray, logits: np.ndarray) -> float:
         """The score of logits (the validation score; also PyTorch's test score beside ONNX Runtime's)."""
-        pred = logits.argmax(1)
+        pred = logits.argmax(1) if self.threshold is None else self.predict_classes(self.probabilities(logits))
         if self.metric == "accuracy":
             return float((pred == targets).mean())
-        k = len(self.labels)  # macro-F1: per class 2TP / (2TP + FP + FN), averaged
+        return self._macro_f1(targets, pred)
+
+    def calibrate(self, targets: np.ndarray, probs: np.ndarray) -> Task:
+        """The task with its decision threshold tuned on validation: for two classes picked by macro-F1
+        (skewed binary data), the cut on the second class's probability that maximises it; otherwise
+        the most probable class is the prediction and there is nothing to tune."""
+        if len(self.labels) != 2 or self.metric != "macro_f1":
+            return self
+        grid = np.round(np.arange(0.05, 0.96, 0.01), 2)
+        scores = [self._macro_f1(targets, (probs[:, 1] >= t).astype(np.int64)) for t in grid]
+        return type(self)(self.labels, self.metric, self.weights, float(grid[int(np.argmax(scores))]))
+
+    def with_threshold(self, threshold: float) -> Task:
+        """The task predicting the second of two classes at this probability (predict --threshold)."""
+        if len(self.labels) != 2:
+            raise ConfigError("--threshold applies to multi-label models and to single-label ones with two classes "
+                              f"(this one has {len(self.labels)})")
+        return type(self)(self.labels, self.metric, self.weights, threshold)
+
+    def predict_classes(self, probs: np.ndarray) -> np.ndarray:
+        """The predicted class of each text: the most probable, or by the binary threshold."""
+        if self.threshold is not None:
+            return (probs[:, 1] >= self.threshold).astype(np.int64)
+        return probs.argmax(axis=1)
+
+    def _macro_f1(self, targets: np.ndarray, pred: np.ndarray) -> float:
+        k = len(self.labels)  # per class 2TP / (2TP + FP + FN), averaged
         tp = np.bincount(targets[pred == targets], minlength=k)
         both = np.bincount(pred, minlength=k) + np.bincount(targets, minlength=k)
         return float(np.mean(2 * tp / np.maximum(both, 1)))
-
-    def calibrate(self, targets: np.ndarray, probs: np.ndarray) -> Task:
-        """The task with decision thresholds tuned on validation (single-label: none to tune)."""
-        return self
 
     # ------------------------------------------------------------ prediction [numpy]
 
@@ -162,7 +187,7 @@ class Task:
         labels = self.labels
         k = max(1, min(top_k or 1, len(labels)))
         if k == 1:  # the common case, vectorised
-            best = probs.argmax(axis=1)
+            best = self.predict_classes(probs)
             return [Prediction(t, ((labels[j], float(p)),))
                     for t, j, p in zip(texts, best.tolist(), probs[np.arange(len(texts)), best].tolist(),
                                        strict=True)]
@@ -178,13 +203,13 @@ class Task:
         """Every score of the model on a labelled set (`metrics_type`)."""
         from textrnn.evaluation.metrics import compute_metrics
 
-        return compute_metrics(targets, probs, list(self.labels), self.metric)
+        return compute_metrics(targets, probs, list(self.labels), self.metric, self.predict_classes(probs))
 
     def analyze(self, texts: Sequence[str], targets: np.ndarray, probs: np.ndarray) -> Any:
         """What the predictions say beyond the scores (`analysis_type`): calibration, mistakes."""
         from textrnn.evaluation.analysis import analyze_predictions
 
-        return analyze_predictions(list(texts), targets, probs, list(self.labels))
+        return analyze_predictions(list(texts), targets, probs, list(self.labels), self.predict_classes(probs))
 
     @property
     def metrics_type(self) -> type:
@@ -201,11 +226,20 @@ class Task:
     # ------------------------------------------------------------ record
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "labels": list(self.labels), "metric": self.metric}
+        out = {"kind": self.kind, "labels": list(self.labels), "metric": self.metric}
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "task") -> Task:
-        return cls(*checked(cls, data, where))
+        labels, metric = checked(cls, data, where)
+        threshold = data.get("threshold")
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                      or not 0 <= threshold <= 1 or len(labels) != 2):
+            raise ModelFolderError(f"{where}.threshold must be a number in [0, 1], for two classes only "
+                                   f"(got {threshold!r})")
+        return cls(labels, metric, None, threshold)
 
 
 def checked(cls: type[Task], data: dict[str, Any], where: str) -> tuple[list[str], str | None]:
