@@ -47,15 +47,18 @@ def table_lines(predictions: list[Any], labels: list[str], header: bool, width: 
     return "\n".join(lines) + "\n"
 
 
+def json_record(p: Any, top_k: int) -> dict[str, Any]:
+    """One prediction as `predict --json` (and `serve`'s /predict) write it: text, label,
+    probability, and `top` when top_k > 1."""
+    record: dict[str, Any] = {"text": p.text, "label": p.label, "probability": round(p.probability, 6)}
+    if top_k > 1:
+        record["top"] = [{"label": lab, "probability": round(pr, 6)} for lab, pr in p.top]
+    return record
+
+
 def json_lines(predictions: list[Any], top_k: int) -> str:
-    """One JSON object per prediction: text, label, probability (and `top` when top_k > 1)."""
-    lines = []
-    for p in predictions:
-        record: dict[str, Any] = {"text": p.text, "label": p.label, "probability": round(p.probability, 6)}
-        if top_k > 1:
-            record["top"] = [{"label": lab, "probability": round(pr, 6)} for lab, pr in p.top]
-        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
-    return "".join(lines)
+    """One JSON object per prediction (`json_record`)."""
+    return "".join(json.dumps(json_record(p, top_k), ensure_ascii=False) + "\n" for p in predictions)
 
 
 def csv_rows(predictions: list[Any], top_k: int, header: bool) -> str:
