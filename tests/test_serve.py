@@ -68,7 +68,8 @@ def test_health_and_metadata(server, trained_model, offline):
     status, headers, body = request(port, "GET", "/v2")
     meta = json.loads(body)
     assert status == 200 and headers["content-type"] == "application/json"
-    assert meta["name"] == "textrnn" and isinstance(meta["version"], str) and meta["extensions"] == ["binary_tensor_data"]
+    assert meta["name"] == "textrnn" and isinstance(meta["version"], str)
+    assert meta["extensions"] == ["binary_tensor_data"]
     status, _, body = request(port, "GET", f"/v2/models/{name}")
     meta = json.loads(body)
     assert status == 200 and meta["name"] == name and meta["platform"] == "textrnn"
@@ -127,7 +128,8 @@ def test_v2_infer_json(server, trained_model, offline):
     tops = [json.loads(s) for s in outputs["top"]["data"]]
     assert [len(t) for t in tops] == [2] * 4 and [t[0]["label"] for t in tops] == outputs["label"]["data"]
     # the outputs asked for, in the order asked; [N, 1] input shapes, flat or nested data; no id, none echoed
-    request_body = {"inputs": [{"name": "text", "shape": [2, 1], "datatype": "BYTES", "data": [[TEXTS[0]], [TEXTS[1]]]}],
+    request_body = {"inputs": [{"name": "text", "shape": [2, 1], "datatype": "BYTES",
+                                "data": [[TEXTS[0]], [TEXTS[1]]]}],
                     "outputs": [{"name": "top"}, {"name": "label"}]}
     status, body = post_json(server.port, f"/v2/models/{trained_model.name}/infer", request_body)
     assert status == 200 and "id" not in body and [o["name"] for o in body["outputs"]] == ["top", "label"]
@@ -229,7 +231,8 @@ GOOD = infer_body(["fine"])
 ])
 def test_bad_requests_get_a_clear_status_and_one_json_line(server, trained_model, path, body, status, phrase):
     path = path.replace("/tiny/", f"/{trained_model.name}/")
-    got, headers, content = request(server.port, "POST", path, body if isinstance(body, bytes) else json.dumps(body).encode())
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    got, headers, content = request(server.port, "POST", path, raw)
     error = json.loads(content)["error"]
     assert (got, headers["content-type"]) == (status, "application/json"), error
     assert phrase in error and "Traceback" not in error and "\n" not in error

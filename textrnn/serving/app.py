@@ -161,6 +161,8 @@ class Service:
         except Exception as err:  # noqa: BLE001 - reported, and the server stops (see server.py)
             self.failed = err
             log.error("warm-up failed: %s", err)
+            if callable(signal.getsignal(signal.SIGTERM)):  # uvicorn's handler: a graceful stop
+                signal.raise_signal(signal.SIGTERM)
 
     async def stop(self) -> None:
         """Answer everything queued, then stop the batchers."""
@@ -193,7 +195,8 @@ class Service:
         if model is None:
             if any(name == n for n, _ in self.settings.models):
                 raise RequestError(503, f"model {name!r} is still loading", RETRY_AFTER)
-            raise RequestError(404, f"no model named {name!r} (served: {', '.join(n for n, _ in self.settings.models)})")
+            served = ", ".join(n for n, _ in self.settings.models)
+            raise RequestError(404, f"no model named {name!r} (served: {served})")
         return model
 
     async def read_body(self, request: Request) -> bytes:
@@ -271,7 +274,8 @@ def _route(path: str, handler: Handler, service: Service, methods: list[str], in
     """A route whose handler's refusals become JSON errors, counted in the metrics; inference
     routes also count against max_concurrency."""
     metrics = service.metrics
-    requests, seconds, inflight = metrics.requests, metrics.request_seconds.labels(path), metrics.inflight
+    seconds, inflight = metrics.request_seconds.labels(path), metrics.inflight
+    counters: dict[int, Any] = {}  # status -> its requests counter (labels() costs a lock and a lookup)
     limit = service.settings.max_concurrency
 
     async def endpoint(request: Request) -> Response:
@@ -301,7 +305,11 @@ def _route(path: str, handler: Handler, service: Service, methods: list[str], in
             if counted:
                 service.inflight -= 1
                 inflight.dec()
-        requests.labels(path, str(response.status_code)).inc()
+        status = response.status_code
+        counter = counters.get(status)
+        if counter is None:
+            counter = counters[status] = metrics.requests.labels(path, str(status))
+        counter.inc()
         seconds.observe(time.perf_counter() - start)
         return response
 
@@ -368,18 +376,18 @@ def create_app(settings: ServeSettings, predictors: dict[str, Predictor] | None 
     """The app serving `settings.models` (loaded at start-up unless `predictors` are given)."""
     service = Service(settings, predictors)
     get, post = ["GET"], ["POST"]
-    routes = [
+    routes = [  # the inference routes first: routes are matched in order
+        _route("/v2/models/{name}/infer", infer, service, post, inference=True),
+        _route("/predict", predict, service, post, inference=True),
         _route("/v2/health/live", live, service, get),
         _route("/v2/health/ready", ready, service, get),
         _route("/v2", server_metadata, service, get),
         _route("/v2/", server_metadata, service, get),
         _route("/v2/models/{name}", model_metadata, service, get),
         _route("/v2/models/{name}/ready", model_ready, service, get),
-        _route("/v2/models/{name}/infer", infer, service, post, inference=True),
         _route("/v2/models/{name}/versions/{version}", versioned, service, get),
         _route("/v2/models/{name}/versions/{version}/ready", versioned, service, get),
         _route("/v2/models/{name}/versions/{version}/infer", versioned, service, post),
-        _route("/predict", predict, service, post, inference=True),
         _route("/metrics", metrics, service, get),
     ]
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: N811
 
 __all__ = ["CONTENT_TYPE", "Metrics", "multiprocess"]
 

@@ -12,6 +12,7 @@ answered (for at most `timeout_graceful_shutdown` seconds), the batchers stop, e
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import signal
@@ -79,8 +80,9 @@ def run_server(settings: ServeSettings, options: ServerOptions,
     if options.workers < 1:
         raise ConfigError(f"workers must be at least 1 (got {options.workers})")
     predictors = load_predictors(settings)  # every model checked before the port is taken
+    app = create_app(settings, predictors) if options.workers == 1 else None
     config = uvicorn.Config(
-        "textrnn.serving.app:app_from_environment" if options.workers > 1 else create_app(settings, predictors),
+        app or "textrnn.serving.app:app_from_environment",
         factory=options.workers > 1, host=options.host, port=options.port, workers=options.workers,
         log_level=options.log_level, access_log=options.access_log, lifespan="on",
         timeout_graceful_shutdown=options.timeout_graceful_shutdown, timeout_keep_alive=options.timeout_keep_alive,
@@ -105,6 +107,8 @@ def run_server(settings: ServeSettings, options: ServerOptions,
     if options.workers == 1:
         server = uvicorn.Server(config)
         server.run(sockets=[sock])
+        if app is not None and app.state.service.failed is not None:
+            raise ModelFolderError(f"the warm-up inference failed: {app.state.service.failed}")
         if not server.started:
             raise ConfigError("the server did not start (see the log above)")
         return
@@ -115,6 +119,9 @@ def run_server(settings: ServeSettings, options: ServerOptions,
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ["TEXTRNN_SERVE_SETTINGS"] = settings.to_json()
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.36 takes the server's run
+            Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        else:
+            Multiprocess(config, sockets=[sock]).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
