@@ -103,33 +103,53 @@ def train_default(data_dir: Path, work: Path) -> Path:
 # ---------------------------------------------------------------- the load generator
 
 
-class Client:
-    """One keep-alive HTTP/1.1 connection (Content-Length bodies only, as both servers send)."""
+class Client(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection, as light as a Python client gets (an asyncio Protocol,
+    Content-Length bodies only, as both servers send): the client shares the cores with the server."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future | None = None
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> Client:
+        _, client = await asyncio.get_running_loop().create_connection(cls, host, port)
+        return client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0 or self.waiter is None:
+            return
+        head = bytes(self.buffer[:end]).lower() + b"\r\n"
+        at = head.find(b"content-length:")
+        length = int(head[at + 15: head.find(b"\r\n", at)]) if at >= 0 else 0
+        if len(self.buffer) < end + 4 + length:
+            return
+        status = int(head[9:12])
+        body = bytes(self.buffer[end + 4: end + 4 + length])
+        del self.buffer[: end + 4 + length]
+        waiter, self.waiter = self.waiter, None
+        waiter.set_result((status, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("the server closed the connection"))
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        status = int((await self.reader.readline()).split()[1])
-        length = 0
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        return status, await self.reader.readexactly(length)
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (path.encode(), len(body), body))
+        return await self.waiter
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        if self.transport is not None:
+            self.transport.close()
 
 
 def predict_body(texts: list[str]) -> bytes:
@@ -159,7 +179,7 @@ async def load(port: int, path: str, api: str, texts: list[str], size: int, conc
 
     async def worker(k: int) -> None:
         nonlocal errors, sent
-        client = Client("127.0.0.1", port)
+        client = await Client.open("127.0.0.1", port)
         try:
             while sent < max_requests and time.perf_counter() < deadline:
                 body = bodies[sent % len(bodies)]
@@ -172,11 +192,12 @@ async def load(port: int, path: str, api: str, texts: list[str], size: int, conc
         finally:
             client.close()
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
     wall = time.perf_counter() - start
     latencies.sort()
     return {"requests": len(latencies), "errors": errors, "seconds": wall,
+            "client_cpu": (time.process_time() - cpu) / wall,
             "texts_s": len(latencies) * size / wall,
             "p50_ms": 1000 * latencies[len(latencies) // 2],
             "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
@@ -235,16 +256,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cells(port: int, path: str, api: str, texts: list[str], args: argparse.Namespace,
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def groups(port: int) -> tuple[float, float]:
+    """textrnn serve's texts inferred and groups run so far (from /metrics)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    texts = sum(float(m) for m in re.findall(r"^textrnn_inference_texts_total\{[^}]*\} (\S+)", text, re.M))
+    runs = sum(float(m) for m in re.findall(r"^textrnn_executions_total\{[^}]*\} (\S+)", text, re.M))
+    return texts, runs
+
+
+def run_cells(proc: subprocess.Popen, port: int, path: str, api: str, texts: list[str], args: argparse.Namespace,
               system: str) -> list[dict]:
     rows = []
     asyncio.run(load(port, path, api, texts, 1, 8, 400, 2))  # warm the server and the connections
     for size in SIZES:
         for concurrency in CONCURRENCY:
+            before = groups(port) if system.startswith("textrnn") else (0.0, 0.0)
+            cpu = cpu_seconds(proc.pid)
             result = asyncio.run(load(port, path, api, texts, size, concurrency, args.requests, args.seconds))
+            result["server_cpu"] = (cpu_seconds(proc.pid) - cpu) / result["seconds"]
+            if system.startswith("textrnn"):
+                after = groups(port)
+                result["group"] = (after[0] - before[0]) / max(1.0, after[1] - before[1])
             result.update(system=system, size=size, concurrency=concurrency)
-            print(f"{system:<28} {size:>3} texts  c{concurrency:<3} {result['texts_s']:>9,.0f} texts/s  "
+            print(f"{system:<24} {size:>3} texts  c{concurrency:<3} {result['texts_s']:>9,.0f} texts/s  "
                   f"p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
+                  f"server CPU {100 * result['server_cpu']:3.0f}%  client CPU {100 * result['client_cpu']:3.0f}%  "
+                  f"texts/group {result.get('group', 0):5.1f}  "
                   f"({result['requests']:,} requests, {result['errors']} errors)", file=sys.stderr)
             rows.append(result)
     return rows
@@ -263,13 +309,16 @@ def predict_file(model: Path, texts: list[str], lines: int, work: Path) -> tuple
 
 
 def markdown(rows: list[dict], file_rate: float, file_wall: float, lines: int) -> tuple[str, list[str]]:
-    lines_out = ["| system | texts/request | concurrency | texts/s | p50 ms | p99 ms | requests | errors |",
-                 "|---|---|---|---|---|---|---|---|"]
+    lines_out = ["| system | texts/request | concurrency | texts/s | p50 ms | p99 ms | server CPU | client CPU "
+                 "| texts/group | requests | errors |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        group = f"{r['group']:.1f}" if "group" in r else "-"
         lines_out.append(f"| {r['system']} | {r['size']} | {r['concurrency']} | {r['texts_s']:,.0f} | "
-                         f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['requests']:,} | {r['errors']} |")
-    lines_out.append(f"| `predict --file` ({lines:,} lines, one process) | - | - | {file_rate:,.0f} | - | - | - | "
-                     f"- |")
+                         f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {100 * r['server_cpu']:.0f}% | "
+                         f"{100 * r['client_cpu']:.0f}% | {group} | "
+                         f"{r['requests']:,} | {r['errors']} |")
+    lines_out.append(f"| `predict --file` ({lines:,} lines, one process) | - | - | {file_rate:,.0f} "
+                     "| - | - | - | - | - | - | - |")
 
     def cell(system: str, size: int, concurrency: int) -> dict:
         return next(r for r in rows if r["system"] == system and r["size"] == size
@@ -318,15 +367,15 @@ def main() -> None:
         proc, port = start_server([sys.executable, "-m", "textrnn", "serve", "--model", str(model), "--port", "0"],
                                   "/v2/health/ready", True)
         try:
-            rows += run_cells(port, "/predict", "predict", texts, args, "textrnn serve /predict")
+            rows += run_cells(proc, port, "/predict", "predict", texts, args, "textrnn serve /predict")
             name = model.name
-            rows += run_cells(port, f"/v2/models/{name}/infer", "infer", texts, args, "textrnn serve V2 infer")
+            rows += run_cells(proc, port, f"/v2/models/{name}/infer", "infer", texts, args, "textrnn serve V2 infer")
         finally:
             stop_server(proc)
         port = free_port()
         proc, port = start_server([sys.executable, "-c", NAIVE_SERVER, str(model), str(port)], "/ready", False, port)
         try:
-            rows += run_cells(port, "/predict", "predict", texts, args, "naive server")
+            rows += run_cells(proc, port, "/predict", "predict", texts, args, "naive server")
         finally:
             stop_server(proc)
     table, _ = markdown(rows, file_rate, file_wall, args.lines)

@@ -336,6 +336,20 @@ def test_too_many_requests_in_flight_get_503_with_retry_after(trained_model):
         refused = [a for a in answers if a[0] == 503]
         assert all(a[1]["retry-after"] == "1" and "in flight" in json.loads(a[2])["error"] for a in refused)
         assert request(srv.port, "GET", "/v2/health/ready")[0] == 200  # probes are not limited
+
+        async def leave():  # a client that leaves while its request waits in the queue costs no inference
+            client = AsyncClient(srv.port)
+            await client.send("POST", "/predict", json.dumps({"texts": ["one", "two", "three"]}).encode())
+            await asyncio.sleep(0.1)
+            client.close()
+            await asyncio.sleep(0.6)
+
+        before = request(srv.port, "GET", "/metrics")[2].decode()
+        asyncio.run(leave())
+        after = request(srv.port, "GET", "/metrics")[2].decode()
+        assert metric(after, "textrnn_inference_texts_total") == metric(before, "textrnn_inference_texts_total")
+        assert metric(after, "textrnn_requests_total", endpoint="/predict", status="499") == 1
+        assert metric(after, "textrnn_inflight_requests") == 0
     finally:
         assert srv.stop() == 0
 

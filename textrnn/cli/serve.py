@@ -60,4 +60,4 @@ def serve_cmd(
                              max_delay_ms, max_concurrency, Limits(max_body_bytes, max_texts, max_text_chars))
     options = ServerOptions(host, port, workers, timeout_graceful_shutdown, access_log=access_log,
                             log_level="info" if access_log else "warning")
-    run_server(settings, options, notice=lambda line: err.print(line, markup=False, highlight=False))
+    run_server(settings, options, notice=lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True))

@@ -43,6 +43,7 @@ from textrnn.serving.protocol import Limits, RequestError
 log = logging.getLogger("textrnn.serve")
 
 RETRY_AFTER = {"retry-after": "1"}
+WATCH_AFTER = 0.02  # seconds a request waits for its answer before its client's leaving is watched for
 # Texts for the warm-up: one short, and enough of several lengths for batches side by side.
 WARM_UP = ["warm up"] + [" ".join(["warm"] * n) for n in range(1, 41)]
 
@@ -209,12 +210,18 @@ class Service:
         if encoding not in ("identity", "gzip", "deflate"):
             raise RequestError(415, f"unsupported Content-Encoding {encoding!r} (use gzip, deflate or none)")
         chunks, size = [], 0
-        async for chunk in request.stream():
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise RequestError(413, f"the body is over the limit of {limit:,} bytes")
             chunks.append(chunk)
-        body = b"".join(chunks)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if encoding != "identity":
             body = _decompress(body, encoding, limit)
         return body
@@ -227,15 +234,22 @@ class Service:
             future = model.batcher.submit(texts)
         except BatcherClosed as err:
             raise RequestError(503, str(err), RETRY_AFTER) from None
-        watch = asyncio.get_running_loop().create_task(_cancel_on_disconnect(request, future))
+        # Most answers come within WATCH_AFTER: only a request still waiting then gets a task that
+        # listens for its client leaving (and then drops its texts if they are still queued).
+        watch: list[asyncio.Task] = []
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(WATCH_AFTER, lambda: watch.append(
+            loop.create_task(_cancel_on_disconnect(request, future))))
         try:
             return await future
         except asyncio.CancelledError:
-            if watch.done():  # the client left: nobody gets an answer
+            if watch and watch[0].done():  # the client left: nobody gets an answer
                 raise ClientDisconnect() from None
             raise
         finally:
-            watch.cancel()
+            timer.cancel()
+            if watch:
+                watch[0].cancel()
 
 
 async def _cancel_on_disconnect(request: Request, future: asyncio.Future) -> None:
