@@ -257,9 +257,22 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process and its live children (uvicorn's workers) so far."""
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def groups(port: int) -> tuple[float, float]:
@@ -348,6 +361,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000, help="most requests per cell")
     parser.add_argument("--seconds", type=float, default=6.0, help="most seconds per cell")
     parser.add_argument("--lines", type=int, default=50_000, help="lines for `predict --file`")
+    parser.add_argument("--workers", type=int, default=2, help="also measure `serve --workers N` (1: skip)")
     parser.add_argument("--markdown", type=Path, help="also write the table to this markdown file")
     args = parser.parse_args()
     try:
@@ -372,6 +386,14 @@ def main() -> None:
             rows += run_cells(proc, port, f"/v2/models/{name}/infer", "infer", texts, args, "textrnn serve V2 infer")
         finally:
             stop_server(proc)
+        if args.workers > 1:
+            proc, port = start_server([sys.executable, "-m", "textrnn", "serve", "--model", str(model), "--port", "0",
+                                       "--workers", str(args.workers)], "/v2/health/ready", True)
+            try:
+                rows += run_cells(proc, port, "/predict", "predict", texts, args,
+                                  f"textrnn serve --workers {args.workers} /predict")
+            finally:
+                stop_server(proc)
         port = free_port()
         proc, port = start_server([sys.executable, "-c", NAIVE_SERVER, str(model), str(port)], "/ready", False, port)
         try:

@@ -311,8 +311,7 @@ def infer_response(model: str, request: InferBody, predictions: Sequence[Any],
             if name == "label":
                 strings = [p.top[0][0] if p.top else "" for p in predictions]
             else:
-                strings = [json.dumps([{"label": lab, "probability": round(pr, 6)} for lab, pr in p.top],
-                                      ensure_ascii=False) for p in predictions]
+                strings = top_strings(predictions)
             entry = {"name": name, "datatype": "BYTES", "shape": [n]}
             raw = encode_bytes_tensor(strings) if binary else None
             values = None if binary else strings
@@ -331,6 +330,22 @@ def infer_response(model: str, request: InferBody, predictions: Sequence[Any],
         return header, {"content-type": "application/json"}
     return header + b"".join(blobs), {"content-type": "application/octet-stream",
                                       "inference-header-content-length": str(len(header))}
+
+
+def top_strings(predictions: Sequence[Any]) -> list[str]:
+    """Each prediction's `top` as the JSON text json.dumps writes for [{"label", "probability"}, ...]
+    (built by hand: 5x faster, and this is per text)."""
+    quoted: dict[str, str] = {}
+    out = []
+    for p in predictions:
+        items = []
+        for label, probability in p.top:
+            q = quoted.get(label)
+            if q is None:
+                q = quoted[label] = json.dumps(label, ensure_ascii=False)
+            items.append(f'{{"label": {q}, "probability": {float(round(probability, 6))!r}}}')
+        out.append("[" + ", ".join(items) + "]")
+    return out
 
 
 def server_metadata() -> dict[str, Any]:
