@@ -50,11 +50,42 @@ def test_every_request_gets_its_own_rows_in_order_and_requests_are_grouped():
         return requests, results
 
     requests, results = run(go())
-    for texts, rows in zip(requests, results, strict=True):
-        assert rows[:, 0].tolist() == [float(t.split()[-1]) for t in texts]
+    for texts, (rows, decoded) in zip(requests, results, strict=True):
+        assert rows[:, 0].tolist() == [float(t.split()[-1]) for t in texts] and decoded is None
     assert len(model.groups) < 20  # grouped: 60 requests in far fewer runs
     assert max(len(g) for g in model.groups) <= 64
     assert sorted(t for g in model.groups for t in g) == sorted(t for r in requests for t in r)
+
+
+def test_predictions_are_decoded_per_group_by_top_k_and_equal_decoding_each_request():
+    from textrnn.tasks import Task
+
+    task = Task(["a", "b", "c"])
+    calls = []
+
+    def decode(texts, probs, k):
+        calls.append((len(texts), k))
+        return task.decode(texts, probs, k)
+
+    rng = np.random.default_rng(0)
+    table = {f"t {i}": rng.dirichlet(np.ones(3)).astype(np.float32) for i in range(40)}
+
+    def infer(texts):
+        time.sleep(0.02)
+        return np.stack([table[t] for t in texts])
+
+    async def go():
+        batcher = Batcher(infer, decode, groups=1)
+        batcher.start()
+        requests = [([f"t {j}" for j in range(i, i + 1 + i % 3)], 1 + i % 2) for i in range(30)]
+        results = await asyncio.gather(*(batcher.infer(texts, k) for texts, k in requests))
+        await batcher.close()
+        return requests, results
+
+    requests, results = run(go())
+    for (texts, k), (_, predictions) in zip(requests, results, strict=True):
+        assert predictions == task.decode(texts, np.stack([table[t] for t in texts]), k)
+    assert len(calls) < 30  # decoded a group at a time
 
 
 def test_cancelled_requests_cost_no_inference():
@@ -68,7 +99,7 @@ def test_cancelled_requests_cost_no_inference():
         gone = batcher.submit(["gone 2"])
         kept = batcher.submit(["kept 3"])
         gone.cancel()
-        rows = await kept
+        rows, _ = await kept
         await first
         await batcher.close()
         return rows
@@ -116,7 +147,7 @@ def test_a_failed_run_fails_its_requests_only_and_close_answers_what_was_queued(
         await closing
         return rows
 
-    assert [r[0, 0] for r in run(go())] == [0.0, 1.0, 2.0]
+    assert [r[0][0, 0] for r in run(go())] == [0.0, 1.0, 2.0]
 
 
 def test_ready_only_after_warm_up_and_not_while_draining(trained_model):

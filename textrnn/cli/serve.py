@@ -23,7 +23,7 @@ def serve_cmd(
     name: Annotated[Optional[str], typer.Option(metavar="NAME", help="The name to serve --model under (default: its folder name).")] = None,
     host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(metavar="PORT", min=0, max=65535, help="Port (0: any free port, printed at start).")] = 8000,
-    workers: Annotated[int, typer.Option(metavar="N", min=1, help="Server processes, each with its own copy of the models.")] = 1,
+    workers: Annotated[int, typer.Option(metavar="N", min=1, help="Server processes, each with its own copy of the models and a share of the cores (--threads: physical cores / N); on many small requests, the physical cores.")] = 1,
     device: DeviceOption = Device.auto,
     precision: PrecisionOption = InferPrecision.auto,
     threads: ThreadsOption = None,

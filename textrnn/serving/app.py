@@ -99,7 +99,7 @@ class ServedModel:
         self.name = name
         self.predictor = predictor
         self.ready = False
-        self.batcher = Batcher(predictor.predict_proba, settings.groups or predictor.workers,
+        self.batcher = Batcher(predictor.predict_proba, predictor.task.decode, settings.groups or predictor.workers,
                                settings.max_batch_texts, settings.max_delay_ms / 1000,
                                on_group=lambda group: metrics.group(name, group))
         task = predictor.task
@@ -226,12 +226,14 @@ class Service:
             body = _decompress(body, encoding, limit)
         return body
 
-    async def infer(self, model: ServedModel, texts: list[str], request: Request) -> np.ndarray:
-        """The probabilities of `texts` through the model's batcher; given up if the client leaves."""
+    async def infer(self, model: ServedModel, texts: list[str], top_k: int,
+                    request: Request) -> tuple[np.ndarray, list[Any]]:
+        """The probabilities and predictions of `texts` through the model's batcher; given up if the
+        client leaves."""
         if not model.ready:
             raise RequestError(503, f"model {model.name!r} is warming up", RETRY_AFTER)
         try:
-            future = model.batcher.submit(texts)
+            future = model.batcher.submit(texts, top_k)
         except BatcherClosed as err:
             raise RequestError(503, str(err), RETRY_AFTER) from None
         # Most answers come within WATCH_AFTER: only a request still waiting then gets a task that
@@ -366,8 +368,7 @@ async def infer(service: Service, request: Request) -> Response:
     model = service.model(request.path_params["name"])
     body = await service.read_body(request)
     parsed = protocol.parse_infer(body, request.headers.get(protocol.HEADER_LENGTH), service.limits)
-    probs = await service.infer(model, parsed.texts, request)
-    predictions = model.predictor.task.decode(parsed.texts, probs, parsed.top_k)
+    probs, predictions = await service.infer(model, parsed.texts, parsed.top_k, request)
     content, headers = protocol.infer_response(model.name, parsed, predictions, probs)
     return Response(content, 200, headers)
 
@@ -376,8 +377,7 @@ async def predict(service: Service, request: Request) -> Response:
     body = await service.read_body(request)
     parsed = protocol.parse_predict(body, service.limits)
     model = service.model(parsed.model)
-    probs = await service.infer(model, parsed.texts, request)
-    predictions = model.predictor.task.decode(parsed.texts, probs, parsed.top_k)
+    _, predictions = await service.infer(model, parsed.texts, parsed.top_k, request)
     return Response(protocol.predict_response(model.name, predictions, parsed.top_k), 200,
                     media_type="application/json")
 

@@ -5,9 +5,10 @@ than `groups` groups are running, the batcher takes everything queued (up to `ma
 texts, whole requests only) as one group, without waiting (Triton's default), or, with
 `max_delay` > 0, waiting at most that long after the oldest request for a fuller group. A group
 runs as `predict --file` runs a chunk: tokenized, sorted by length, cut into batches that run side
-by side on the Predictor's one-thread ONNX Runtime sessions. Each request then gets its own rows
-back, in its own order. Requests whose client has gone (their future cancelled) are dropped before
-they cost any inference.
+by side on the Predictor's one-thread ONNX Runtime sessions. The group's rows are decoded into
+predictions there too, at once for all requests asking the same top_k (vectorised, and off the event
+loop). Each request then gets its own rows and predictions back, in its own order. Requests whose
+client has gone (their future cancelled) are dropped before they cost any inference.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +33,7 @@ class BatcherClosed(TextrnnError):
 @dataclass
 class _Pending:
     texts: list[str]
+    top_k: int
     future: asyncio.Future
     queued: float  # time.perf_counter() when it joined the queue
 
@@ -46,12 +49,18 @@ class Group:
     seconds: float
 
 
-class Batcher:
-    """Runs `infer(texts) -> (len(texts), classes) probabilities` on groups of queued requests."""
+Decode = Callable[[Sequence[str], np.ndarray, int], list[Any]]
 
-    def __init__(self, infer: Callable[[list[str]], np.ndarray], groups: int = 2, max_batch_texts: int = 512,
-                 max_delay: float = 0.0, on_group: Callable[[Group], None] | None = None) -> None:
+
+class Batcher:
+    """Runs `infer(texts) -> (len(texts), classes) probabilities` on groups of queued requests, and
+    `decode(texts, probabilities, top_k) -> predictions` (row by row: a task's decode) on their rows."""
+
+    def __init__(self, infer: Callable[[list[str]], np.ndarray], decode: Decode | None = None, groups: int = 2,
+                 max_batch_texts: int = 512, max_delay: float = 0.0,
+                 on_group: Callable[[Group], None] | None = None) -> None:
         self._infer = infer
+        self._decode = decode
         self.groups = max(1, groups)
         self.max_batch_texts = max(1, max_batch_texts)
         self.max_delay = max(0.0, max_delay)
@@ -75,19 +84,19 @@ class Batcher:
         self._executor = ThreadPoolExecutor(self.groups, thread_name_prefix="textrnn-batch")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="textrnn-batcher")
 
-    def submit(self, texts: list[str]) -> asyncio.Future:
-        """A future of the probabilities of `texts` (len(texts), classes), in their order; cancel it
-        if the answer is no longer wanted."""
+    def submit(self, texts: list[str], top_k: int = 1) -> asyncio.Future:
+        """A future of (probabilities of `texts` (len(texts), classes), their predictions with top_k
+        labels or None without `decode`), in their order; cancel it if the answer is no longer wanted."""
         if self._closing or self._wakeup is None:
             raise BatcherClosed("the server is shutting down")
         future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(texts, future, time.perf_counter()))
+        self._queue.append(_Pending(texts, top_k, future, time.perf_counter()))
         self._queued_texts += len(texts)
         self._wakeup.set()
         return future
 
-    async def infer(self, texts: list[str]) -> np.ndarray:
-        return await self.submit(texts)
+    async def infer(self, texts: list[str], top_k: int = 1) -> tuple[np.ndarray, list[Any] | None]:
+        return await self.submit(texts, top_k)
 
     async def close(self) -> None:
         """Stop taking requests, answer every queued and running one, then stop."""
@@ -150,10 +159,9 @@ class Batcher:
 
     def _start(self, group: list[_Pending]) -> None:
         loop = asyncio.get_running_loop()
-        texts = group[0].texts if len(group) == 1 else [t for p in group for t in p.texts]
         started = time.perf_counter()
         self._free -= 1
-        future = loop.run_in_executor(self._executor, self._infer, texts)
+        future = loop.run_in_executor(self._executor, self._work, [p.texts for p in group], [p.top_k for p in group])
         self._running.add(future)
         future.add_done_callback(lambda f: self._finish(f, group, started))
 
@@ -168,14 +176,28 @@ class Batcher:
                 if not pending.future.done():
                     pending.future.set_exception(error)
             return
-        probs = future.result()
-        at = 0
-        for pending in group:
-            rows = probs[at: at + len(pending.texts)]
-            at += len(pending.texts)
+        for pending, result in zip(group, future.result(), strict=True):
             if not pending.future.done():
-                pending.future.set_result(rows)
+                pending.future.set_result(result)
         if self._on_group is not None:
-            self._on_group(Group(at, len(group), tuple(started - p.queued for p in group),
-                                 time.perf_counter() - started))
+            self._on_group(Group(sum(len(p.texts) for p in group), len(group),
+                                 tuple(started - p.queued for p in group), time.perf_counter() - started))
+
+    def _work(self, texts: list[list[str]], top_ks: list[int]) -> list[tuple[np.ndarray, list[Any] | None]]:
+        """In a worker thread: infer a group, split its rows by request, decode them."""
+        flat = texts[0] if len(texts) == 1 else [t for ts in texts for t in ts]
+        probs = self._infer(flat)
+        bounds = np.cumsum([0, *(len(ts) for ts in texts)])
+        rows = [probs[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        decoded: list[list[Any] | None] = [None] * len(texts)
+        if self._decode is not None:
+            for k in set(top_ks):  # one decode per top_k asked (usually one: all ask 1)
+                which = [i for i, kk in enumerate(top_ks) if kk == k]
+                sub = probs if len(which) == len(texts) else np.concatenate([rows[i] for i in which])
+                predictions = self._decode([t for i in which for t in texts[i]], sub, k)
+                at = 0
+                for i in which:
+                    decoded[i] = predictions[at: at + len(texts[i])]
+                    at += len(texts[i])
+        return list(zip(rows, decoded, strict=True))
 

@@ -18,11 +18,12 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from textrnn.errors import ConfigError, ModelFolderError
 from textrnn.folder import ModelFolder, store
+from textrnn.inference.sessions import default_threads
 from textrnn.serving.app import ServeSettings
 
 
@@ -79,6 +80,9 @@ def run_server(settings: ServeSettings, options: ServerOptions,
     settings.check()
     if options.workers < 1:
         raise ConfigError(f"workers must be at least 1 (got {options.workers})")
+    if options.workers > 1 and settings.threads is None and settings.device != "cuda":
+        # the cores shared out between the workers, not each worker's threads on every core
+        settings = replace(settings, threads=max(1, default_threads() // options.workers))
     predictors = load_predictors(settings)  # every model checked before the port is taken
     app = create_app(settings, predictors) if options.workers == 1 else None
     config = uvicorn.Config(
