@@ -89,6 +89,7 @@ def run_server(settings: ServeSettings, options: ServerOptions,
         app or "textrnn.serving.app:app_from_environment",
         factory=options.workers > 1, host=options.host, port=options.port, workers=options.workers,
         log_level=options.log_level, access_log=options.access_log, lifespan="on",
+        proxy_headers=options.access_log,  # X-Forwarded-For only matters to the access log
         timeout_graceful_shutdown=options.timeout_graceful_shutdown, timeout_keep_alive=options.timeout_keep_alive,
         # a backstop for connections; inference requests past --max-concurrency get 503 from the app
         limit_concurrency=max(1024, 4 * settings.max_concurrency))
