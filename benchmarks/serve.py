@@ -339,14 +339,15 @@ def markdown(rows: list[dict], file_rate: float, file_wall: float, lines: int) -
 
     verdicts = ["", "| target | measured | ratio | goal | met |", "|---|---|---|---|---|"]
     naive = cell("naive server", 1, 64)
-    for system in ("textrnn serve /predict", "textrnn serve V2 infer"):
+    ours_systems = sorted({r["system"] for r in rows if r["system"].startswith("textrnn")}, key=lambda s: (len(s), s))
+    for system in ours_systems:
         ours = cell(system, 1, 64)
         ratio = ours["texts_s"] / naive["texts_s"]
         met = ratio >= 3 and ours["p99_ms"] < naive["p99_ms"]
         verdicts.append(f"| {system}, 1 text, c64: throughput vs naive; p99 | {ours['texts_s']:,.0f} vs "
                         f"{naive['texts_s']:,.0f} texts/s; p99 {ours['p99_ms']:.1f} vs {naive['p99_ms']:.1f} ms | "
                         f"{ratio:.2f}x | >= 3x and lower p99 | {'yes' if met else 'no'} |")
-    for system in ("textrnn serve /predict", "textrnn serve V2 infer"):
+    for system in ours_systems:
         ours = cell(system, 32, 64)
         ratio = ours["texts_s"] / file_rate
         verdicts.append(f"| {system}, 32 texts, c64 vs `predict --file` | {ours['texts_s']:,.0f} vs "
