@@ -33,3 +33,16 @@ def test_predictor_api_without_torch(trained_model):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "CPUExecutionProvider", "False"]
+
+
+def test_the_server_does_not_import_torch(trained_model):
+    code = (
+        "import sys\n"
+        "import textrnn.serving.app, textrnn.serving.server, textrnn.cli.serve\n"
+        "from textrnn.serving.app import ServeSettings, create_app, load_predictors\n"
+        f"settings = ServeSettings((('tiny', {str(trained_model)!r}),))\n"
+        "create_app(settings, load_predictors(settings))\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from textrnn import __version__
-from textrnn.cli import bench, evaluate, export, inspect, models, predict, pretrain, report, train, tune
+from textrnn.cli import bench, evaluate, export, inspect, models, predict, pretrain, report, serve, train, tune
 from textrnn.cli.core import Command, Group
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("models", cls=Command, short_help="List trained models; * marks the 
 app.command("inspect", cls=Command, short_help="Read one text token by token.")(inspect.inspect_cmd)
 app.command("export", cls=Command, short_help="Re-export ONNX, or add an int8 model.")(export.export_cmd)
 app.command("bench", cls=Command, short_help="Latency and throughput: PyTorch vs ONNX.")(bench.bench_cmd)
+app.command("serve", cls=Command, short_help="Serve models over HTTP (KServe V2, /predict, /metrics).")(serve.serve_cmd)
 
 
 def _version(value: bool) -> None:

@@ -49,9 +49,9 @@ def table_lines(predictions: list[Any], labels: list[str], header: bool, width: 
     return "\n".join(lines) + "\n"
 
 
-def record(p: Any, top_k: int | None, multi: bool = False) -> dict[str, Any]:
-    """One prediction as `predict --json` writes it: text, label, probability (and `top` when top_k > 1);
-    multi-label: text and `labels`, every chosen label with its probability."""
+def json_record(p: Any, top_k: int | None, multi: bool = False) -> dict[str, Any]:
+    """One prediction as `predict --json` (and `serve`'s /predict) write it: text, label, probability
+    (and `top` when top_k > 1); multi-label: text and `labels`, every chosen label with its probability."""
     if multi:
         return {"text": p.text, "labels": [{"label": lab, "probability": round(pr, 6)} for lab, pr in p.top]}
     out: dict[str, Any] = {"text": p.text, "label": p.label, "probability": round(p.probability, 6)}
@@ -62,7 +62,7 @@ def record(p: Any, top_k: int | None, multi: bool = False) -> dict[str, Any]:
 
 def json_lines(predictions: list[Any], top_k: int | None, multi: bool = False) -> str:
     """One JSON object per prediction (see `record`)."""
-    return "".join(json.dumps(record(p, top_k, multi), ensure_ascii=False) + "\n" for p in predictions)
+    return "".join(json.dumps(json_record(p, top_k, multi), ensure_ascii=False) + "\n" for p in predictions)
 
 
 def csv_rows(predictions: list[Any], top_k: int | None, header: bool, multi: bool = False) -> str:
