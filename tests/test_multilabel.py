@@ -227,3 +227,24 @@ def test_a_corrupt_task_record_is_refused_at_open(tagged, tmp_path):
     (tmp_path / "m" / "metadata.json").write_text(json.dumps(meta))
     with pytest.raises(ModelFolderError, match=r"numbers in \[0, 1\]"):
         ModelFolder.open(tmp_path / "m")
+
+
+def test_serving_a_multi_label_model(tagged):
+    from tests.servers import Server, request
+
+    pytest.importorskip("starlette")
+    server = Server("--model", str(tagged / "m"), "--precision", "fp32")  # int8 depends on the batch a text is in
+    try:
+        status, _, body = request(server.port, "POST", "/predict", {"texts": ["a heist and a chase", "grief"]})
+        records = json.loads(body)["predictions"]
+        assert status == 200 and all(set(r) == {"text", "labels"} and r["labels"] for r in records)
+        offline = runner.invoke(app, ["predict", "--model", str(tagged / "m"), "--json", "--precision", "fp32",
+                                      "a heist and a chase"])
+        assert records[0] == json.loads(offline.stdout)  # the same records as predict --json
+        infer = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["a love story"]}]}
+        status, _, body = request(server.port, "POST", "/v2/models/m/infer", infer)
+        outputs = {o["name"]: o for o in json.loads(body)["outputs"]}
+        assert status == 200 and outputs["probabilities"]["shape"] == [1, 4]
+        assert json.loads(outputs["top"]["data"][0])  # the chosen labels, at least one
+    finally:
+        assert server.stop() == 0

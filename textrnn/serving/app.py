@@ -226,7 +226,7 @@ class Service:
             body = _decompress(body, encoding, limit)
         return body
 
-    async def infer(self, model: ServedModel, texts: list[str], top_k: int,
+    async def infer(self, model: ServedModel, texts: list[str], top_k: int | None,
                     request: Request) -> tuple[np.ndarray, list[Any]]:
         """The probabilities and predictions of `texts` through the model's batcher; given up if the
         client leaves."""
@@ -378,7 +378,8 @@ async def predict(service: Service, request: Request) -> Response:
     parsed = protocol.parse_predict(body, service.limits)
     model = service.model(parsed.model)
     _, predictions = await service.infer(model, parsed.texts, parsed.top_k, request)
-    return Response(protocol.predict_response(model.name, predictions, parsed.top_k), 200,
+    multi = model.predictor.task.kind == "multi_label"
+    return Response(protocol.predict_response(model.name, predictions, parsed.top_k, multi), 200,
                     media_type="application/json")
 
 

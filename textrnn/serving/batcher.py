@@ -33,7 +33,7 @@ class BatcherClosed(TextrnnError):
 @dataclass
 class _Pending:
     texts: list[str]
-    top_k: int
+    top_k: int | None
     future: asyncio.Future
     queued: float  # time.perf_counter() when it joined the queue
 
@@ -84,7 +84,7 @@ class Batcher:
         self._executor = ThreadPoolExecutor(self.groups, thread_name_prefix="textrnn-batch")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="textrnn-batcher")
 
-    def submit(self, texts: list[str], top_k: int = 1) -> asyncio.Future:
+    def submit(self, texts: list[str], top_k: int | None = None) -> asyncio.Future:
         """A future of (probabilities of `texts` (len(texts), classes), their predictions with top_k
         labels or None without `decode`), in their order; cancel it if the answer is no longer wanted."""
         if self._closing or self._wakeup is None:
@@ -95,7 +95,7 @@ class Batcher:
         self._wakeup.set()
         return future
 
-    async def infer(self, texts: list[str], top_k: int = 1) -> tuple[np.ndarray, list[Any] | None]:
+    async def infer(self, texts: list[str], top_k: int | None = None) -> tuple[np.ndarray, list[Any] | None]:
         return await self.submit(texts, top_k)
 
     async def close(self) -> None:
@@ -183,7 +183,7 @@ class Batcher:
             self._on_group(Group(sum(len(p.texts) for p in group), len(group),
                                  tuple(started - p.queued for p in group), time.perf_counter() - started))
 
-    def _work(self, texts: list[list[str]], top_ks: list[int]) -> list[tuple[np.ndarray, list[Any] | None]]:
+    def _work(self, texts: list[list[str]], top_ks: list[int | None]) -> list[tuple[np.ndarray, list[Any] | None]]:
         """In a worker thread: infer a group, split its rows by request, decode them."""
         flat = texts[0] if len(texts) == 1 else [t for ts in texts for t in ts]
         probs = self._infer(flat)

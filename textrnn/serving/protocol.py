@@ -100,7 +100,10 @@ def check_texts(texts: Sequence[Any], where: str, limits: Limits) -> list[str]:
     return list(texts)
 
 
-def _top_k(value: Any, where: str) -> int:
+def _top_k(value: Any, where: str) -> int | None:
+    """None: the model's own choice (one label; a multi-label model's labels at or above their thresholds)."""
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise RequestError(400, f"{where} must be a whole number of at least 1 (got {json.dumps(value)[:40]})")
     return value
@@ -114,7 +117,7 @@ class PredictBody:
     """A /predict request: texts, how many labels per text, and which model (None: the default)."""
 
     texts: list[str]
-    top_k: int = 1
+    top_k: int | None = None
     model: str | None = None
 
 
@@ -134,13 +137,13 @@ def parse_predict(body: bytes, limits: Limits) -> PredictBody:
     model = data.get("model")
     if model is not None and not isinstance(model, str):
         raise RequestError(400, f"model must be a string (got {_type_name(model)})")
-    return PredictBody(texts, _top_k(data.get("top_k", 1), "top_k"), model)
+    return PredictBody(texts, _top_k(data.get("top_k"), "top_k"), model)
 
 
-def predict_response(model: str, predictions: Sequence[Any], top_k: int) -> bytes:
+def predict_response(model: str, predictions: Sequence[Any], top_k: int | None, multi: bool = False) -> bytes:
     from textrnn.views.predictions import json_record
 
-    return dumps({"model": model, "predictions": [json_record(p, top_k) for p in predictions]})
+    return dumps({"model": model, "predictions": [json_record(p, top_k, multi) for p in predictions]})
 
 
 # ---------------------------------------------------------------- Open Inference Protocol (V2)
@@ -153,7 +156,7 @@ class InferBody:
 
     texts: list[str]
     id: str | None = None
-    top_k: int = 1
+    top_k: int | None = None
     outputs: tuple[tuple[str, bool], ...] = field(default_factory=lambda: tuple((o, False) for o in OUTPUTS))
 
 
@@ -227,7 +230,7 @@ def parse_infer(body: bytes, header_length: str | None, limits: Limits) -> Infer
     if request_id is not None and not isinstance(request_id, str):
         raise RequestError(400, f"id must be a string (got {_type_name(request_id)})")
     params = _parameters(data.get("parameters"), "parameters")
-    top_k = _top_k(params.get("top_k", 1), "parameters.top_k")
+    top_k = _top_k(params.get("top_k"), "parameters.top_k")
     all_binary = _flag(params, "binary_data_output", "parameters")
 
     inputs = data.get("inputs")
