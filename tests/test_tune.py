@@ -37,7 +37,7 @@ def test_a_search_keeps_the_best_trial_and_records_every_trial(data, tmp_path):
     assert len(tuning.trials) == 3 and tuning.stopped == "trials" and tuning.fixed == (
         "batch_size", "embedding_dim", "epochs", "hidden_size")
     first = tuning.trials[0].params  # the default recipe comes first
-    assert first["lr"] == 0.002 and first["cell"] == "lstm" and first["pretrain"] == "off"
+    assert first["lr"] == 0.002 and first["cell"] == "lstm" and first["pretrain"] == "on"  # the default recipe
     best = max((t for t in tuning.trials if t.val_score is not None), key=lambda t: (t.val_score, -t.val_loss))
     assert tuning.best_trial == best.number
     assert meta.training.history[meta.training.best_epoch - 1].val_score == pytest.approx(best.val_score)
@@ -49,15 +49,17 @@ def test_a_search_keeps_the_best_trial_and_records_every_trial(data, tmp_path):
 
 
 def test_the_same_seed_gives_the_same_search(data, tmp_path):
-    from textrnn.config import ModelConfig, Settings, TrainConfig
+    from textrnn.config import InitConfig, ModelConfig, Settings, TrainConfig
     from textrnn.training.tune import tune_model
 
-    settings = Settings(model=ModelConfig(hidden_size=8, embedding_dim=8), train=TrainConfig(epochs=2, seed=3))
+    settings = Settings(model=ModelConfig(hidden_size=8, embedding_dim=8), train=TrainConfig(epochs=2, seed=3),
+                        init=InitConfig(pretrain="off"))  # given, so never searched (and a quick test)
     runs = [tune_model(data, budget=120, out=tmp_path / name, settings=settings, trials=3,
                        fixed=("hidden_size", "embedding_dim", "epochs", "pretrain"), make_default=False)
             for name in ("a", "b")]
     params = [[t.params for t in run.metadata.tuning.trials] for run in runs]
     assert params[0] == params[1] and params[0][1] != params[0][0]
+    assert all("pretrain" not in p for p in params[0]) and not runs[0].metadata.pretrained
 
 
 def test_pruning_and_the_time_cap(data):

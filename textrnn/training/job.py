@@ -157,7 +157,7 @@ def prepare_start(splits: Splits, settings: Settings, progress: Progress | None 
     from textrnn.tokenizer import train_tokenizer
 
     init = settings.init
-    if init.pretrain == "on" and not init.init and not init.embeddings:
+    if pretrains(settings, splits):
         return _pretrained_on_training_texts(splits, settings, progress)
     if init.init:
         from textrnn.model.pretrained import encoder_initializer
@@ -208,6 +208,18 @@ def prepare_start(splits: Splits, settings: Settings, progress: Progress | None 
     return Start(train_tokenizer(splits.train.texts, settings.tokenizer), settings)
 
 
+MIN_PRETRAIN_TEXTS = 1000  # auto: below this, too little text for a language model to learn from
+
+
+def pretrains(settings: Settings, splits: Splits) -> bool:
+    """Whether this run pretrains a language model on its training texts: --pretrain on, or auto with no
+    other knowledge given (--init, --embeddings) and at least MIN_PRETRAIN_TEXTS training texts."""
+    init = settings.init
+    if init.pretrained or init.pretrain == "off":
+        return False
+    return init.pretrain == "on" or len(splits.train) >= MIN_PRETRAIN_TEXTS
+
+
 def _pretrained_on_training_texts(splits: Splits, settings: Settings, progress: Progress | None) -> Start:
     from textrnn.config import PretrainConfig
     from textrnn.model.pretrained import encoder_initializer
@@ -217,8 +229,8 @@ def _pretrained_on_training_texts(splits: Splits, settings: Settings, progress: 
     tokenizer = train_tokenizer(splits.train.texts, settings.tokenizer)
     if progress:
         progress.on_stage("Pretraining a language model on the training texts")
-    config = PretrainConfig(epochs=settings.init.pretrain_epochs, seed=settings.train.seed,
-                            precision=settings.train.precision)
+    config = PretrainConfig(epochs=settings.init.pretrain_epochs, minutes=settings.init.pretrain_minutes,
+                            seed=settings.train.seed, precision=settings.train.precision)
     metric = getattr(progress, "metric", None)
     if metric is not None:  # the progress lines speak of perplexity meanwhile
         progress.metric = "perplexity"

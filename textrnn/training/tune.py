@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from textrnn.config import STAGES, InitConfig, PretrainConfig, Settings
+from textrnn.config import STAGES, InitConfig, Pretrain, PretrainConfig, Settings
 from textrnn.errors import ConfigError, MissingDependencyError, TrainingError
 from textrnn.folder import saving
 from textrnn.folder.records import Trial, Tuning
@@ -74,7 +74,7 @@ def parse_budget(text: str) -> float:
 def defaults() -> dict[str, Any]:
     """textrnn's default recipe in the search's terms (the first trial)."""
     base = {f.name: f.default for stage in STAGES for f in fields(stage)}
-    return {name: ("off" if name == "pretrain" else _plain(base[name])) for name in SPACE}
+    return {name: ("on" if name == "pretrain" else _plain(base[name])) for name in SPACE}  # the default pretrains
 
 
 def _plain(value: Any) -> Any:
@@ -150,7 +150,7 @@ def tune_model(train_path: str | Path, *, budget: str | float, val_path: str | P
     sampler = optuna.samplers.TPESampler(seed=settings.train.seed)
     study = optuna.create_study(direction="maximize", sampler=sampler,
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2))
-    given = settings.init.pretrained or settings.init.pretrain == "on"
+    given = settings.init.pretrained  # --init or --embeddings: other knowledge, nothing to pretrain
     searched = {k: v for k, v in SPACE.items() if k not in fixed and not (k == "pretrain" and given)}
     study.enqueue_trial({k: v for k, v in defaults().items() if k in searched})
     records: list[Trial] = []
@@ -213,8 +213,9 @@ def _settings_for(settings: Settings, params: dict[str, Any]) -> Settings:
     for stage_name in ("data", "tokenizer", "model", "train", "init"):
         stage = getattr(settings, stage_name)
         names = {f.name for f in fields(stage)}
-        # "pretrain" is done by the search itself (its encoders are cached across trials)
         stages[stage_name] = replace(stage, **{k: v for k, v in params.items() if k in names and k != "pretrain"})
+    if "pretrain" in params:  # the search pretrains itself when a trial asks (its encoders cached across trials)
+        stages["init"] = replace(stages["init"], pretrain=Pretrain.off)
     return Settings(**stages)
 
 
@@ -260,7 +261,8 @@ def _with_encoder(settings: Settings, splits: Any, encoders: dict[tuple, Path], 
     key = (m.cell, m.embedding_dim, m.hidden_size, m.layers, m.bidirectional, settings.train.seed)
     if key not in encoders:
         tokenizer = train_tokenizer(splits.train.texts, settings.tokenizer)
-        config = PretrainConfig(seed=settings.train.seed, minutes=max(minutes_of / 60, 0.05))
+        config = PretrainConfig(seed=settings.train.seed, epochs=settings.init.pretrain_epochs,
+                                minutes=max(min(minutes_of / 60, settings.init.pretrain_minutes), 0.05))
         result = fit_language_model(encode(tokenizer, splits.train.texts), tokenizer.get_vocab_size(), m, config)
         encoders[key] = save_encoder(work / f"lm-{len(encoders)}", tokenizer, result, settings.tokenizer, m, config)
     return replace(settings, init=InitConfig(init=str(encoders[key]), freeze_epochs=settings.init.freeze_epochs,
