@@ -2,9 +2,9 @@
 datasets, on the whole training sets or on seeded samples of them.
 
 For each dataset in ../shared/datasets (train.csv, dev.csv where it exists, test.csv), trains
-textrnn for several seeds (--systems: `default`; `pretrain`, the default with a language model
-pretrained on the training texts first, --pretrain on; `tune`, `textrnn tune --budget B`), and on
-the same splits:
+textrnn for several seeds (--systems: `default`; `nopretrain` and `pretrain`, the default with
+--pretrain off or on (a language model pretrained on the training texts first); `tune`,
+`textrnn tune --budget B`), and on the same splits:
   - TF-IDF (word 1-2 grams, sublinear tf) + LogisticRegression, C by 5-fold CV on train;
   - fastText supervised (dim 100, epoch 25, lr 1.0, wordNgrams 2), if a fastText wheel is installed;
   - Keras Embedding(64) + SimpleRNN(128, relu) + Dense(softmax), 10 epochs, best validation epoch
@@ -89,7 +89,8 @@ def sample(name: str, rows: int, seed: int, folder: Path) -> Path:
     return path
 
 
-SYSTEMS = {"default": "textrnn (default)", "pretrain": "textrnn + LM pretraining", "tune": "textrnn tune"}
+SYSTEMS = {"default": "textrnn (default)", "nopretrain": "textrnn --pretrain off", "pretrain": "textrnn --pretrain on",
+           "tune": "textrnn tune"}
 
 
 def run_textrnn(name: str, seeds: int, system: str = "default", rows: int | None = None,
@@ -104,8 +105,8 @@ def run_textrnn(name: str, seeds: int, system: str = "default", rows: int | None
     for seed in range(seeds):
         with tempfile.TemporaryDirectory() as tmp:
             train = sample(name, rows, seed, Path(tmp)) if rows else d / "train.csv"
-            settings = Settings(train=TrainConfig(seed=seed), init=InitConfig(pretrain="on") if system == "pretrain"
-                                else InitConfig())
+            pretrain = {"pretrain": "on", "nopretrain": "off"}.get(system, "auto")
+            settings = Settings(train=TrainConfig(seed=seed), init=InitConfig(pretrain=pretrain))
             t0 = time.perf_counter()
             if system == "tune":
                 s = tune_model(train, budget=budget, val_path=dev, test_path=d / "test.csv", out=Path(tmp) / "m",
@@ -284,7 +285,7 @@ def main() -> None:
     parser.add_argument("--keras", action="store_true", help="also run the Keras SimpleRNN peer (slow)")
     parser.add_argument("--no-peers", action="store_true", help="only textrnn")
     parser.add_argument("--systems", nargs="+", default=["default"], choices=list(SYSTEMS),
-                        help="textrnn variants: default, pretrain (--pretrain on), tune")
+                        help="textrnn variants: default, nopretrain, pretrain (--pretrain off/on), tune")
     parser.add_argument("--tune-budget", default="10m")
     parser.add_argument("--tune-seeds", type=int, help="seeds for tune (default: --seeds)")
     parser.add_argument("--sample", type=int, help="train on seeded samples of this many rows")

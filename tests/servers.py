@@ -25,6 +25,8 @@ class Server:
     def __init__(self, *args: str, ready: bool = True, timeout: float = 60) -> None:
         self.stderr = tempfile.TemporaryFile()
         env = {**os.environ, "COLUMNS": "200"}
+        if "--workers" not in args:  # one process unless a test asks for more (the default: the physical cores)
+            args = (*args, "--workers", "1")
         self.proc = subprocess.Popen([sys.executable, "-m", "textrnn", "serve", *args, "--port", "0"],
                                      stdout=subprocess.DEVNULL, stderr=self.stderr, env=env)
         deadline = time.monotonic() + timeout

@@ -23,7 +23,7 @@ def serve_cmd(
     name: Annotated[Optional[str], typer.Option(metavar="NAME", help="The name to serve --model under (default: its folder name).")] = None,
     host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(metavar="PORT", min=0, max=65535, help="Port (0: any free port, printed at start).")] = 8000,
-    workers: Annotated[int, typer.Option(metavar="N", min=1, help="Server processes, each with its own copy of the models and a share of the cores (--threads: physical cores / N); on many small requests, the physical cores.")] = 1,
+    workers: Annotated[Optional[int], typer.Option(metavar="N", min=1, help="Server processes, each with its own copy of the models and a share of the cores (--threads: physical cores / N). Default: the physical cores (1 with CUDA): one event loop limits many small requests (benchmarks/results-serve.md: 1-text requests at concurrency 64, 2 workers 6,875 texts/s against 4,789 with one).", show_default=False)] = None,
     device: DeviceOption = Device.auto,
     precision: PrecisionOption = InferPrecision.auto,
     threads: ThreadsOption = None,
@@ -58,6 +58,10 @@ def serve_cmd(
     served, default = find_models(model, models, name)
     settings = ServeSettings(served, default, device.value, threads, precision.value, None, max_batch_texts,
                              max_delay_ms, max_concurrency, Limits(max_body_bytes, max_texts, max_text_chars))
+    if workers is None:
+        from textrnn.inference.sessions import default_threads
+
+        workers = 1 if device == Device.cuda else default_threads()
     options = ServerOptions(host, port, workers, timeout_graceful_shutdown, access_log=access_log,
                             log_level="info" if access_log else "warning")
     run_server(settings, options, notice=lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True))
