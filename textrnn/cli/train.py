@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -20,6 +21,7 @@ def train_cmd(
     out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Model folder (default: models/<data name>-<time>).", rich_help_panel="Output")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the --out folder if it is a model folder (never anything else).", rich_help_panel="Output")] = False,
     int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 model (LSTM only), kept if the validation score drops <= 0.5 points.", rich_help_panel="Output")] = False,
+    nproc: Annotated[Optional[int], typer.Option(metavar="N", min=1, help="Train with N processes on this machine (torchrun --standalone): one model (DistributedDataParallel, same global batch) or one --members member each. Across machines: torchrun ... -m textrnn train.", rich_help_panel="Training")] = None,
     **settings: Any,
 ) -> None:
     """Train a classifier on DATA, export it to ONNX and make it the default model.
@@ -29,18 +31,40 @@ def train_cmd(
       textrnn train data/sample.csv
       textrnn train train.csv --val dev.csv --test test.csv --int8
       textrnn train train.csv --cell gru --layers 2 --hidden-size 256 --pooling maxmean
+      torchrun --nproc-per-node 4 -m textrnn train train.csv --device cuda
     """
     from textrnn.config import Settings
+    from textrnn.training.distributed import distributed_run, is_launched, launch
     from textrnn.training.job import train_model
     from textrnn.views.progress import TrainProgress, notes, saved_lines
 
-    progress = TrainProgress(err)
-    try:
-        summary = train_model(data, val_path=val, test_path=test, out=out_dir, force=force, int8=int8,
-                              settings=Settings.from_options(settings), progress=progress)
-    finally:
-        progress.stop()
+    options = Settings.from_options(settings)
+    if nproc is not None and nproc > 1 and not is_launched():
+        raise typer.Exit(launch(nproc, _without_nproc(sys.argv[1:])))
+    with distributed_run(options) as hooks:  # one process, or this one's part of a torchrun job
+        progress = TrainProgress(err) if hooks.is_writer else None
+        try:
+            summary = train_model(data, val_path=val, test_path=test, out=out_dir, force=force, int8=int8,
+                                  settings=options, progress=progress, hooks=hooks)
+        finally:
+            if progress is not None:
+                progress.stop()
+    if summary is None:  # another process of a torchrun job saves the model
+        return
     for line in notes(summary):
         err.print(line, soft_wrap=True)
     for line in saved_lines(summary):
         out.print(line, soft_wrap=True)
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line without --nproc N (what each torchrun process runs)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            out.append(arg)
+    return out

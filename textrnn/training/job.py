@@ -145,6 +145,8 @@ def fit_model(splits: Splits, tokenizer: Any, settings: Settings, progress: Prog
     models, fits = fit_members(lambda: build_member(settings.model, tokenizer.get_vocab_size(), splits.task),
                                members, splits.task, train_ids, splits.targets("train"), val_ids,
                                splits.targets("val"), settings.train, progress, on_member, hooks)
+    if not models:  # a process of a distributed run other than the writer: the writer has the members
+        return None, fits
     model = models[0] if len(models) == 1 else Ensemble(models, splits.task)
     return model, fits
 
@@ -202,8 +204,9 @@ def evaluate_model(folder: Path, meta: Metadata, splits: Splits, model: Any, tok
 def train_model(train_path: str | Path, *, val_path: str | Path | None = None, test_path: str | Path | None = None,
                 out: str | Path | None = None, force: bool = False, settings: Settings = Settings(),
                 int8: bool = False, make_default: bool = True, progress: Progress | None = None,
-                hooks: FitHooks | None = None) -> TrainSummary:
-    """Train, export and evaluate a classifier; save it as a model folder and return a summary."""
+                hooks: FitHooks | None = None) -> TrainSummary | None:
+    """Train, export and evaluate a classifier; save it as a model folder and return a summary (None in
+    the processes of a distributed run that do not write: see textrnn.training.distributed)."""
     from textrnn.tokenizer import encode, train_tokenizer, unknown_rate
 
     hooks = hooks or FitHooks()
@@ -213,6 +216,9 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None, t
     val_path, test_path = (Path(p) if p is not None else None for p in (val_path, test_path))
     stage("Reading data")
     splits = read_splits(train_path, val_path, test_path, settings)
+    if not hooks.is_writer:  # its part of the training; the writer saves
+        fit_model(splits, train_tokenizer(splits.train.texts, settings.tokenizer), settings, progress, hooks)
+        return None
     final_dir = Path(out) if out is not None else default_model_dir(train_path)
 
     with saving.staging(final_dir, overwrite=force) as staged:
