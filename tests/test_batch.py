@@ -174,11 +174,14 @@ def test_without_ray_the_engine_is_a_one_line_error(trained_model, tmp_path):
 
 
 @pytest.mark.engines
-def test_spark_map_in_pandas_adds_the_predictions(trained_model):
+def test_spark_map_in_pandas_adds_the_predictions(trained_model, monkeypatch):
     pytest.importorskip("pyspark", reason="needs pyspark: pip install 'textrnn[spark]'")
+    pytest.importorskip("pyarrow", reason="mapInPandas needs pyarrow")
     if shutil.which("java") is None:
         pytest.skip("pyspark needs Java")
     from pyspark.sql import SparkSession
+
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)  # the workers run this Python, which has textrnn
 
     texts = synthetic_texts(1000, seed=2)
     spark = (SparkSession.builder.master("local[2]").appName("textrnn-test")

@@ -28,7 +28,9 @@ class Dataset:
         return dict(sorted(Counter(self.labels).items()))
 
     def subset(self, index: np.ndarray | list[int]) -> Dataset:
-        return Dataset([self.texts[i] for i in index], [self.labels[i] for i in index], self.source)
+        take = getattr(self.texts, "take", None)  # compact texts (data.tokens.TextList) stay compact
+        texts = take(index) if take is not None else [self.texts[i] for i in index]
+        return Dataset(texts, [self.labels[i] for i in index], self.source)
 
 
 def file_sha256(path: str | Path) -> str:

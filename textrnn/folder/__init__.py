@@ -147,7 +147,8 @@ class ModelFolder:
         Reads the --val file, or re-splits the training file with the saved seed and fraction; the
         file must still be there and unchanged (checked by SHA-256).
         """
-        from textrnn.data import file_sha256, load_dataset, stratified_split
+        from textrnn.data import file_sha256, stratified_split
+        from textrnn.data.stream import read_labelled  # as training read it (and Parquet too)
 
         meta = self.metadata
         own_file = meta.data["val"].path is not None
@@ -157,7 +158,7 @@ class ModelFolder:
         if file_sha256(info.path) != info.sha256:
             raise DataError(f"{info.path} has changed since the model was trained; pass --data FILE")
         cfg = meta.settings.data
-        data = load_dataset(info.path, cfg.text_column, cfg.label_column)
+        data = read_labelled(info.path, cfg.text_column, cfg.label_column)
         if own_file:
             return data
         return stratified_split(data, cfg.val_split, meta.settings.train.seed)[1]

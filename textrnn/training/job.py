@@ -22,7 +22,8 @@ import numpy as np
 
 from textrnn import __version__
 from textrnn.config import Settings
-from textrnn.data import Dataset, check_trainable, file_sha256, load_dataset, stratified_split
+from textrnn.data import Dataset, check_trainable, file_sha256, stratified_split
+from textrnn.data.stream import read_labelled
 from textrnn.folder import ModelFolder, saving, store
 from textrnn.folder.records import (
     DataInfo,
@@ -84,13 +85,13 @@ def read_splits(train_path: Path, val_path: Path | None, test_path: Path | None,
     """Read the files; hold out validation rows when there is no validation file."""
     cfg = settings.data
     cols = {"text_column": cfg.text_column, "label_column": cfg.label_column}
-    train = load_dataset(train_path, **cols)
+    train = read_labelled(train_path, **cols)  # streamed into compact storage (data/stream.py)
     check_trainable(train)
     if val_path is not None:
-        val = load_dataset(val_path, **cols)
+        val = read_labelled(val_path, **cols)
     else:
         train, val = stratified_split(train, cfg.val_split, settings.train.seed)
-    test = load_dataset(test_path, **cols) if test_path is not None else None
+    test = read_labelled(test_path, **cols) if test_path is not None else None
     info = {"train": _describe(train, train_path, "file"),
             "val": _describe(val, val_path, "file" if val_path else f"split of train ({cfg.val_split:g})")}
     if test is not None:
@@ -131,11 +132,12 @@ def default_model_dir(train_path: Path) -> Path:
 def fit_model(splits: Splits, tokenizer: Any, settings: Settings, progress: Progress | None,
               hooks: FitHooks | None) -> tuple[Any, list[FitResult]]:
     """The model, fitted: one network, or an ensemble of members from different seeds."""
+    from textrnn.data.tokens import encode_compact
     from textrnn.model import Ensemble, build_member
-    from textrnn.tokenizer import encode
     from textrnn.training.loop import fit_members
 
-    train_ids, val_ids = encode(tokenizer, splits.train.texts), encode(tokenizer, splits.val.texts)
+    # one flat array of ids each, not a million small arrays
+    train_ids, val_ids = encode_compact(tokenizer, splits.train.texts), encode_compact(tokenizer, splits.val.texts)
     members = settings.model.members
 
     def on_member(i: int, n: int) -> None:
