@@ -56,6 +56,8 @@ class TableRequest:
             raise DataError(f"{self.file} does not exist")
         if self.input_format is None:
             raise DataError(f"{self.file}: unknown file type (expected one of {', '.join(sorted(INPUTS))})")
+        if "://" in self.out and not self.to_folder:
+            raise DataError(f"--out {self.out}: on remote storage, write a folder of Parquet files (end it with /)")
         if not self.to_folder and self.output_format is None:
             raise DataError(f"--out {self.out}: expected a .parquet, .csv or .jsonl file, or a folder ending in /")
         if "://" not in self.out and Path(self.out).exists() and not self.force:
