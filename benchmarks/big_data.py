@@ -118,11 +118,11 @@ def time_steps(settings, tokenizer, train, train_ids, steps, np, torch) -> float
     rng = np.random.default_rng(0)
     lengths = token_lengths(train_ids)
     done, t = 0, None
-    while done < steps + 20:
+    while done < steps + 100:
         for idx in length_batches(lengths, settings.train.batch_size, rng):
-            if done == 20:  # after a warm-up
+            if done == 100:  # after a warm-up (oneDNN builds kernels for new shapes)
                 t = time.perf_counter()
-            if done == steps + 20:
+            if done == steps + 100:
                 break
             step(torch.from_numpy(pad([train_ids[j] for j in idx])), targets[idx])
             done += 1

@@ -50,6 +50,14 @@ def test_batch_predictor_pickles_without_a_session_and_predicts_like_the_predict
     assert again["label"].tolist() == out["label"][:5].tolist()
 
 
+def test_batch_predictor_keeps_a_label_column_and_skips_blank_texts(trained_model):
+    out = BatchPredictor(trained_model)({"text": np.array(["a fine film", "  ", None], dtype=object),
+                                         "label": np.array(["pos", "neg", "pos"], dtype=object)})
+    assert out["label"].tolist() == ["pos", "neg", "pos"]  # the input's own, kept
+    assert out["predicted_label"][0] is not None and out["predicted_label"][1:].tolist() == [None, None]
+    assert np.isnan(out["predicted_probability"][1:]).all()
+
+
 def test_batch_predictor_names_a_missing_text_column(trained_model):
     from textrnn.errors import DataError
 

@@ -19,10 +19,12 @@ with the prediction columns added, in the same order (as `textrnn predict --csv`
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,6 +74,7 @@ class PackedModel:
         folder = Path(tempfile.gettempdir()) / f"textrnn-{os.getpid()}-{self.digest}" / self.name
         if not (folder / METADATA_FILE).is_file():
             folder.mkdir(parents=True, exist_ok=True)
+            atexit.register(shutil.rmtree, folder.parent, ignore_errors=True)
             for name, data in self.files:
                 partial = folder / f".{name}.partial"
                 partial.write_bytes(data)
@@ -79,9 +82,12 @@ class PackedModel:
         return folder
 
 
-def prediction_columns(top_k: int) -> list[str]:
-    """The columns a BatchPredictor adds: label, probability[, label_2, probability_2, ...]."""
-    return ["label", "probability", *(f"{name}_{i}" for i in range(2, top_k + 1) for name in ("label", "probability"))]
+def prediction_columns(top_k: int, taken: Iterable[str] = ()) -> list[str]:
+    """The columns a BatchPredictor adds: label, probability[, label_2, probability_2, ...], each with
+    the prefix `predicted_` when the input has a column of one of these names (a labelled file's own
+    `label` is kept)."""
+    names = ["label", "probability", *(f"{name}_{i}" for i in range(2, top_k + 1) for name in ("label", "probability"))]
+    return [f"predicted_{n}" for n in names] if set(names) & set(taken) else names
 
 
 class BatchPredictor:
@@ -120,37 +126,34 @@ class BatchPredictor:
     def labels(self) -> list[str]:
         return self.predictor.labels
 
-    def predict_columns(self, texts: list[str]) -> dict[str, list]:
-        """The prediction columns for `texts`, in order."""
+    def predict_columns(self, texts: list[str | None], taken: Iterable[str] = ()) -> dict[str, list]:
+        """The prediction columns for `texts`, in order; a missing or blank text gets none (None)."""
         predictor = self.predictor
-        probs = predictor.predict_proba(texts, self.batch_size)
-        predictions = predictor.task.decode(texts, probs, self.top_k)
-        columns: dict[str, list] = {name: [] for name in prediction_columns(self.top_k)}
-        names = list(columns)
-        for p in predictions:
-            for j, (label, probability) in enumerate(p.top):
-                columns[names[2 * j]].append(label)
-                columns[names[2 * j + 1]].append(probability)
-            for j in range(len(p.top), self.top_k):  # fewer labels than top_k
-                columns[names[2 * j]].append(None)
-                columns[names[2 * j + 1]].append(None)
+        names = prediction_columns(self.top_k, taken)
+        columns: dict[str, list] = {name: [None] * len(texts) for name in names}
+        rows = [i for i, t in enumerate(texts) if t is not None and t.strip()]
+        kept = [texts[i] for i in rows]
+        predictions = predictor.task.decode(kept, predictor.predict_proba(kept, self.batch_size), self.top_k)
+        for i, p in zip(rows, predictions, strict=True):
+            for j, (label, probability) in enumerate(p.top):  # fewer than top_k labels: the rest stay None
+                columns[names[2 * j]][i] = label
+                columns[names[2 * j + 1]][i] = probability
         return columns
-
-    def _texts(self, column: Any) -> list[str]:
-        texts = ["" if t is None else str(t) for t in (column.tolist() if hasattr(column, "tolist") else column)]
-        return texts
 
     def __call__(self, batch: Any) -> Any:
         """`batch` (a pandas DataFrame or a dict of numpy arrays) with the prediction columns added."""
-        if self.text_column not in batch:
-            found = ", ".join(map(str, batch.keys() if isinstance(batch, dict) else batch.columns))
-            raise DataError(f"the input has no {self.text_column!r} column (found: {found}); name it with "
-                            "--text-column")
-        columns = self.predict_columns(self._texts(batch[self.text_column]))
+        names = list(batch.keys() if isinstance(batch, dict) else batch.columns)
+        if self.text_column not in names:
+            raise DataError(f"the input has no {self.text_column!r} column (found: {', '.join(map(str, names))}); "
+                            "name it with --text-column")
+        values = batch[self.text_column]
+        texts = [None if t is None or t != t else str(t)  # None, or NaN in pandas
+                 for t in (values.tolist() if hasattr(values, "tolist") else values)]
+        columns = self.predict_columns(texts, names)
         if isinstance(batch, dict):
             out = dict(batch)
             for name, values in columns.items():
-                out[name] = np.asarray(values, dtype=object if name.startswith("label") else np.float64)
+                out[name] = np.asarray(values, dtype=np.float64 if "probability" in name else object)
             return out
         out = batch.copy()
         for name, values in columns.items():
@@ -166,8 +169,8 @@ class BatchPredictor:
         """The Spark schema of `mapInPandas(self.map_frames, ...)`: the input's columns and the predictions'."""
         from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
-        extra = [StructField(name, StringType() if name.startswith("label") else DoubleType(), True)
-                 for name in prediction_columns(self.top_k)]
+        extra = [StructField(name, DoubleType() if "probability" in name else StringType(), True)
+                 for name in prediction_columns(self.top_k, input_schema.names)]
         return StructType([*input_schema.fields, *extra])
 
 
