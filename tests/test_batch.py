@@ -205,3 +205,15 @@ def test_spark_map_in_pandas_adds_the_predictions(trained_model, monkeypatch):
     assert len(got) == 1000
     assert [got[i][0] for i in range(1000)] == [p.label for p in expected]
     np.testing.assert_allclose([got[i][1] for i in range(1000)], [p.probability for p in expected], atol=1e-6)
+
+
+@pytest.mark.engines
+def test_ray_reports_an_unreadable_table_in_one_line(trained_model, tmp_path, ray_local):
+    from textrnn.errors import DataError
+    from textrnn.inference.tables import TableRequest, predict_table
+
+    (tmp_path / "bad.parquet").write_text("text\nnot parquet at all\n")
+    with pytest.raises(DataError, match="Ray Data could not classify .*bad.parquet"):
+        predict_table(TableRequest(str(tmp_path / "bad.parquet"), str(tmp_path / "o.csv"), str(trained_model),
+                                   workers=2))
+    assert not (tmp_path / "o.csv").exists()

@@ -77,5 +77,7 @@ def _predict_table(texts, file, model, top_k, device, precision, batch_size, eng
     result = predict_table(TableRequest(str(file), out, str(model) if model is not None else None, text_column,
                                         top_k, "cpu" if device.value == "auto" else device.value, precision.value,
                                         address, workers, batch_size, force=force))
-    err.print(f"wrote {result.rows:,} predictions to {result.out} in {result.seconds:.1f}s "
-              f"({result.rate:,.0f} texts/s, Ray Data, {result.workers} workers)", soft_wrap=True)
+    count = f"{result.rows:,} predictions" if result.rows is not None else "predictions"
+    speed = f"{result.rate:,.0f} texts/s, " if result.rate is not None else ""
+    err.print(f"wrote {count} to {result.out} in {result.seconds:.1f}s ({speed}Ray Data, {result.workers} workers)",
+              soft_wrap=True)

@@ -86,14 +86,14 @@ class TableRequest:
 class TableResult:
     """What a table prediction did."""
 
-    rows: int
+    rows: int | None  # None: written by the cluster to remote storage (not counted)
     seconds: float
     out: str
     workers: int
 
     @property
-    def rate(self) -> float:
-        return self.rows / max(self.seconds, 1e-9)
+    def rate(self) -> float | None:
+        return None if self.rows is None else self.rows / max(self.seconds, 1e-9)
 
 
 def _ray() -> Any:
@@ -194,18 +194,27 @@ def predict_table(request: TableRequest) -> TableResult:
     start_ray(request.address, request.workers)
     # one CPU slot left for reading and writing (see start_ray)
     workers = request.workers or max(1, int(ray.cluster_resources().get("CPU", 2)) - 1)
-    # a file may be one block: cut it so that every actor gets work (streaming, order kept)
-    ds = read_table(ray, request.file, request.input_format or "parquet").repartition(
-        target_num_rows_per_block=request.rows_per_batch)
-    column = text_column_of(list(ds.schema().names), request.text_column, request.file)
-    predictor = BatchPredictor(packed, text_column=column, top_k=request.top_k, device=request.device,
-                               precision=request.precision, threads=1, batch_size=request.batch_size)
-    out = predict_dataset(ds, predictor, workers, request.rows_per_batch)
-    if request.to_folder:
-        out.write_parquet(request.out)
-        rows = _count_parquet(request.out)
-    else:
-        rows = _write_file(out, Path(request.out), request.output_format or "parquet")
+    try:
+        # a file may be one block: cut it so that every actor gets work (streaming, order kept)
+        ds = read_table(ray, request.file, request.input_format or "parquet").repartition(
+            target_num_rows_per_block=request.rows_per_batch)
+        column = text_column_of(list(ds.schema().names), request.text_column, request.file)
+        predictor = BatchPredictor(packed, text_column=column, top_k=request.top_k, device=request.device,
+                                   precision=request.precision, threads=1, batch_size=request.batch_size)
+        out = predict_dataset(ds, predictor, workers, request.rows_per_batch)
+        if request.to_folder:
+            out.write_parquet(request.out)
+            rows = _count_parquet(request.out) if "://" not in request.out else None
+        else:
+            rows = _write_file(out, Path(request.out), request.output_format or "parquet")
+    except (DataError, KeyboardInterrupt):
+        raise
+    except Exception as err:  # Ray's and pyarrow's own types, for unreadable input or failed workers
+        if not type(err).__module__.startswith(("ray", "pyarrow")) and not isinstance(err, OSError):
+            raise
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        cause = (lines[-1] if lines else type(err).__name__)[:200]  # Ray puts the root cause last
+        raise DataError(f"Ray Data could not classify {request.file}: {cause}") from err
     if rows == 0:
         raise DataError(f"no text to classify: {request.file} has no rows")
     return TableResult(rows, time.perf_counter() - started, request.out, workers)
