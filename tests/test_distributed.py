@@ -212,3 +212,36 @@ def test_fingerprints_tell_different_data_apart():
     assert fingerprint(ids, y) == fingerprint([np.array([2, 3, 4]), np.array([5])], y.copy())
     assert fingerprint(ids, y) != fingerprint([np.array([2, 3]), np.array([4, 5])], y)
     assert fingerprint(ids, y) != fingerprint(ids, np.array([1, 0]))
+
+
+def test_nproc_is_taken_off_the_command_each_process_runs():
+    from textrnn.cli.train import _without_nproc
+
+    assert _without_nproc(["train", "d.csv", "--nproc", "2", "--epochs", "3"]) == ["train", "d.csv", "--epochs", "3"]
+    assert _without_nproc(["train", "--nproc=4", "d.csv"]) == ["train", "d.csv"]
+
+
+CHECK_WORKER = '''
+import sys
+import numpy as np, torch, torch.distributed as dist
+from textrnn.errors import TrainingError
+from textrnn.training.distributed import DataParallel, place
+dist.init_process_group("gloo")
+where = place()
+hooks = DataParallel(where, torch.device("cpu"))
+hooks.check_inputs([np.array([2, 3])], np.array([0]))  # the same everywhere: passes
+try:
+    hooks.check_inputs([np.array([2, 3 + where.rank])], np.array([0]))  # process 1 tokenized differently
+except TrainingError as err:
+    open(sys.argv[1] + str(where.rank), "w").write(str(err))
+'''
+
+
+def test_processes_refuse_to_train_on_different_data(tmp_path):
+    script = tmp_path / "check.py"
+    script.write_text(CHECK_WORKER)
+    run = subprocess.run([*TORCHRUN, str(script), str(tmp_path / "err")], env=_env(), capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for rank in (0, 1):  # every process stops, with the same message
+        assert "process 1 of 2 read different training data" in (tmp_path / f"err{rank}").read_text()
