@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from distributed_train import DATASETS, ROOT, cpu_name  # noqa: E402
+from distributed_train import DATASETS, ROOT, Others, cpu_name  # noqa: E402
 
 TEXTRNN = [sys.executable, "-m", "textrnn"]
 
@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     import pandas as pd
 
-    started = time.perf_counter()
+    started, others = time.perf_counter(), Others()
     tmp = Path(tempfile.mkdtemp(prefix="textrnn-bench-batch-"))
     env = {**os.environ, "TEXTRNN_MODELS": str(tmp / "models"), "PYTHONPATH": str(ROOT)}
     model = args.model
@@ -95,7 +95,8 @@ def main() -> None:
            f"starts Ray, {args.workers} actors x 1 thread) | {ray_s:.1f} | {n / ray_s:,.0f} |",
            f"| the same, Ray already running (second run in one process) | {warm_s:.1f} | {n / warm_s:,.0f} |", "",
            f"Row for row: {same:,} of {n:,} labels equal, largest probability difference {worst:.1e} "
-           "(predict --csv prints 6 decimals).", f"Total run time: {time.perf_counter() - started:.0f} s."]
+           "(predict --csv prints 6 decimals).",
+           f"Total run time: {time.perf_counter() - started:.0f} s; {others.summary()}."]
     text = "\n".join(out)
     print(text)
     if args.markdown:

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from distributed_train import DATASETS, ROOT, cpu_name  # noqa: E402
+from distributed_train import DATASETS, ROOT, Others, cpu_name  # noqa: E402
 
 SETS = ("sst2", "sst5", "mr", "subj", "trec", "agnews")
 
@@ -173,7 +173,7 @@ def main() -> None:
     if args.child:
         child(args)
         return
-    started = time.perf_counter()
+    started, others = time.perf_counter(), Others()
     tmp = Path(tempfile.mkdtemp(prefix="textrnn-bench-big-"))
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
@@ -204,7 +204,7 @@ def main() -> None:
               "data (texts, labels, token ids, tokenizer) still holds after the stage."]
     if args.train_1m and sizes[-1] == 1_000_000:
         lines += ["", train_1m(tmp / "rows-1000000.csv", tmp)]
-    lines.append(f"Total run time: {time.perf_counter() - started:.0f} s.")
+    lines.append(f"Total run time: {time.perf_counter() - started:.0f} s; {others.summary()}.")
     text = "\n".join(lines)
     print(text)
     if args.markdown:
