@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from distributed_train import DATASETS, ROOT, Others, cpu_name  # noqa: E402
 
 SETS = ("sst2", "sst5", "mr", "subj", "trec", "agnews")
+FIXED_VOCAB = 8000  # about the vocabulary of the 10,000-row file
 
 
 def make_file(rows: int, path: Path) -> Path:
@@ -67,7 +68,7 @@ def child(args: argparse.Namespace) -> None:
     from textrnn.config import Settings
     from textrnn.data import load_dataset, stratified_split
     from textrnn.data.stream import read_labelled
-    from textrnn.data.tokens import encode_compact
+    from textrnn.data.tokens import TokenArrays, encode_compact
     from textrnn.tokenizer import encode, train_tokenizer
 
     settings = Settings()
@@ -93,12 +94,18 @@ def child(args: argparse.Namespace) -> None:
     times["encode"] = time.perf_counter() - t
     record = {"seconds": times, "peak_mb": peak_mb() - base, "held_mb": rss_mb() - base, "tokens": tokens,
               "rows": len(train) + len(val)}
+    record["vocab"] = tokenizer.get_vocab_size()
     if args.steps:
-        record["steps_s"] = time_steps(settings, tokenizer, train, train_ids, args.steps, np, torch)
+        record["steps_s"] = time_steps(settings, tokenizer.get_vocab_size(), train, train_ids, args.steps, np, torch)
+        # the same with the vocabulary capped (ids are ranked by frequency: words past the cap are [UNK]),
+        # so that the model, and the work of a step, is the same size whatever the rows
+        capped = TokenArrays(np.where(train_ids.flat >= FIXED_VOCAB, 1, train_ids.flat).astype(train_ids.flat.dtype),
+                             train_ids.offsets)
+        record["steps_fixed_s"] = time_steps(settings, FIXED_VOCAB, train, capped, args.steps, np, torch)
     print(json.dumps(record))
 
 
-def time_steps(settings, tokenizer, train, train_ids, steps, np, torch) -> float:  # noqa: ANN001
+def time_steps(settings, vocab, train, train_ids, steps, np, torch) -> float:  # noqa: ANN001
     """Seconds for `steps` optimizer steps of the default model on this data (as the fit loop runs them)."""
     from textrnn.model import build_member
     from textrnn.tasks import Task
@@ -110,7 +117,7 @@ def time_steps(settings, tokenizer, train, train_ids, steps, np, torch) -> float
     task = Task.from_training_data(train)
     targets = task.target_tensor(task.targets(train))
     torch.manual_seed(0)
-    model = build_member(settings.model, tokenizer.get_vocab_size(), task)
+    model = build_member(settings.model, vocab, task)
     device = resolve_device("cpu")
     step = Step(model, task, settings.train, device, resolve_precision("auto", device),
                 WeightAverage(model, settings.train.ema))
@@ -185,19 +192,20 @@ def main() -> None:
     lines = [f"Data stage (read, split, tokenizer, encoding) and optimizer steps; synthetic CSV from the shared sets; "
              f"CPU: {cpu_name()}", "",
              "| rows | file MB | tokens | lists: s | lists: peak MB | streamed + compact: s | streamed: peak MB | "
-             f"streamed: held MB | s / {args.steps:,} steps |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             f"streamed: held MB | vocabulary | s / {args.steps:,} steps | the same, vocabulary {FIXED_VOCAB:,} |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for n, mb, lists, streamed in rows:
         lists_s, streamed_s = sum(lists["seconds"].values()), sum(streamed["seconds"].values())
         lines.append(f"| {n:,} | {mb:.1f} | {streamed['tokens']:,} | {lists_s:.1f} | {lists['peak_mb']:,.0f} | "
                      f"{streamed_s:.1f} | {streamed['peak_mb']:,.0f} | {streamed['held_mb']:,.0f} | "
-                     f"{streamed['steps_s']:.1f} |")
+                     f"{streamed['vocab']:,} | {streamed['steps_s']:.1f} | {streamed['steps_fixed_s']:.1f} |")
     lines += ["", "Growth factors (streamed), each size against the one before:"]
     for (n0, _, _, a), (n1, _, _, b) in zip(rows, rows[1:], strict=False):
         lines.append(f"- {n0:,} -> {n1:,} rows (x{n1 / n0:.0f}): data-stage seconds x"
                      f"{sum(b['seconds'].values()) / sum(a['seconds'].values()):.1f}, peak memory "
                      f"x{b['peak_mb'] / max(a['peak_mb'], 1e-9):.1f}, tokens x{b['tokens'] / a['tokens']:.1f}, "
-                     f"seconds per {args.steps:,} steps x{b['steps_s'] / a['steps_s']:.2f}")
+                     f"seconds per {args.steps:,} steps x{b['steps_s'] / a['steps_s']:.2f} (with the vocabulary "
+                     f"capped at {FIXED_VOCAB:,}: x{b['steps_fixed_s'] / a['steps_fixed_s']:.2f})")
     last = rows[-1][3]["seconds"]
     lines += ["", "Streamed stages at the largest size: " + ", ".join(f"{k} {v:.1f} s" for k, v in last.items()),
               "Peak MB: growth of the process's peak resident size over its size after imports; held MB: what the "

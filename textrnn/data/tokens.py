@@ -3,10 +3,11 @@
 A Python list of a million strings costs about 57 bytes a text beyond the characters themselves
 (a str object and a pointer), and a list of a million id arrays about 120 bytes a text beyond the
 ids (an ndarray object), with each id in 8 bytes. `TextList` keeps texts as UTF-8 bytes in one
-buffer with offsets (9 bytes a text beyond the characters), `TokenArrays` keeps ids in one
-uint16 (vocabulary up to 65,535) or int32 buffer with offsets: memory grows with the characters
-and tokens, not with Python objects. Both read like the lists they replace (len, [i], iteration;
-a slice of a TextList is a list of str), so the stages that take lists take them as they are.
+buffer with their positions (16 bytes a text; subsets share the buffer), `TokenArrays` keeps ids
+in one uint16 (vocabulary up to 65,536) or int32 buffer with offsets: memory grows with the
+characters and tokens, not with Python objects. Both read like the lists they replace (len, [i],
+iteration; a slice of a TextList is a list of str), so the stages that take lists take them as they
+are.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ ENCODE_CHUNK = 8192  # texts tokenized at a time (Encoding objects are large: ho
 
 
 class TextList(Sequence[str]):
-    """Texts as UTF-8 bytes in one buffer, with offsets: `texts[i]` is a str, `texts[a:b]` a list of str."""
+    """Texts as UTF-8 bytes in one buffer, each at its start and end: `texts[i]` is a str, `texts[a:b]`
+    a list of str. `take` (a subset, as the validation split makes) shares the buffer: no text is copied."""
 
-    def __init__(self, data: np.ndarray, offsets: np.ndarray) -> None:
-        self.data, self.offsets = data, offsets  # uint8 (total bytes,), int64 (n + 1,)
+    def __init__(self, data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
+        self.data, self.starts, self.ends = data, starts, ends  # uint8 (bytes,), int64 (n,), int64 (n,)
 
     @classmethod
     def from_chunks(cls, chunks: Iterable[Sequence[str]]) -> TextList:
@@ -43,7 +45,7 @@ class TextList(Sequence[str]):
         return cls.from_chunks([list(texts)])
 
     def __len__(self) -> int:
-        return len(self.offsets) - 1
+        return len(self.starts)
 
     @overload
     def __getitem__(self, i: int) -> str: ...
@@ -52,42 +54,29 @@ class TextList(Sequence[str]):
 
     def __getitem__(self, i: int | slice) -> str | list[str]:
         if isinstance(i, slice):
-            return [self._text(j) for j in range(*i.indices(len(self)))]
+            data, starts, ends = self.data, self.starts[i].tolist(), self.ends[i].tolist()
+            return [data[a:b].tobytes().decode("utf-8") for a, b in zip(starts, ends, strict=True)]
         n = len(self)
         if not -n <= i < n:
             raise IndexError(f"text {i} of {n}")
-        return self._text(i % n)
-
-    def _text(self, i: int) -> str:
-        return self.data[self.offsets[i]: self.offsets[i + 1]].tobytes().decode("utf-8")
+        return self.data[self.starts[i]: self.ends[i]].tobytes().decode("utf-8")
 
     def __iter__(self) -> Iterator[str]:
         for start in range(0, len(self), ENCODE_CHUNK):
             yield from self[start: start + ENCODE_CHUNK]
 
     def take(self, index: Sequence[int] | np.ndarray) -> TextList:
-        """The texts at `index`, in that order, as a new TextList."""
+        """The texts at `index`, in that order (sharing this list's buffer)."""
         index = np.asarray(index, dtype=np.int64)
-        starts = self.offsets[index]
-        lengths = self.offsets[index + 1] - starts
-        offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-        data = np.empty(int(offsets[-1]), dtype=np.uint8)
-        step = 65536  # texts gathered at a time: the byte index is 8 bytes a character, so keep it small
-        for k in range(0, len(index), step):
-            m = min(step, len(index) - k)
-            a, b = offsets[k], offsets[k + m]
-            shift = np.repeat(starts[k: k + m] - offsets[k: k + m], lengths[k: k + m])
-            data[a:b] = self.data[np.arange(a, b) + shift]
-        return TextList(data, offsets)
+        return TextList(self.data, self.starts[index], self.ends[index])
 
     @property
     def nbytes(self) -> int:
-        return int(self.data.nbytes + self.offsets.nbytes)
+        """Bytes of the buffer (shared with lists taken from this one) and of the positions."""
+        return int(self.data.nbytes + self.starts.nbytes + self.ends.nbytes)
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, TextList):
-            return np.array_equal(self.offsets, other.offsets) and np.array_equal(self.data, other.data)
-        return isinstance(other, (list, tuple)) and list(self) == list(other)
+        return isinstance(other, (TextList, list, tuple)) and len(self) == len(other) and list(self) == list(other)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -96,10 +85,10 @@ class TextList(Sequence[str]):
 
 
 class TextListBuilder:
-    """Appends texts a chunk at a time into growing flat buffers."""
+    """Appends texts a chunk at a time to one growing buffer (a bytearray grows in place: no second copy)."""
 
     def __init__(self) -> None:
-        self.parts: list[bytes] = []
+        self.data = bytearray()
         self.lengths: list[np.ndarray] = []
 
     def extend(self, texts: Sequence[str]) -> None:
@@ -107,13 +96,14 @@ class TextListBuilder:
             return
         encoded = [t.encode("utf-8") for t in texts]
         self.lengths.append(np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded)))
-        self.parts.append(b"".join(encoded))
+        self.data += b"".join(encoded)
 
     def build(self) -> TextList:
-        data = np.frombuffer(b"".join(self.parts), dtype=np.uint8) if self.parts else np.empty(0, np.uint8)
+        data = np.frombuffer(self.data, dtype=np.uint8) if self.data else np.empty(0, np.uint8)
         lengths = np.concatenate(self.lengths) if self.lengths else np.empty(0, np.int64)
-        self.parts, self.lengths = [], []
-        return TextList(data, np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]))
+        self.data, self.lengths = bytearray(), []
+        ends = np.cumsum(lengths, dtype=np.int64)
+        return TextList(data, ends - lengths, ends)
 
 
 class TokenArrays(Sequence[np.ndarray]):
