@@ -36,7 +36,7 @@ def predict_cmd(
     engine: Annotated[Engine, typer.Option(help="local: this process. ray: Ray Data (pip install 'textrnn[ray]'), for --file a Parquet, CSV, JSON Lines or text file, into --out.", rich_help_panel="Distributed")] = Engine.local,
     out: Annotated[Optional[str], typer.Option("--out", metavar="FILE", help="With --engine ray: write the input's rows and their predictions, in input order, to FILE (.parquet, .csv, .jsonl), or as Parquet files into DIR/.", rich_help_panel="Distributed")] = None,
     address: Annotated[Optional[str], typer.Option(metavar="ADDR", help="With --engine ray: the Ray cluster (ray://head:10001, or auto); default: start Ray on this machine.", rich_help_panel="Distributed")] = None,
-    workers: Annotated[Optional[int], typer.Option(metavar="N", min=1, help="With --engine ray: predicting actors, one CPU each (default: the cluster's CPUs less one, left for reading and writing).", rich_help_panel="Distributed")] = None,
+    workers: Annotated[Optional[int], typer.Option(metavar="N", min=1, help="With --engine ray: predicting actors, one CPU each (default: this machine's CPUs, or a cluster's CPUs less one, left for reading and writing).", rich_help_panel="Distributed")] = None,
     text_column: TextColumnOption = None,
     force: Annotated[bool, typer.Option("--force", help="With --out: replace an existing file.", rich_help_panel="Distributed")] = False,
 ) -> None:

@@ -15,7 +15,7 @@ from textrnn.cli.options import with_settings
 @handle_errors
 @with_settings
 def train_cmd(
-    data: Annotated[Path, typer.Argument(metavar="DATA", help="Training data: .csv, .tsv or .jsonl with text and label columns.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Training data: .csv, .tsv, .jsonl or .parquet with text and label columns.")],
     val: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Validation file; default: a stratified split of DATA.", rich_help_panel="Data")] = None,
     test: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Test file, scored at the end with the ONNX model.", rich_help_panel="Data")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Model folder (default: models/<data name>-<time>).", rich_help_panel="Output")] = None,
