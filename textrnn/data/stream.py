@@ -22,7 +22,9 @@ from textrnn.data.tokens import TextListBuilder
 from textrnn.errors import DataError, MissingDependencyError
 from textrnn.text import printable
 
-STREAM_FORMATS = {**FORMATS, ".parquet": "parquet", ".pq": "parquet"}
+# what this module reads (load_dataset may learn more formats: `read_any` hands those to it)
+STREAM_FORMATS = {**{k: v for k, v in FORMATS.items() if v in ("csv", "tsv", "jsonl")}, ".parquet": "parquet",
+                  ".pq": "parquet"}
 CHUNK_ROWS = 65536  # rows parsed before their texts are packed into the compact buffer
 
 
@@ -66,6 +68,15 @@ def read_labelled(path: str | Path, text_column: str | None = None, label_column
     if len(built) == 0:
         raise DataError(f"{path} has no data rows (expected a header and at least one row)")
     return Dataset(built, labels, str(path))  # type: ignore[arg-type] - a TextList reads as a list of str
+
+
+def read_any(path: str | Path, text_column: str | None = None, label_column: str | None = None) -> Dataset:
+    """`read_labelled` for the formats it streams, `load_dataset` for any other (and its errors)."""
+    from textrnn.data.readers import load_dataset
+
+    if Path(path).suffix.lower() in STREAM_FORMATS:
+        return read_labelled(path, text_column, label_column)
+    return load_dataset(path, text_column, label_column)
 
 
 def _where(fmt: str, line: int) -> str:

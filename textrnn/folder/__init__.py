@@ -148,7 +148,7 @@ class ModelFolder:
         file must still be there and unchanged (checked by SHA-256).
         """
         from textrnn.data import file_sha256, stratified_split
-        from textrnn.data.stream import read_labelled  # as training read it (and Parquet too)
+        from textrnn.data.stream import read_any  # as training read it (and Parquet too)
 
         meta = self.metadata
         own_file = meta.data["val"].path is not None
@@ -158,7 +158,7 @@ class ModelFolder:
         if file_sha256(info.path) != info.sha256:
             raise DataError(f"{info.path} has changed since the model was trained; pass --data FILE")
         cfg = meta.settings.data
-        data = read_labelled(info.path, cfg.text_column, cfg.label_column)
+        data = read_any(info.path, cfg.text_column, cfg.label_column)
         if own_file:
             return data
         return stratified_split(data, cfg.val_split, meta.settings.train.seed)[1]

@@ -23,7 +23,7 @@ import numpy as np
 from textrnn import __version__
 from textrnn.config import Settings
 from textrnn.data import Dataset, check_trainable, file_sha256, stratified_split
-from textrnn.data.stream import read_labelled
+from textrnn.data.stream import read_any
 from textrnn.folder import ModelFolder, saving, store
 from textrnn.folder.records import (
     DataInfo,
@@ -85,13 +85,13 @@ def read_splits(train_path: Path, val_path: Path | None, test_path: Path | None,
     """Read the files; hold out validation rows when there is no validation file."""
     cfg = settings.data
     cols = {"text_column": cfg.text_column, "label_column": cfg.label_column}
-    train = read_labelled(train_path, **cols)  # streamed into compact storage (data/stream.py)
+    train = read_any(train_path, **cols)  # streamed into compact storage (data/stream.py)
     check_trainable(train)
     if val_path is not None:
-        val = read_labelled(val_path, **cols)
+        val = read_any(val_path, **cols)
     else:
         train, val = stratified_split(train, cfg.val_split, settings.train.seed)
-    test = read_labelled(test_path, **cols) if test_path is not None else None
+    test = read_any(test_path, **cols) if test_path is not None else None
     info = {"train": _describe(train, train_path, "file"),
             "val": _describe(val, val_path, "file" if val_path else f"split of train ({cfg.val_split:g})")}
     if test is not None:
