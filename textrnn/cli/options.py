@@ -26,7 +26,8 @@ PngOption = Annotated[Optional[Path], typer.Option(
     "--png", "--output", "-o", metavar="DIR",
     help="Also write the pictures as PNG files into this folder (needs matplotlib: pip install 'textrnn[plots]').")]
 DataArgument = Annotated[Path, typer.Argument(
-    metavar="DATA", help="Training data: .csv, .tsv or .jsonl with text and label columns, or fastText .txt lines.")]
+    metavar="DATA", help="Training data: .csv, .tsv, .jsonl or .parquet with text and label columns, or fastText "
+                         ".txt lines.")]
 ValOption = Annotated[Optional[Path], typer.Option(
     metavar="FILE", help="Validation file; default: a stratified split of DATA.", rich_help_panel="Data")]
 TestOption = Annotated[Optional[Path], typer.Option(

@@ -37,7 +37,9 @@ class Dataset:
         return sum(len(x) for x in self.labels) / max(len(self), 1) if self.multi_label else 1.0
 
     def subset(self, index: np.ndarray | list[int]) -> Dataset:
-        return Dataset([self.texts[i] for i in index], [self.labels[i] for i in index], self.source, self.multi_label)
+        take = getattr(self.texts, "take", None)  # compact texts (data.tokens.TextList) stay compact
+        texts = take(index) if take is not None else [self.texts[i] for i in index]
+        return Dataset(texts, [self.labels[i] for i in index], self.source, self.multi_label)
 
 
 def file_sha256(path: str | Path) -> str:

@@ -145,11 +145,11 @@ class ModelFolder:
                      label_sep: str | None = None, multi_label: bool = False) -> Dataset:
         """A labelled file read as this model's training data was (its columns and label separator),
         unless told otherwise."""
-        from textrnn.data import load_dataset
+        from textrnn.data.stream import read_any  # as training reads it (streamed, Parquet too)
 
         cfg = self.metadata.settings.data
-        return load_dataset(path, text_column or cfg.text_column, label_column or cfg.label_column,
-                            label_sep=label_sep or cfg.label_sep, multi_label=multi_label or cfg.multi_label)
+        return read_any(path, text_column or cfg.text_column, label_column or cfg.label_column,
+                        label_sep=label_sep or cfg.label_sep, multi_label=multi_label or cfg.multi_label)
 
     def validation_data(self) -> Dataset:
         """The exact validation set the model was trained with, rebuilt from the metadata.
@@ -166,7 +166,7 @@ class ModelFolder:
             raise DataError(f"the validation data of this model ({info.path}) is no longer there; pass --data FILE")
         if file_sha256(info.path) != info.sha256:
             raise DataError(f"{info.path} has changed since the model was trained; pass --data FILE")
-        data = self.load_dataset(info.path)
+        data = self.load_dataset(info.path)  # as training read it
         if own_file:
             return data
         return stratified_split(data, meta.settings.data.val_split, meta.settings.train.seed)[1]

@@ -22,7 +22,8 @@ import numpy as np
 
 from textrnn import __version__
 from textrnn.config import Settings
-from textrnn.data import Dataset, check_trainable, file_sha256, load_dataset, stratified_split
+from textrnn.data import Dataset, check_trainable, file_sha256, stratified_split
+from textrnn.data.stream import read_any
 from textrnn.folder import ModelFolder, saving, store
 from textrnn.folder.records import (
     DataInfo,
@@ -87,13 +88,13 @@ def read_splits(train_path: Path, val_path: Path | None, test_path: Path | None,
     cfg = settings.data
     cols = {"text_column": cfg.text_column, "label_column": cfg.label_column, "label_sep": cfg.label_sep,
             "multi_label": cfg.multi_label}
-    train = load_dataset(train_path, **cols)
+    train = read_any(train_path, **cols)  # streamed into compact storage (data/stream.py)
     check_trainable(train)
     if val_path is not None:
-        val = load_dataset(val_path, **cols)
+        val = read_any(val_path, **cols)
     else:
         train, val = stratified_split(train, cfg.val_split, settings.train.seed)
-    test = load_dataset(test_path, **cols) if test_path is not None else None
+    test = read_any(test_path, **cols) if test_path is not None else None
     info = {"train": _describe(train, train_path, "file"),
             "val": _describe(val, val_path, "file" if val_path else f"split of train ({cfg.val_split:g})")}
     if test is not None:
@@ -252,12 +253,13 @@ def fit_model(splits: Splits, start: Start, progress: Progress | None,
               hooks: FitHooks | None) -> tuple[Any, list[FitResult], Start]:
     """The model, fitted: one network, or an ensemble of members from different seeds, each started
     from the pretrained knowledge (if any)."""
+    from textrnn.data.tokens import encode_compact
     from textrnn.model import Ensemble, build_member
-    from textrnn.tokenizer import encode
     from textrnn.training.loop import fit_members
 
     tokenizer, settings = start.tokenizer, start.settings
-    train_ids, val_ids = encode(tokenizer, splits.train.texts), encode(tokenizer, splits.val.texts)
+    # one flat array of ids each, not a million small arrays
+    train_ids, val_ids = encode_compact(tokenizer, splits.train.texts), encode_compact(tokenizer, splits.val.texts)
     members = settings.model.members
     filled: list[str] = []
 
@@ -279,6 +281,8 @@ def fit_model(splits: Splits, start: Start, progress: Progress | None,
                              lr_scale=pretrained.lr_scale)
     models, fits = fit_members(make_member, members, splits.task, train_ids, splits.targets("train"), val_ids,
                                splits.targets("val"), settings.train, progress, on_member, hooks, pretrained)
+    if not models:  # a process of a distributed run other than the writer: the writer has the members
+        return None, fits, start
     model = models[0] if len(models) == 1 else Ensemble(models, splits.task)
     return model, fits, start
 
@@ -385,8 +389,9 @@ def finish(staged: saving.Staged, out: str | Path | None, make_default: bool) ->
 def train_model(train_path: str | Path, *, val_path: str | Path | None = None, test_path: str | Path | None = None,
                 out: str | Path | None = None, force: bool = False, settings: Settings = Settings(),
                 int8: bool = False, make_default: bool = True, progress: Progress | None = None,
-                hooks: FitHooks | None = None) -> TrainSummary:
-    """Train, export and evaluate a classifier; save it as a model folder and return a summary."""
+                hooks: FitHooks | None = None) -> TrainSummary | None:
+    """Train, export and evaluate a classifier; save it as a model folder and return a summary (None in
+    the processes of a distributed run that do not write: see textrnn.training.distributed)."""
     hooks = hooks or FitHooks()
     stage: Callable[[str], None] = progress.on_stage if progress else (lambda name: None)
     started = time.perf_counter()
@@ -398,6 +403,9 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None, t
         stage(note)
     if progress is not None and hasattr(progress, "metric"):  # epoch lines name the task's score
         progress.metric = splits.task.metric
+    if not hooks.is_writer:  # its part of the training; the writer saves
+        fit_model(splits, prepare_start(splits, settings, progress), progress, hooks)
+        return None
     final_dir = Path(out) if out is not None else default_model_dir(train_path)
 
     with saving.staging(final_dir, overwrite=force) as staged:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -57,13 +57,39 @@ class FitCallback(Protocol):
 
 
 class FitHooks:
-    """How a fit takes part in a larger run. One process: all batches, its own decisions, it writes."""
+    """How a fit takes part in a larger run. One process: all batches, its own decisions, it writes.
+
+    A distributed run (textrnn.training.distributed) overrides these: which ensemble members this
+    process trains, the module that runs training steps (DistributedDataParallel averages the
+    gradients), each process's rows of every batch, epoch statistics over all processes, and one
+    stop decision for all.
+    """
 
     is_writer = True  # only this process writes files and reports progress
 
-    def shard(self, batches: list[np.ndarray]) -> list[np.ndarray]:
-        """This process's share of an epoch's batches."""
-        return batches
+    def members(self, members: int) -> Sequence[int]:
+        """The ensemble members this process trains."""
+        return range(members)
+
+    def gather_members(self, trained: list[tuple[int, nn.Module, FitResult]]) -> list[tuple[int, nn.Module, FitResult]]:
+        """Every process's trained members (index, model, fit), in member order; [] where not the writer."""
+        return trained
+
+    def check_inputs(self, *arrays: Any) -> None:
+        """Refuse to train when processes hold different data (token ids, targets)."""
+
+    def fitting(self, model: nn.Module) -> AbstractContextManager[nn.Module]:
+        """For the duration of one fit: the module that runs the training steps."""
+        return nullcontext(model)
+
+    def shard(self, batches: list[np.ndarray]) -> Collection[tuple[np.ndarray, float]]:
+        """This process's share of an epoch's batches: for each optimizer step, the rows it computes and
+        the weight of their mean loss (1.0: the whole batch; 0.0: placeholder rows that count for nothing)."""
+        return [(rows, 1.0) for rows in batches]
+
+    def average(self, values: tuple[float, ...], rows: int) -> tuple[float, ...]:
+        """Epoch statistics (mean loss, score) over every process, weighted by the rows each saw."""
+        return values
 
     def agree_stop(self, stop: bool) -> bool:
         """Whether to stop, agreed by every process (they must stop at the same epoch)."""
@@ -85,7 +111,7 @@ class PretrainedLayers:
 
     def split(self, model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(pretrained parameters, the others)."""
-        named = dict(model.named_parameters())
+        named = {n.removeprefix("module."): p for n, p in model.named_parameters()}  # DDP wraps the model
         pretrained = [named[n] for n in self.names if n in named]
         ids = {id(p) for p in pretrained}
         return pretrained, [p for p in model.parameters() if id(p) not in ids]
@@ -112,8 +138,9 @@ class Step:
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
         self.grads_of = list(model.parameters())  # those without a gradient (frozen) are skipped
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """(loss, logits) of the batch, after the update."""
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0) -> tuple[float, torch.Tensor]:
+        """(loss, logits) of the batch, after the update. `weight` scales the loss that is backpropagated
+        (a process's share of a batch split across processes; see FitHooks.shard)."""
         config, device = self.config, self.device
         if config.word_dropout:  # teach the model to read unknown words
             drop = (torch.rand(x.shape, device=device) < config.word_dropout) & (x != PAD_ID)
@@ -122,7 +149,7 @@ class Step:
             logits = self.model(x).float()
         loss = self.task.loss(logits, y)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss if weight == 1.0 else loss * weight).backward()
         clip_gradients(self.grads_of, config.clip_norm)
         self.optimizer.step()
         if self.average is not None:
@@ -203,24 +230,28 @@ def _ending(result: FitResult, best: BestWeights) -> Iterator[None]:
         result.stopped = "diverged"
 
 
-def train_epoch(step: Step, batches: list[np.ndarray], ids: list[np.ndarray], targets: torch.Tensor,
-                epoch: int, callback: FitCallback | None) -> tuple[float, float]:
-    """Run `step` on each batch; the epoch's mean loss and training score."""
+def train_epoch(step: Step, batches: Collection[tuple[np.ndarray, float]], ids: Sequence[np.ndarray],
+                targets: torch.Tensor, epoch: int, callback: FitCallback | None,
+                hooks: FitHooks | None = None) -> tuple[float, float]:
+    """Run `step` on each batch (rows and the weight of their loss: FitHooks.shard); the epoch's mean
+    loss and training score."""
     step.model.train()
     total_loss, n, score = 0.0, 0, step.task.running_score()
-    for idx in batches:
+    for idx, weight in batches:
         x = torch.from_numpy(pad([ids[j] for j in idx])).to(step.device)
         y = targets[idx].to(step.device)
-        loss, logits = step(x, y)
+        loss, logits = step(x, y, weight)
         if not math.isfinite(loss):
             raise Diverged(f"training diverged: the loss became {loss} in epoch {epoch} "
                            f"(lr {step.config.lr:g}); try a lower --lr")
-        total_loss += loss * len(idx)
-        n += len(idx)
-        score.add(logits, y)
+        if weight:
+            total_loss += loss * len(idx)
+            n += len(idx)
+            score.add(logits, y)
         if callback:
             callback.on_batch_end(loss)
-    return total_loss / max(n, 1), score.value()
+    values = (total_loss / max(n, 1), score.value())
+    return hooks.average(values, n) if hooks else values
 
 
 def evaluate(model: nn.Module, task: Task, ids: list[np.ndarray], targets: np.ndarray,
@@ -251,15 +282,15 @@ def fit(model: nn.Module, task: Task, train_ids: list[np.ndarray], train_y: np.n
     rng = np.random.default_rng(config.seed)
     dtype = resolve_precision(config.precision, device)
     result = FitResult(precision="bf16" if dtype == torch.bfloat16 else "fp32")
-    lengths = np.array([len(x) for x in train_ids])
+    lengths = token_lengths(train_ids)
     targets = task.target_tensor(train_y)
     steps_per_epoch = len(length_batches(lengths, config.batch_size))
     result.epochs, result.patience = plan_epochs(config, steps_per_epoch)
     average = WeightAverage(model, ema_decay(config.ema, steps_per_epoch * result.epochs)) if config.ema else None
-    step = Step(model, task, config, device, dtype, average, pretrained)
     stopping, best = StoppingRule(result.patience), BestWeights()
     start = time.perf_counter()
-    with _ending(result, best):
+    with _ending(result, best), hooks.fitting(model) as stepped:
+        step = Step(stepped, task, config, device, dtype, average, pretrained)
         for epoch in range(1, result.epochs + 1):
             t0 = time.perf_counter()
             batches = hooks.shard(length_batches(lengths, config.batch_size, rng))
@@ -267,7 +298,7 @@ def fit(model: nn.Module, task: Task, train_ids: list[np.ndarray], train_y: np.n
                 callback.on_epoch_start(epoch, result.epochs, len(batches))
             if pretrained is not None:
                 pretrained.apply(model, epoch)
-            loss, score = train_epoch(step, batches, train_ids, targets, epoch, callback)
+            loss, score = train_epoch(step, batches, train_ids, targets, epoch, callback, hooks)
             with average.applied() if average is not None else nullcontext():  # validate (and keep) the average
                 val_loss, val_score = evaluate(model, task, val_ids, val_y, device)
                 is_best, stop = stopping.update(epoch, val_score, val_loss)
@@ -300,9 +331,11 @@ def fit_members(make_member: Callable[[], nn.Module], members: int, task: Task, 
     after the other. Ctrl-C keeps the members finished so far (and the interrupted one, at its best
     epoch, if it has finished one): fewer models than `members` come back. It is re-raised only when
     no member has a finished epoch."""
-    models: list[nn.Module] = []
-    results: list[FitResult] = []
-    for i in range(members):
+    hooks = hooks or FitHooks()
+    hooks.check_inputs(train_ids, train_y, val_ids, val_y)
+    trained: list[tuple[int, nn.Module, FitResult]] = []
+    interrupted = False
+    for i in hooks.members(members):
         if on_member:
             on_member(i, members)
         member_config = replace(config, seed=member_seed(config.seed, i, members))
@@ -311,25 +344,32 @@ def fit_members(make_member: Callable[[], nn.Module], members: int, task: Task, 
         try:
             result = fit(model, task, train_ids, train_y, val_ids, val_y, member_config, callback, hooks, pretrained)
         except KeyboardInterrupt:
-            if not models:
-                raise
+            interrupted = True
             break
-        models.append(model.cpu().eval())
-        results.append(result)
+        trained.append((i, model.cpu().eval(), result))
         if result.stopped == "interrupted":
             break
-    return models, results
+    trained = hooks.gather_members(trained)
+    if interrupted and not trained:
+        raise KeyboardInterrupt
+    return [model for _, model, _ in trained], [result for _, _, result in trained]
+
+
+def token_lengths(ids: Sequence[np.ndarray]) -> np.ndarray:
+    """Each text's number of tokens (compact token storage knows them without a loop)."""
+    lengths = getattr(ids, "lengths", None)
+    return np.asarray(lengths) if lengths is not None else np.array([len(x) for x in ids])
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, ids: list[np.ndarray], batch_size: int = 256,
+def predict_logits(model: nn.Module, ids: Sequence[np.ndarray], batch_size: int = 256,
                    device: torch.device | None = None) -> np.ndarray:
     """Logits for each id array, in input order; batches are formed by length."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     out = np.zeros((len(ids), model.num_classes), dtype=np.float32)
-    for idx in length_batches(np.array([len(x) for x in ids]), batch_size, min_group=8):
+    for idx in length_batches(token_lengths(ids), batch_size, min_group=8):
         batch = torch.from_numpy(pad([ids[j] for j in idx])).to(device)
         out[idx] = model(batch).float().cpu().numpy()
     model.train(was_training)

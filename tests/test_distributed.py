@@ -1,0 +1,247 @@
+"""Training under torchrun: two gloo processes on this machine against one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROWS, write_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+# fp32 and one thread a process, as torchrun's processes run, so that one process computes the same way
+SMALL = ["--embedding-dim", "16", "--hidden-size", "16", "--batch-size", "8", "--precision", "fp32"]
+
+STEP_WORKER = '''
+import os, sys
+import numpy as np, torch
+torch.set_num_threads(1)
+from textrnn.config import ModelConfig, TrainConfig
+from textrnn.model import TextClassifier
+from textrnn.tasks import Task
+from textrnn.training.loop import FitHooks, Step, WeightAverage, train_epoch
+
+rng = np.random.default_rng(0)
+ids = [rng.integers(2, 40, size=n) for n in (5, 5, 5, 7, 3, 9, 5, 2, 6, 5, 4, 8)]
+y = rng.integers(0, 3, size=len(ids))
+# an uneven split with padding (11 rows: 6 and 5), then a batch smaller than the processes (1 row)
+batches = [np.arange(11), np.array([11])]
+task = Task(["a", "b", "c"])
+torch.manual_seed(0)
+model = TextClassifier(ModelConfig(embedding_dim=8, hidden_size=8, dropout=0.0, embedding_dropout=0.0), 40, 3)
+if "RANK" in os.environ:
+    import torch.distributed as dist
+    from textrnn.training.distributed import DataParallel, place
+    dist.init_process_group("gloo")
+    hooks = DataParallel(place(), torch.device("cpu"))
+else:
+    hooks = FitHooks()
+out = {}
+with hooks.fitting(model) as stepped:
+    step = Step(stepped, task, TrainConfig(word_dropout=0.0, lr=1e-2), torch.device("cpu"), torch.float32,
+                WeightAverage(model, 0.9))
+    for k, batch in enumerate(batches):  # one optimizer step each
+        loss, _ = train_epoch(step, hooks.shard([batch]), ids, task.target_tensor(y), 1, None, hooks)
+        out[f"loss{k}"] = np.array(loss)
+        for name, p in model.named_parameters():
+            out[f"param{k}.{name}"] = p.detach().numpy().copy()
+            out[f"grad{k}.{name}"] = p.grad.numpy().copy()
+        for i, a in enumerate(step.average.average):
+            out[f"ema{k}.{i}"] = a.numpy().copy()
+if hooks.is_writer:
+    np.savez(sys.argv[1], **out)
+'''
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def test_one_step_on_two_processes_equals_one_process(tmp_path):
+    script = tmp_path / "step.py"
+    script.write_text(STEP_WORKER)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "one.npz")], env=_env(), check=True, timeout=120)
+    run = subprocess.run([*TORCHRUN, str(script), str(tmp_path / "two.npz")], env=_env(), capture_output=True,
+                         text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-3000:]
+    one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    assert sorted(one.files) == sorted(two.files)
+    diff = {kind: max(float(np.abs(one[k] - two[k]).max()) for k in one.files if k.startswith(kind))
+            for kind in ("grad", "param", "ema", "loss")}
+    print("max |one process - two processes|:", diff)
+    assert all(d <= 1e-6 for d in diff.values()), diff
+    assert max(float(np.abs(one[k]).max()) for k in one.files if k.startswith("grad0")) > 1e-3  # it did learn
+
+
+def _train(args: list[str], env: dict[str, str], torchrun: bool = False) -> subprocess.CompletedProcess:
+    command = [*TORCHRUN, "-m", "textrnn"] if torchrun else [sys.executable, "-m", "textrnn"]
+    return subprocess.run([*command, "train", *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def _layout(folder: Path) -> tuple[list[str], list[str]]:
+    meta = json.loads((folder / "metadata.json").read_text())
+
+    def keys(value, prefix=""):  # every key path of metadata.json, without list items' values
+        if isinstance(value, dict):
+            return [k for name, v in value.items() for k in [prefix + name, *keys(v, prefix + name + ".")]]
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            return keys(value[0], prefix + "[].")
+        return []
+
+    return sorted(p.name for p in folder.iterdir()), sorted(set(keys(meta)))
+
+
+def test_torchrun_writes_the_same_model_folder_as_one_process(tmp_path, models_root):
+    data = write_csv(tmp_path / "train.csv", ROWS * 10)
+    test = write_csv(tmp_path / "test.csv", ROWS)
+    env = {**_env(), "TEXTRNN_MODELS": str(models_root)}
+    args = [str(data), "--test", str(test), *SMALL, "--epochs", "30"]
+    one = _train([*args, "--out", str(tmp_path / "one")], env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    # the convenience launcher (torchrun --standalone in-process) for the two-process run
+    two = subprocess.run([sys.executable, "-m", "textrnn", "train", *args, "--out", str(tmp_path / "two"),
+                          "--nproc", "2"], env=env, capture_output=True, text=True, timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.stderr.count("Exporting to ONNX") == 1 and two.stdout.count("Saved") == 1  # rank 0 alone
+    assert _layout(tmp_path / "one") == _layout(tmp_path / "two")
+    assert (models_root / "DEFAULT").read_text().strip().endswith("two")
+    scores = [json.loads((tmp_path / name / "metadata.json").read_text())["results"]["test"]["metrics"]["accuracy"]
+              for name in ("one", "two")]
+    assert min(scores) >= 0.75 and abs(scores[0] - scores[1]) <= 0.15, scores  # within noise on 24 test texts
+
+
+def test_members_across_processes_equal_the_members_of_one_process(tmp_path, models_root):
+    data = write_csv(tmp_path / "train.csv", ROWS * 3)
+    env = {**_env(), "TEXTRNN_MODELS": str(models_root)}
+    args = [str(data), *SMALL, "--epochs", "3", "--members", "2"]
+    one = _train([*args, "--out", str(tmp_path / "one")], env)
+    two = _train([*args, "--out", str(tmp_path / "two")], env, torchrun=True)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr[-2000:] + two.stderr[-2000:]
+    from safetensors.numpy import load_file
+
+    a, b = load_file(tmp_path / "one" / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
+    assert a.keys() == b.keys() and any(k.startswith("members.1.") for k in a)
+    assert all(np.array_equal(a[k], b[k]) for k in a)  # member i from the same seed, on process i
+    members = json.loads((tmp_path / "two" / "metadata.json").read_text())["training"]["members"]
+    assert [m["seed"] for m in members] == [0, 1]
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([*TORCHRUN, "-m", "textrnn", "train", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_epochs(proc: subprocess.Popen, lines: list[str]) -> None:
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("epoch   1 ") or time.monotonic() > deadline:
+            return
+
+
+def _ranks(torchrun_pid: int) -> dict[int, int]:
+    """{rank: pid} of torchrun's worker processes."""
+    out = {}
+    children = Path(f"/proc/{torchrun_pid}/task/{torchrun_pid}/children").read_text().split()
+    for pid in map(int, children):
+        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        rank = next((int(e[5:]) for e in env if e.startswith(b"RANK=")), None)
+        if rank is not None:
+            out[rank] = pid
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+def test_ctrl_c_under_torchrun_stops_every_process_and_keeps_the_best_epoch(tmp_path, models_root):
+    data = write_csv(tmp_path / "train.csv", ROWS * 3)
+    proc = _start([str(data), *SMALL, "--epochs", "100000", "--out", str(tmp_path / "m")],
+                  {**_env(), "TEXTRNN_MODELS": str(models_root)})
+    lines: list[str] = []
+    _wait_for_epochs(proc, lines)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends torchrun, which passes it to every process
+    rest, _ = proc.communicate(timeout=120)
+    output = "".join(lines) + rest
+    assert "interrupted: kept the best of" in output, output[-3000:]
+    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert meta["training"]["stopped"] == "interrupted" and len(meta["training"]["history"]) >= 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+def test_a_dead_process_ends_the_others_and_nothing_is_written(tmp_path, models_root):
+    data = write_csv(tmp_path / "train.csv", ROWS * 3)
+    proc = _start([str(data), *SMALL, "--epochs", "100000", "--out", str(tmp_path / "m")],
+                  {**_env(), "TEXTRNN_MODELS": str(models_root)})
+    lines: list[str] = []
+    _wait_for_epochs(proc, lines)
+    os.kill(_ranks(proc.pid)[1], signal.SIGKILL)
+    rest, _ = proc.communicate(timeout=120)
+    output = "".join(lines) + rest
+    assert proc.returncode != 0
+    assert "error: process 0 of 2 lost contact with another process" in output, output[-3000:]
+    assert not (tmp_path / "m").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_shards_split_each_batch_and_weigh_the_loss():
+    from textrnn.training.distributed import DataParallel, Place
+
+    batches = [np.arange(11), np.array([11]), np.arange(12, 16)]
+    parts = [list(DataParallel(Place(rank, 3, rank), None).shard(batches)) for rank in range(3)]
+    for k, batch in enumerate(batches):
+        rows = np.concatenate([parts[r][k][0] for r in range(3) if parts[r][k][1] > 0])
+        assert rows.tolist() == batch.tolist()  # every row once, in order, by one process
+        # DDP divides the summed gradients by 3: the weights make it the whole batch's mean
+        assert sum(parts[r][k][1] for r in range(3)) / 3 == pytest.approx(1.0)
+    assert parts[1][1][1] == parts[2][1][1] == 0.0  # 1 row, 3 processes: two compute a placeholder row
+
+
+def test_fingerprints_tell_different_data_apart():
+    from textrnn.training.distributed import fingerprint
+
+    ids = [np.array([2, 3, 4]), np.array([5])]
+    y = np.array([0, 1])
+    assert fingerprint(ids, y) == fingerprint([np.array([2, 3, 4]), np.array([5])], y.copy())
+    assert fingerprint(ids, y) != fingerprint([np.array([2, 3]), np.array([4, 5])], y)
+    assert fingerprint(ids, y) != fingerprint(ids, np.array([1, 0]))
+
+
+def test_nproc_is_taken_off_the_command_each_process_runs():
+    from textrnn.cli.train import _without_nproc
+
+    assert _without_nproc(["train", "d.csv", "--nproc", "2", "--epochs", "3"]) == ["train", "d.csv", "--epochs", "3"]
+    assert _without_nproc(["train", "--nproc=4", "d.csv"]) == ["train", "d.csv"]
+
+
+CHECK_WORKER = '''
+import sys
+import numpy as np, torch, torch.distributed as dist
+from textrnn.errors import TrainingError
+from textrnn.training.distributed import DataParallel, place
+dist.init_process_group("gloo")
+where = place()
+hooks = DataParallel(where, torch.device("cpu"))
+hooks.check_inputs([np.array([2, 3])], np.array([0]))  # the same everywhere: passes
+try:
+    hooks.check_inputs([np.array([2, 3 + where.rank])], np.array([0]))  # process 1 tokenized differently
+except TrainingError as err:
+    open(sys.argv[1] + str(where.rank), "w").write(str(err))
+'''
+
+
+def test_processes_refuse_to_train_on_different_data(tmp_path):
+    script = tmp_path / "check.py"
+    script.write_text(CHECK_WORKER)
+    run = subprocess.run([*TORCHRUN, str(script), str(tmp_path / "err")], env=_env(), capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for rank in (0, 1):  # every process stops, with the same message
+        assert "process 1 of 2 read different training data" in (tmp_path / f"err{rank}").read_text()
