@@ -70,8 +70,9 @@ def read_labelled(path: str | Path, text_column: str | None = None, label_column
     return Dataset(built, labels, str(path))  # type: ignore[arg-type] - a TextList reads as a list of str
 
 
-class _ListLabels(Exception):
-    """A label that is a list: multi-label data, which `load_dataset` reads (not streamed)."""
+class _ListLabels(DataError):
+    """A label that is a list: multi-label data, which `load_dataset` reads (not streamed); `read_any`
+    hands the file to it, and a direct `read_labelled` call reports it as a DataError."""
 
 
 def read_any(path: str | Path, text_column: str | None = None, label_column: str | None = None,
@@ -94,7 +95,8 @@ def _where(fmt: str, line: int) -> str:
 
 def _label(label: Any, path: Path, fmt: str, line: int, column: str) -> str:
     if isinstance(label, list):
-        raise _ListLabels
+        raise _ListLabels(f"{path} {_where(fmt, line)}: the label in column {column!r} must be a string or "
+                          "number here; a list is multi-label data, which load_dataset (and textrnn train) reads")
     if isinstance(label, dict):
         raise DataError(f"{path} {_where(fmt, line)}: the label in column {column!r} must be a string "
                         f"or number (got {json.dumps(label)[:40]})")
