@@ -334,7 +334,7 @@ def fit_members(make_member: Callable[[], nn.Module], members: int, task: Task, 
     hooks = hooks or FitHooks()
     hooks.check_inputs(train_ids, train_y, val_ids, val_y)
     trained: list[tuple[int, nn.Module, FitResult]] = []
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None  # re-raised as it came (tune's TimeUp is one)
     for i in hooks.members(members):
         if on_member:
             on_member(i, members)
@@ -343,15 +343,15 @@ def fit_members(make_member: Callable[[], nn.Module], members: int, task: Task, 
         model = make_member()
         try:
             result = fit(model, task, train_ids, train_y, val_ids, val_y, member_config, callback, hooks, pretrained)
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as err:
+            interrupted = err
             break
         trained.append((i, model.cpu().eval(), result))
         if result.stopped == "interrupted":
             break
     trained = hooks.gather_members(trained)
-    if interrupted and not trained:
-        raise KeyboardInterrupt
+    if interrupted is not None and not trained:
+        raise interrupted
     return [model for _, model, _ in trained], [result for _, _, result in trained]
 
 
