@@ -116,3 +116,15 @@ def test_too_little_text_to_pretrain_is_one_clear_line(tmp_path):
     result = runner.invoke(app, ["pretrain", str(corpus), "--out", str(tmp_path / "lm")])
     assert result.exit_code == 1 and "too little text to pretrain on" in result.output
     assert not (tmp_path / "lm").exists()
+
+
+@pytest.mark.parametrize("texts, mode, expected", [(999, "auto", False), (1000, "auto", True), (49_999, "auto", True),
+                                                   (50_000, "auto", False), (50_000, "on", True), (5000, "off", False)])
+def test_auto_pretrains_medium_data_only(texts, mode, expected):
+    from types import SimpleNamespace
+
+    from textrnn.config import InitConfig, Settings
+    from textrnn.training.job import pretrains
+
+    splits = SimpleNamespace(train=range(texts))
+    assert pretrains(Settings(init=InitConfig(pretrain=mode)), splits) is expected

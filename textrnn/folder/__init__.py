@@ -172,7 +172,8 @@ class ModelFolder:
         return stratified_split(data, meta.settings.data.val_split, meta.settings.train.seed)[1]
 
     def torch_model(self) -> nn.Module:
-        """The PyTorch model from model.safetensors (a TextClassifier, or an Ensemble), CPU, eval. [torch]"""
+        """The PyTorch model from model.safetensors (a TextClassifier or an Ensemble, Mixed with its linear
+        n-gram model where it has one), CPU, eval. [torch]"""
         from safetensors.torch import load_file
 
         from textrnn.model import build_model
@@ -181,7 +182,15 @@ class ModelFolder:
         if not weights.is_file():
             raise ModelFolderError(f"model folder {self.path} has no {WEIGHTS_FILE} (the PyTorch weights)")
         meta = self.metadata
-        model = build_model(meta.settings.model, self.tokenizer.get_vocab_size(), self.task, members=meta.members)
+        vocab = self.tokenizer.get_vocab_size()
+        model = build_model(meta.settings.model, vocab, self.task, members=meta.members)
+        if meta.linear is not None:
+            from textrnn.model.linear import Mixed, NgramLinear
+
+            lin = meta.linear
+            model = Mixed(model, NgramLinear(vocab, lin.features, len(self.task.labels), lin.buckets), lin.alpha,
+                          self.task)
+            model.info = lin
         try:
             model.load_state_dict(load_file(str(weights)))
         except Exception as err:  # safetensors and torch raise several types for bad or mismatched files

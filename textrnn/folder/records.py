@@ -158,6 +158,21 @@ class PretrainedInfo:
 
 
 @dataclass(frozen=True)
+class LinearInfo:
+    """The linear n-gram model mixed with the network (textrnn.model.linear): its size, how it was
+    chosen on validation, and what each part and the mix scored there."""
+
+    features: int  # unigram and bigram features kept (the weight table has one more row)
+    buckets: int  # hashed bigram keys
+    alpha: float  # the linear model's share of the mixed probabilities
+    c: float  # inverse regularisation strength of the logistic regression
+    network_val_score: float
+    linear_val_score: float
+    mixed_val_score: float
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class Trial:
     """One trial of `textrnn tune`: the settings it tried and how it ended."""
 
@@ -207,6 +222,7 @@ class Metadata:
     int8: Int8Info | None = None
     pretrained: PretrainedInfo | None = None
     tuning: Tuning | None = None
+    linear: LinearInfo | None = None  # the linear n-gram model mixed in, if any
     results: dict[str, SplitResult] = field(default_factory=dict)
     test_torch_score: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
@@ -266,7 +282,7 @@ class Metadata:
 _FIELDS: dict[str, Any] = {"settings": Settings, "data": dict[str, DataInfo], "tokenizer": TokenizerInfo | None,
                            "network": Network, "training": Training, "export": ExportInfo | None,
                            "int8": Int8Info | None, "pretrained": PretrainedInfo | None, "tuning": Tuning | None,
-                           "test_torch_score": float | None,
+                           "linear": LinearInfo | None, "test_torch_score": float | None,
                            "versions": dict[str, str], "created": str, "textrnn_version": str}
 
 

@@ -65,6 +65,16 @@ def best_f1_threshold(gold: np.ndarray, probs: np.ndarray) -> tuple[float, float
     return float(cut), float(f1[best])
 
 
+def _thresholds(gold: np.ndarray, probs: np.ndarray, own: bool) -> np.ndarray:
+    """The best global threshold for every label; with `own`, each label's best where it has MIN_POSITIVES."""
+    grid = np.arange(0.05, 0.96, 0.01)
+    thresholds = np.full(gold.shape[1], max(grid, key=lambda t: f1_scores(gold, probs >= t)[0]), dtype=np.float32)
+    if own:
+        for j in np.flatnonzero(gold.sum(0) >= MIN_POSITIVES):
+            thresholds[j] = best_f1_threshold(gold[:, j], probs[:, j])[0]
+    return thresholds
+
+
 class MultiLabelTask(Task):
     """Multi-label classification: each text has any subset of `labels`."""
 
@@ -127,11 +137,13 @@ class MultiLabelTask(Task):
 
         return torch.from_numpy(targets.astype(np.float32))
 
-    def combine(self, member_logits: list[torch.Tensor]) -> torch.Tensor:
-        """The logit of the members' mean probability per label, so `probabilities` averages them."""
+    def combine(self, member_logits: list[torch.Tensor], weights: Sequence[float] | None = None) -> torch.Tensor:
+        """The logit of the members' mean probability per label (weighted by `weights`, which sum to 1),
+        so `probabilities` averages them."""
         import torch
 
-        p = torch.stack([m.float().sigmoid() for m in member_logits]).mean(0).clamp(1e-7, 1 - 1e-7)
+        w = weights if weights is not None else [1.0 / len(member_logits)] * len(member_logits)
+        p = sum(wi * m.float().sigmoid() for wi, m in zip(w, member_logits, strict=True)).clamp(1e-7, 1 - 1e-7)
         return torch.log(p) - torch.log1p(-p)
 
     def running_score(self) -> MicroF1Counter:
@@ -145,7 +157,10 @@ class MultiLabelTask(Task):
         return loss, self.torch_score(targets, logits)
 
     def torch_score(self, targets: np.ndarray, logits: np.ndarray) -> float:
-        micro, macro = f1_scores(targets > 0.5, self.decide(self.probabilities(logits)))
+        return self.score(targets, self.probabilities(logits))
+
+    def score(self, targets: np.ndarray, probs: np.ndarray) -> float:
+        micro, macro = f1_scores(targets > 0.5, self.decide(probs))
         return micro if self.metric == "micro_f1" else macro
 
     # ------------------------------------------------------------ prediction [numpy]
@@ -182,15 +197,25 @@ class MultiLabelTask(Task):
         return MultiLabelTask(self.labels, self.metric, self.weights, [threshold] * len(self.labels))
 
     def calibrate(self, targets: np.ndarray, probs: np.ndarray) -> MultiLabelTask:
-        """Thresholds tuned on validation: each label's own where it has MIN_POSITIVES positives, one
-        global threshold (best micro-F1) for the rest."""
+        """Thresholds tuned on validation: one global threshold (best micro-F1), and each label's own where
+        it has MIN_POSITIVES positives. The labels' own are kept only if they also win on texts they were
+        not tuned on (each half of validation scored with thresholds tuned on the other half): on a small
+        validation set they overfit (cooking: micro-F1 0.49 on validation but 0.43 on test, against 0.47
+        and 0.47 with the global one)."""
         gold = targets > 0.5
-        grid = np.arange(0.05, 0.96, 0.01)
-        best_global = max(grid, key=lambda t: f1_scores(gold, probs >= t)[0])
-        thresholds = np.full(len(self.labels), best_global, dtype=np.float32)
-        for j in np.flatnonzero(gold.sum(0) >= MIN_POSITIVES):
-            thresholds[j] = best_f1_threshold(gold[:, j], probs[:, j])[0]
-        return MultiLabelTask(self.labels, self.metric, self.weights, np.round(thresholds, 4))
+        own = True
+        halves = np.array_split(np.random.default_rng(0).permutation(len(gold)), 2)
+        if min(map(len, halves)) >= MIN_POSITIVES:
+            own = self._held_out_score(gold, probs, halves, True) > self._held_out_score(gold, probs, halves, False)
+        return MultiLabelTask(self.labels, self.metric, self.weights, np.round(_thresholds(gold, probs, own), 4))
+
+    def _held_out_score(self, gold: np.ndarray, probs: np.ndarray, halves: list[np.ndarray], own: bool) -> float:
+        chosen = np.zeros_like(gold)
+        for tune, score in (halves, halves[::-1]):
+            task = MultiLabelTask(self.labels, thresholds=_thresholds(gold[tune], probs[tune], own))
+            chosen[score] = task.decide(probs[score])
+        micro, macro = f1_scores(gold, chosen)
+        return micro if self.metric == "micro_f1" else macro
 
     # ------------------------------------------------------------ evaluation
 

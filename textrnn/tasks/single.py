@@ -117,13 +117,16 @@ class Task:
 
         return torch.from_numpy(targets.astype(np.int64))
 
-    def combine(self, member_logits: list[torch.Tensor]) -> torch.Tensor:
-        """An ensemble's output from its members' logits: the log of their mean probability, so
-        that `probabilities` of it is the averaged probabilities."""
+    def combine(self, member_logits: list[torch.Tensor], weights: Sequence[float] | None = None) -> torch.Tensor:
+        """An ensemble's output from its members' logits: the log of their mean probability (weighted
+        by `weights`, which sum to 1), so that `probabilities` of it is the averaged probabilities."""
         import torch
 
         log_probs = torch.stack([m.float().log_softmax(dim=-1) for m in member_logits])
-        return torch.logsumexp(log_probs, dim=0) - math.log(len(member_logits))
+        if weights is None:
+            return torch.logsumexp(log_probs, dim=0) - math.log(len(member_logits))
+        logw = torch.tensor([math.log(max(w, 1e-12)) for w in weights]).view(-1, 1, 1)
+        return torch.logsumexp(log_probs + logw, dim=0)
 
     def running_score(self) -> ScoreCounter:
         return ScoreCounter()
@@ -138,7 +141,11 @@ class Task:
 
     def torch_score(self, targets: np.ndarray, logits: np.ndarray) -> float:
         """The score of logits (the validation score; also PyTorch's test score beside ONNX Runtime's)."""
-        pred = logits.argmax(1) if self.threshold is None else self.predict_classes(self.probabilities(logits))
+        return self.score(targets, self.probabilities(logits))
+
+    def score(self, targets: np.ndarray, probs: np.ndarray) -> float:
+        """The task's metric of probabilities against targets."""
+        pred = self.predict_classes(probs)
         if self.metric == "accuracy":
             return float((pred == targets).mean())
         return self._macro_f1(targets, pred)

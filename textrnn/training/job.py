@@ -210,15 +210,16 @@ def prepare_start(splits: Splits, settings: Settings, progress: Progress | None 
 
 
 MIN_PRETRAIN_TEXTS = 1000  # auto: below this, too little text for a language model to learn from
+MAX_PRETRAIN_TEXTS = 50_000  # auto: from this, the labelled texts teach enough (sst2: 81.9 without, 81.1 with)
 
 
 def pretrains(settings: Settings, splits: Splits) -> bool:
     """Whether this run pretrains a language model on its training texts: --pretrain on, or auto with no
-    other knowledge given (--init, --embeddings) and at least MIN_PRETRAIN_TEXTS training texts."""
+    other knowledge given (--init, --embeddings) and MIN_PRETRAIN_TEXTS to MAX_PRETRAIN_TEXTS training texts."""
     init = settings.init
     if init.pretrained or init.pretrain == "off":
         return False
-    return init.pretrain == "on" or len(splits.train) >= MIN_PRETRAIN_TEXTS
+    return init.pretrain == "on" or MIN_PRETRAIN_TEXTS <= len(splits.train) < MAX_PRETRAIN_TEXTS
 
 
 def _pretrained_on_training_texts(splits: Splits, settings: Settings, progress: Progress | None) -> Start:
@@ -284,6 +285,13 @@ def fit_model(splits: Splits, start: Start, progress: Progress | None,
     if not models:  # a process of a distributed run other than the writer: the writer has the members
         return None, fits, start
     model = models[0] if len(models) == 1 else Ensemble(models, splits.task)
+    if settings.model.linear:
+        from textrnn.training.linear import mix_linear
+
+        if progress:
+            progress.on_stage("Fitting the linear n-gram model")
+        model = mix_linear(model, splits.task, train_ids, splits.targets("train"), val_ids, splits.targets("val"),
+                           tokenizer.get_vocab_size(), settings.train.seed)
     return model, fits, start
 
 
@@ -355,6 +363,7 @@ def record_and_save(folder: Path, splits: Splits, start: Start, model: Any, fits
         network=Network(tuple(Layer(**row) for row in model.summary()),
                         int(sum(p.numel() for p in model.parameters()))),
         training=describe_training(splits, fits, settings), export=export, pretrained=start.info,
+        linear=getattr(model, "info", None),
         versions=_versions(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         textrnn_version=__version__, **extra)
     write_metadata(folder / store.METADATA_FILE, meta)

@@ -63,6 +63,12 @@ def model_card(folder: ModelFolder) -> Table:
         alone = ", ".join(f"{x.val_score:.2%}" for x in training.members)
         grid.add_row("Ensemble", f"{meta.members} members averaged (seeds {seeds}), val {metric} alone {alone}; "
                                  "history and curves below are member 1's")
+    if meta.linear is not None:
+        lin = meta.linear
+        grid.add_row("Linear mix", f"{1 - lin.alpha:.2f} network + {lin.alpha:.2f} linear n-gram model "
+                                   f"({lin.features:,} features, C {lin.c:g}); val {metric}: network "
+                                   f"{lin.network_val_score:.2%}, linear {lin.linear_val_score:.2%}, "
+                                   f"mixed {lin.mixed_val_score:.2%}")
     scores = [f"{SPLIT_TITLES[s].lower()} {metric} {meta.results[s].metrics.score:.2%}"
               for s in ("val", "test") if s in meta.results]
     if scores:

@@ -1,0 +1,140 @@
+"""The linear n-gram model: the graph computes the features training learns from, the mix is chosen on
+validation and recorded, and a mixed model goes through export, reload and predict like any other."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tests.conftest import ROWS, TINY, metadata, write_csv
+from textrnn.cli import app
+from textrnn.data.tokens import TokenArrays
+from textrnn.model.linear import Mixed, NgramLinear, ngram_keys
+from textrnn.tasks import MultiLabelTask, Task
+from textrnn.tokenizer import pad
+from textrnn.training.linear import _vocabulary, bucket_count, mix_linear, ngram_occurrences, tfidf_matrix
+
+B = 1_021  # hash buckets
+
+runner = CliRunner()
+
+
+def _texts(rng: np.random.Generator, n: int, vocab: int) -> list[np.ndarray]:
+    return [rng.integers(1, vocab, size=rng.integers(1, 12)) for _ in range(n)]
+
+
+def test_the_graph_computes_the_features_training_learns_from():
+    rng = np.random.default_rng(0)
+    vocab, classes = 40, 3
+    ids = _texts(rng, 200, vocab) + [np.array([5, 6, 5, 6])]  # a text that repeats n-grams
+    texts, keys = ngram_occurrences(ids, vocab, B)
+    assert keys[texts == len(ids) - 1].tolist() == ngram_keys(ids[-1], vocab, B).tolist() == \
+        [5, 6, 5, 6, vocab + 5 * vocab + 6, vocab + 6 * vocab + 5, vocab + 5 * vocab + 6]
+    flat = TokenArrays(np.concatenate(ids).astype(np.uint16), np.concatenate([[0], np.cumsum([len(x) for x in ids])]))
+    assert all(np.array_equal(a, b) for a, b in zip(ngram_occurrences(flat, vocab, B), (texts, keys), strict=True))
+
+    rows, idf = _vocabulary(texts, keys, len(ids), classes, vocab, B)
+    features = len(idf) - 1
+    assert 0 < features < len(np.unique(keys)) and idf[0] == 0  # n-grams of one text are no feature
+    x = tfidf_matrix(texts, keys, len(ids), rows, idf)
+    no_repeat = [i for i, t in enumerate(ids) if len(set(ngram_keys(t, vocab, B))) == 2 * len(t) - 1]
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())[no_repeat]
+    assert np.allclose(norms[norms > 0], 1.0)  # L2-normalised where no n-gram repeats
+
+    weight, bias = rng.normal(size=(features, classes)).astype(np.float32), rng.normal(size=classes).astype(np.float32)
+    linear = NgramLinear(vocab, features, classes, B)
+    with torch.no_grad():
+        linear.rows.copy_(torch.from_numpy(rows))
+        linear.idf.copy_(torch.from_numpy(idf))
+        linear.weight[1:].copy_(torch.from_numpy(weight))
+        linear.bias.copy_(torch.from_numpy(bias))
+    with torch.no_grad():
+        got = linear(torch.from_numpy(pad(ids))).numpy()
+    np.testing.assert_allclose(got, np.asarray(x @ weight) + bias, rtol=1e-5, atol=1e-5)
+    assert bucket_count(ids[:20], vocab) == B < bucket_count(ids, vocab)  # room for 4x the distinct bigrams
+
+
+def _worded(rng: np.random.Generator, n: int, classes: int, vocab: int = 60) -> tuple[list[np.ndarray], np.ndarray]:
+    """Texts whose class is told by one of its words (ids 2..2+classes); the rest is noise."""
+    y = rng.integers(0, classes, size=n)
+    ids = []
+    for label in y:
+        text = rng.integers(10, vocab, size=rng.integers(3, 10))
+        text[rng.integers(len(text))] = 2 + label
+        ids.append(text)
+    return ids, y
+
+
+@pytest.mark.parametrize("kind", ["single", "multi"])
+def test_the_mix_is_chosen_on_validation_and_is_what_the_graph_outputs(kind):
+    from textrnn.config import ModelConfig
+    from textrnn.model import build_member
+
+    rng = np.random.default_rng(1)
+    vocab = 60
+    ids, y = _worded(rng, 400, 3, vocab)
+    if kind == "single":
+        task = Task(["a", "b", "c"])
+    else:
+        task = MultiLabelTask(["a", "b", "c"])
+        y = np.eye(3, dtype=np.float32)[y]
+    torch.manual_seed(0)
+    network = build_member(ModelConfig(embedding_dim=8, hidden_size=8), vocab, task).eval()  # untrained
+    mixed = mix_linear(network, task, ids[:300], y[:300], ids[300:], y[300:], vocab)
+    assert isinstance(mixed, Mixed) and 0 < mixed.alpha <= 1
+    info = mixed.info
+    assert info.alpha == mixed.alpha and info.linear_val_score > info.network_val_score
+    assert info.mixed_val_score >= max(info.linear_val_score, info.network_val_score) - 1e-9
+    assert info.mixed_val_score > 0.9  # the telling word is a feature
+
+    batch = torch.from_numpy(pad(ids[300:]))
+    with torch.no_grad():
+        p_net, p_lin, p_mix = (task.probabilities(m(batch).numpy()) for m in (network, mixed.linear, mixed))
+    np.testing.assert_allclose(p_mix, (1 - mixed.alpha) * p_net + mixed.alpha * p_lin, atol=1e-5)
+
+
+def test_no_share_for_the_linear_model_leaves_the_network_alone():
+    from textrnn.config import ModelConfig
+    from textrnn.model import build_member
+
+    rng = np.random.default_rng(2)
+    ids, _ = _worded(rng, 200, 2)
+    y = rng.integers(0, 2, size=200)  # labels no n-gram tells: the linear model cannot beat the network's tie
+    task = Task(["a", "b"])
+    network = build_member(ModelConfig(embedding_dim=8, hidden_size=8), 60, task).eval()
+    with torch.no_grad():  # a network that is right on every validation text
+        network.classifier.weight.zero_()
+    validation = [np.array([2])] * 20
+    network.classifier.bias.data = torch.tensor([5.0, -5.0])
+    assert mix_linear(network, task, ids, y, validation, np.zeros(20, dtype=np.int64), 60) is network
+
+
+def test_a_mixed_model_folder_exports_reloads_and_predicts(tmp_path):
+    data = write_csv(tmp_path / "train.csv", ROWS * 4)
+    out = tmp_path / "m"
+    result = runner.invoke(app, ["train", str(data), "--out", str(out), *TINY, "--epochs", "1", "--val-split", "0.25"])
+    assert result.exit_code == 0, result.output
+    meta = metadata(out)
+    assert meta.linear is not None and meta.linear.alpha > 0, meta.linear  # one epoch of a tiny network: no match
+    assert meta.export.parity_max_diff < 1e-4
+    assert any(row.layer.startswith("NgramLinear") for row in meta.network.layers)
+
+    from textrnn.folder import ModelFolder
+    from textrnn.inference.predictor import Predictor
+
+    folder = ModelFolder.open(out)
+    model = folder.torch_model()
+    assert isinstance(model, Mixed) and model.alpha == meta.linear.alpha
+    texts = [t for t, _ in ROWS]
+    ids = pad([np.asarray(folder.tokenizer.encode(t).ids) for t in texts])
+    with torch.no_grad():
+        expected = folder.task.probabilities(model(torch.from_numpy(ids)).numpy())
+    np.testing.assert_allclose(Predictor(folder, device="cpu").predict_proba(texts), expected, atol=1e-5)
+    assert runner.invoke(app, ["export", "--model", str(out)]).exit_code == 0  # re-export from the reloaded weights
+    predicted = runner.invoke(app, ["predict", "--model", str(out), "a delight from start to finish"])
+    assert predicted.exit_code == 0 and "pos" in predicted.output
+
+    plain = runner.invoke(app, ["train", str(data), "--out", str(tmp_path / "n"), *TINY, "--no-linear"])
+    assert plain.exit_code == 0 and metadata(tmp_path / "n").linear is None

@@ -1,0 +1,85 @@
+"""Model stage [torch]: a linear model over the text's token n-grams, and its mix with the network.
+
+The linear model scores TF-IDF features of the token unigrams and hashed token bigrams (NBSVM-style:
+Wang and Manning 2012; Mesnil et al. 2015 mixed such a model with recurrent ones and beat each
+alone). It is trained apart (textrnn.training.linear), then lives in the same graph as the network:
+`Mixed` outputs the logits whose probabilities are (1 - alpha) * network + alpha * linear, so
+export, ONNX Runtime, thresholds and everything after see one model.
+
+Features, the same in numpy (training) and torch (the graph): key = token id for a unigram, and
+vocab_size + (left * vocab_size + right) mod buckets for a bigram; `rows` maps a key to its feature
+row (0: not a feature); a text's vector is idf[row] summed per feature over its n-grams, divided
+by the square root of the sum of idf[row] squared over its n-grams (L2 norm for texts that repeat no
+n-gram).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from textrnn.tokenizer import PAD_ID
+
+if TYPE_CHECKING:
+    from textrnn.tasks import Task
+
+BUCKET_SIZES = (1_021, 4_093, 16_381, 65_521, 262_139)  # primes: hashed bigram keys (training picks one by data size)
+
+
+def ngram_keys(ids: np.ndarray, vocab_size: int, buckets: int) -> np.ndarray:
+    """One text's n-gram keys (its token ids, then its bigrams' hashed keys), as the graph computes them."""
+    ids = np.asarray(ids, dtype=np.int64)
+    return np.concatenate([ids, vocab_size + (ids[:-1] * vocab_size + ids[1:]) % buckets])
+
+
+class NgramLinear(nn.Module):
+    """Right-padded token ids (batch, seq_len) -> logits (batch, classes) of a linear model over n-grams."""
+
+    def __init__(self, vocab_size: int, features: int, num_classes: int, buckets: int) -> None:
+        super().__init__()
+        self.vocab_size, self.buckets, self.features = vocab_size, buckets, features
+        self.register_buffer("rows", torch.zeros(vocab_size + buckets, dtype=torch.int32))
+        self.register_buffer("idf", torch.zeros(features + 1))  # row 0: not a feature, weighs nothing
+        self.weight = nn.Parameter(torch.zeros(features + 1, num_classes), requires_grad=False)
+        self.bias = nn.Parameter(torch.zeros(num_classes), requires_grad=False)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        valid = input_ids != PAD_ID
+        bigrams = self.vocab_size + (input_ids[:, :-1] * self.vocab_size + input_ids[:, 1:]) % self.buckets
+        keys = torch.cat([input_ids, bigrams], dim=1)
+        present = torch.cat([valid, valid[:, 1:]], dim=1)  # right padding: a pair is real where its second is
+        rows = self.rows[keys].long() * present.long()  # (batch, grams)
+        idf = self.idf[rows]  # (batch, grams)
+        norm = idf.square().sum(dim=1, keepdim=True).sqrt().clamp(min=1e-6)
+        scores = torch.bmm((idf / norm).unsqueeze(1), self.weight[rows]).squeeze(1)  # (batch, classes)
+        return scores + self.bias
+
+
+class Mixed(nn.Module):
+    """The network and the linear n-gram model in one graph: the task combines their probabilities with
+    weights (1 - alpha, alpha). Looks like the network to the rest of textrnn (summary, encode)."""
+
+    def __init__(self, network: nn.Module, linear: NgramLinear, alpha: float, task: Task) -> None:
+        super().__init__()
+        self.network, self.linear, self.alpha = network, linear, float(alpha)
+        self.info: Any = None  # the LinearInfo that training recorded (textrnn.training.linear)
+        self.combine = task.combine
+        self.config, self.directions = network.config, network.directions
+        self.vocab_size, self.num_classes = network.vocab_size, network.num_classes
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.combine([self.network(input_ids), self.linear(input_ids)], [1.0 - self.alpha, self.alpha])
+
+    def encode(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.network.encode(input_ids)
+
+    def summary(self) -> list[dict]:
+        lin = self.linear
+        return [*self.network.summary(),
+                {"layer": f"NgramLinear(TF-IDF, {lin.features:,} unigram and bigram features)",
+                 "output_shape": f"(None, {self.num_classes})", "params": lin.weight.numel() + lin.bias.numel()},
+                {"layer": f"Mix: {1 - self.alpha:.2f} network + {self.alpha:.2f} linear",
+                 "output_shape": f"(None, {self.num_classes})", "params": 0}]

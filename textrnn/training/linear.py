@@ -1,0 +1,160 @@
+"""Training stage [torch, scikit-learn]: the linear n-gram model beside the fitted network.
+
+After the network is fitted, a logistic regression learns from TF-IDF features of the training
+texts' token unigrams and hashed bigrams (textrnn.model.linear defines them, identically in the
+graph); its strength C, then its share alpha of the mixed probabilities, are chosen on validation by
+the task's metric (multi-label: with thresholds tuned per candidate, as the saved model will be).
+A share of 0 leaves the network alone.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from textrnn.folder.records import LinearInfo
+from textrnn.model.linear import BUCKET_SIZES, Mixed, NgramLinear
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+    from torch import nn
+
+    from textrnn.tasks import Task
+
+MAX_TEXTS = 200_000  # beyond this many training texts, the linear model learns from a random sample of them
+MAX_WEIGHTS = 12_000_000  # features x classes: the weight table stays under ~48 MB (most frequent features kept)
+MIN_DF = 2  # a feature is an n-gram in at least this many training texts
+C_GRID = (4.0, 16.0)  # logistic regression strengths tried (measured best on the shared sets: 4 to 16)
+ALPHAS = np.round(np.linspace(0.0, 1.0, 11), 2)
+
+
+def ngram_occurrences(ids: Sequence[np.ndarray], vocab_size: int, buckets: int) -> tuple[np.ndarray, ...]:
+    """(text index, n-gram key) of every unigram and bigram of `ids`, keys as `ngram_keys` computes them."""
+    flat = getattr(ids, "flat", None)
+    if flat is None:
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        flat = np.concatenate([np.asarray(x, dtype=np.int64) for x in ids]) if len(ids) else np.zeros(0, np.int64)
+    else:
+        lengths = ids.lengths
+    flat = flat.astype(np.int64)
+    text = np.repeat(np.arange(len(lengths)), lengths)
+    pair = np.ones(len(flat), dtype=bool)  # position i starts a bigram unless it ends its text
+    pair[np.cumsum(lengths)[lengths > 0] - 1] = False
+    starts = np.flatnonzero(pair[:-1]) if len(flat) else np.zeros(0, np.int64)
+    bigrams = vocab_size + (flat[starts] * vocab_size + flat[starts + 1]) % buckets
+    return np.concatenate([text, text[starts]]), np.concatenate([flat, bigrams])
+
+
+def bucket_count(ids: Sequence[np.ndarray], vocab_size: int) -> int:
+    """Hash buckets for the bigrams: the first of BUCKET_SIZES with room for 4 times the training texts'
+    distinct bigrams (few collisions), so a small model keeps a small key table."""
+    _, keys = ngram_occurrences(ids, vocab_size, BUCKET_SIZES[-1])
+    distinct = len(np.unique(keys[keys >= vocab_size]))
+    return next((b for b in BUCKET_SIZES if b >= 4 * distinct), BUCKET_SIZES[-1])
+
+
+def tfidf_matrix(texts: np.ndarray, keys: np.ndarray, n: int, rows: np.ndarray, idf: np.ndarray) -> sp.csr_matrix:
+    """The feature matrix (n, features) that NgramLinear computes in the graph."""
+    import scipy.sparse as sp
+
+    row = rows[keys].astype(np.int64)
+    weight = idf[row]
+    norm = np.sqrt(np.bincount(texts, weights=weight**2, minlength=n))
+    keep = row > 0
+    data = weight[keep] / np.maximum(norm, 1e-6)[texts[keep]]
+    return sp.csr_matrix((data, (texts[keep], row[keep] - 1)), shape=(n, len(idf) - 1))
+
+
+def _vocabulary(texts: np.ndarray, keys: np.ndarray, n: int, classes: int, vocab_size: int,
+                buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """The row of each key (0: not a feature) and the idf of each row (row 0: 0)."""
+    space = vocab_size + buckets
+    present = np.unique(texts * space + keys) % space  # each (text, key) once
+    uniq, df = np.unique(present, return_counts=True)
+    kept = np.flatnonzero(df >= MIN_DF)
+    cap = max(1, MAX_WEIGHTS // max(classes, 1))
+    if len(kept) > cap:  # the most frequent
+        kept = np.sort(kept[np.argsort(-df[kept], kind="stable")[:cap]])
+    rows = np.zeros(space, dtype=np.int32)
+    rows[uniq[kept]] = np.arange(1, len(kept) + 1, dtype=np.int32)
+    idf = np.concatenate([[0.0], np.log((1.0 + n) / (1.0 + df[kept])) + 1.0]).astype(np.float32)
+    return rows, idf
+
+
+def _fit(task: Task, x: Any, y: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic regression: (weights (features, classes), bias (classes,)) whose logits give its probabilities."""
+    from sklearn.linear_model import LogisticRegression
+
+    k = len(task.labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter, labels without a positive
+        if task.kind == "multi_label":  # one binary model per label
+            weight, bias = np.zeros((x.shape[1], k), np.float32), np.full(k, -20.0, np.float32)
+            gold = y > 0.5
+            for j in np.flatnonzero(gold.any(0) & ~gold.all(0)):
+                m = LogisticRegression(C=c, solver="liblinear", random_state=seed).fit(x, gold[:, j].astype(np.int64))
+                weight[:, j], bias[j] = m.coef_[0], m.intercept_[0]
+            return weight, bias
+        m = LogisticRegression(C=c, max_iter=300, random_state=seed).fit(x, y)
+    weight, bias = np.zeros((x.shape[1], k), np.float32), np.zeros(k, np.float32)
+    if m.coef_.shape[0] == 1:  # two classes: one logit, against the first class's 0
+        weight[:, m.classes_[1]], bias[m.classes_[1]] = m.coef_[0], m.intercept_[0]
+    else:
+        weight[:, m.classes_], bias[m.classes_] = m.coef_.T, m.intercept_
+    return weight, bias
+
+
+def _probabilities(task: Task, x: Any, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    return task.probabilities(np.asarray(x @ weight) + bias)
+
+
+def _score(task: Task, y: np.ndarray, probs: np.ndarray) -> float:
+    """The task's metric, with decision thresholds tuned on these texts where the task has them."""
+    return task.calibrate(y, probs).score(y, probs)
+
+
+def mix_linear(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray], y_train: np.ndarray,
+               val_ids: Sequence[np.ndarray], y_val: np.ndarray, vocab_size: int, seed: int = 0) -> nn.Module:
+    """The network Mixed with a linear n-gram model fitted on the training texts, or the network alone
+    when validation gives the linear model no share. The Mixed model's `info` records the choice."""
+    import torch
+
+    from textrnn.training.loop import predict_logits
+
+    t0 = time.perf_counter()
+    n = len(train_ids)
+    if n > MAX_TEXTS:
+        pick = np.sort(np.random.default_rng(seed).choice(n, MAX_TEXTS, replace=False))
+        train_ids, y_train, n = [train_ids[i] for i in pick], y_train[pick], MAX_TEXTS
+    buckets = bucket_count(train_ids, vocab_size)
+    texts, keys = ngram_occurrences(train_ids, vocab_size, buckets)
+    rows, idf = _vocabulary(texts, keys, n, len(task.labels), vocab_size, buckets)
+    x_train = tfidf_matrix(texts, keys, n, rows, idf)
+    x_val = tfidf_matrix(*ngram_occurrences(val_ids, vocab_size, buckets), len(val_ids), rows, idf)
+    network_probs = task.probabilities(predict_logits(network, val_ids))
+    best = None
+    for c in C_GRID:
+        weight, bias = _fit(task, x_train, y_train, c, seed)
+        probs = _probabilities(task, x_val, weight, bias)
+        score = _score(task, y_val, probs)
+        if best is None or score > best[0]:
+            best = (score, c, weight, bias, probs)
+    linear_score, c, weight, bias, linear_probs = best
+    scores = [_score(task, y_val, (1 - a) * network_probs + a * linear_probs) for a in ALPHAS]
+    alpha = float(ALPHAS[int(np.argmax(scores))])  # the first best: the smallest share
+    if alpha == 0.0:
+        return network
+    linear = NgramLinear(vocab_size, len(idf) - 1, len(task.labels), buckets)
+    with torch.no_grad():
+        linear.rows.copy_(torch.from_numpy(rows))
+        linear.idf.copy_(torch.from_numpy(idf))
+        linear.weight[1:].copy_(torch.from_numpy(weight))
+        linear.bias.copy_(torch.from_numpy(bias))
+    mixed = Mixed(network, linear, alpha, task)
+    mixed.info = LinearInfo(len(idf) - 1, buckets, alpha, c, round(float(scores[0]), 6), round(float(linear_score), 6),
+                            round(float(max(scores)), 6), round(time.perf_counter() - t0, 2))
+    return mixed.eval()
