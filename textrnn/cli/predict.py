@@ -77,7 +77,8 @@ def _predict_table(texts, file, model, top_k, device, precision, batch_size, eng
     if texts or file is None or out is None or str(file) == "-":
         raise DataError("--engine ray classifies a file: pass --file TABLE and --out FILE (no TEXT arguments)")
     result = predict_table(TableRequest(str(file), out, str(model) if model is not None else None, text_column,
-                                        top_k, "cpu" if device.value == "auto" else device.value, precision.value,
+                                        top_k or 1,  # a table has a column pair per label: one unless told
+                                        "cpu" if device.value == "auto" else device.value, precision.value,
                                         address, workers, batch_size, force=force))
     count = f"{result.rows:,} predictions" if result.rows is not None else "predictions"
     speed = f"{result.rate:,.0f} texts/s, " if result.rate is not None else ""
