@@ -3,7 +3,8 @@
 After the network is fitted, a logistic regression learns from TF-IDF features of the training
 texts' token unigrams and hashed bigrams (textrnn.model.linear defines them, identically in the
 graph); its strength C, then its share alpha of the mixed probabilities, are chosen on validation by
-the task's metric (multi-label: with thresholds tuned per candidate, as the saved model will be).
+the task's metric (multi-label: with thresholds tuned per candidate, as the saved model will be;
+ties, common on a small validation set, go to the lower log loss).
 A share of 0 leaves the network alone.
 """
 
@@ -112,9 +113,16 @@ def _probabilities(task: Task, x: Any, weight: np.ndarray, bias: np.ndarray) -> 
     return task.probabilities(np.asarray(x @ weight) + bias)
 
 
-def _score(task: Task, y: np.ndarray, probs: np.ndarray) -> float:
-    """The task's metric, with decision thresholds tuned on these texts where the task has them."""
-    return task.calibrate(y, probs).score(y, probs)
+def _score(task: Task, y: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
+    """The task's metric (with decision thresholds tuned on these texts where the task has them), then
+    minus the log loss: on a small validation set many candidates tie on the metric, and the loss
+    tells them apart."""
+    p = np.clip(probs, 1e-7, 1 - 1e-7)
+    if task.kind == "multi_label":
+        loss = -float(np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+    else:
+        loss = -float(np.mean(np.log(p[np.arange(len(y)), y])))
+    return task.calibrate(y, probs).score(y, probs), -loss
 
 
 def mix_linear(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray], y_train: np.ndarray,
@@ -143,9 +151,10 @@ def mix_linear(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray], 
         score = _score(task, y_val, probs)
         if best is None or score > best[0]:
             best = (score, c, weight, bias, probs)
-    linear_score, c, weight, bias, linear_probs = best
+    (linear_score, _), c, weight, bias, linear_probs = best
     scores = [_score(task, y_val, (1 - a) * network_probs + a * linear_probs) for a in ALPHAS]
-    alpha = float(ALPHAS[int(np.argmax(scores))])  # the first best: the smallest share
+    best_at = max(range(len(ALPHAS)), key=scores.__getitem__)  # the first best: the smallest share
+    alpha = float(ALPHAS[best_at])
     if alpha == 0.0:
         return network
     linear = NgramLinear(vocab_size, len(idf) - 1, len(task.labels), buckets)
@@ -155,6 +164,6 @@ def mix_linear(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray], 
         linear.weight[1:].copy_(torch.from_numpy(weight))
         linear.bias.copy_(torch.from_numpy(bias))
     mixed = Mixed(network, linear, alpha, task)
-    mixed.info = LinearInfo(len(idf) - 1, buckets, alpha, c, round(float(scores[0]), 6), round(float(linear_score), 6),
-                            round(float(max(scores)), 6), round(time.perf_counter() - t0, 2))
+    mixed.info = LinearInfo(len(idf) - 1, buckets, alpha, c, round(scores[0][0], 6), round(linear_score, 6),
+                            round(scores[best_at][0], 6), round(time.perf_counter() - t0, 2))
     return mixed.eval()
