@@ -21,7 +21,6 @@ import json
 import logging
 import signal
 import time
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -223,7 +222,7 @@ class Service:
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if encoding != "identity":
-            body = _decompress(body, encoding, limit)
+            body = protocol.decompress(body, encoding, limit)
         return body
 
     async def infer(self, model: ServedModel, texts: list[str], top_k: int | None,
@@ -260,19 +259,6 @@ async def _cancel_on_disconnect(request: Request, future: asyncio.Future) -> Non
         if message["type"] == "http.disconnect":
             future.cancel()
             return
-
-
-def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as err:
-        raise RequestError(400, f"the body is not valid {encoding} data ({err})") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise RequestError(413, f"the body is over the limit of {limit:,} bytes once decompressed")
-    if not inflater.eof:
-        raise RequestError(400, f"the body is truncated {encoding} data")
-    return out
 
 
 def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

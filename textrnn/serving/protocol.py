@@ -18,6 +18,7 @@ sent as {"error": "..."}.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -367,3 +368,17 @@ def model_metadata(name: str, labels: Sequence[str], parameters: dict[str, Any])
                     {"name": "top", "datatype": "BYTES", "shape": [-1]}],
         "parameters": {**parameters, "labels": json.dumps(list(labels), ensure_ascii=False)},
     }
+
+
+def decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """A gzip or deflate request body, decoded; at most `limit` bytes once decompressed (413)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as err:
+        raise RequestError(400, f"the body is not valid {encoding} data ({err})") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise RequestError(413, f"the body is over the limit of {limit:,} bytes once decompressed")
+    if not inflater.eof:
+        raise RequestError(400, f"the body is truncated {encoding} data")
+    return out
