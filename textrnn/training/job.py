@@ -251,9 +251,10 @@ def _pretrained_on_training_texts(splits: Splits, settings: Settings, progress: 
 
 
 def fit_model(splits: Splits, start: Start, progress: Progress | None,
-              hooks: FitHooks | None) -> tuple[Any, list[FitResult], Start]:
+              hooks: FitHooks | None, linear: bool = True) -> tuple[Any, list[FitResult], Start]:
     """The model, fitted: one network, or an ensemble of members from different seeds, each started
-    from the pretrained knowledge (if any)."""
+    from the pretrained knowledge (if any); then, with `linear` and the setting on, mixed with the
+    linear n-gram model (`mix_in_linear`)."""
     from textrnn.data.tokens import encode_compact
     from textrnn.model import Ensemble, build_member
     from textrnn.training.loop import fit_members
@@ -285,14 +286,27 @@ def fit_model(splits: Splits, start: Start, progress: Progress | None,
     if not models:  # a process of a distributed run other than the writer: the writer has the members
         return None, fits, start
     model = models[0] if len(models) == 1 else Ensemble(models, splits.task)
-    if settings.model.linear:
-        from textrnn.training.linear import mix_linear
-
-        if progress:
-            progress.on_stage("Fitting the linear n-gram model")
-        model = mix_linear(model, splits.task, train_ids, splits.targets("train"), val_ids, splits.targets("val"),
-                           tokenizer.get_vocab_size(), settings.train.seed)
+    if linear:
+        model = mix_in_linear(model, splits, start, progress, (train_ids, val_ids))
     return model, fits, start
+
+
+def mix_in_linear(model: Any, splits: Splits, start: Start, progress: Progress | None,
+                  ids: tuple[Any, Any] | None = None) -> Any:
+    """The fitted network mixed with a linear n-gram model where the settings ask for one and validation
+    gives it a share (textrnn.training.linear); `ids`: the training and validation token ids, if at hand."""
+    from textrnn.data.tokens import encode_compact
+    from textrnn.training.linear import mix_linear
+
+    tokenizer, settings = start.tokenizer, start.settings
+    if not settings.model.linear:
+        return model
+    if progress:
+        progress.on_stage("Fitting the linear n-gram model")
+    train_ids, val_ids = ids or (encode_compact(tokenizer, splits.train.texts),
+                                 encode_compact(tokenizer, splits.val.texts))
+    return mix_linear(model, splits.task, train_ids, splits.targets("train"), val_ids, splits.targets("val"),
+                      tokenizer.get_vocab_size(), settings.train.seed)
 
 
 def export_model(model: Any, tokenizer: Any, folder: Path, max_length: int) -> ExportInfo:

@@ -33,8 +33,8 @@ C_GRID = (4.0, 16.0)  # logistic regression strengths tried (measured best on th
 ALPHAS = np.round(np.linspace(0.0, 1.0, 11), 2)
 
 
-def ngram_occurrences(ids: Sequence[np.ndarray], vocab_size: int, buckets: int) -> tuple[np.ndarray, ...]:
-    """(text index, n-gram key) of every unigram and bigram of `ids`, keys as `ngram_keys` computes them."""
+def _tokens(ids: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(every token id, its text's index, the positions that start a bigram) of `ids`, as flat arrays."""
     flat = getattr(ids, "flat", None)
     if flat is None:
         lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
@@ -45,17 +45,30 @@ def ngram_occurrences(ids: Sequence[np.ndarray], vocab_size: int, buckets: int) 
     text = np.repeat(np.arange(len(lengths)), lengths)
     pair = np.ones(len(flat), dtype=bool)  # position i starts a bigram unless it ends its text
     pair[np.cumsum(lengths)[lengths > 0] - 1] = False
-    starts = np.flatnonzero(pair[:-1]) if len(flat) else np.zeros(0, np.int64)
+    return flat, text, np.flatnonzero(pair[:-1]) if len(flat) else np.zeros(0, np.int64)
+
+
+def _keys(tokens: tuple[np.ndarray, ...], vocab_size: int, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    flat, text, starts = tokens
     bigrams = vocab_size + (flat[starts] * vocab_size + flat[starts + 1]) % buckets
     return np.concatenate([text, text[starts]]), np.concatenate([flat, bigrams])
+
+
+def _buckets(tokens: tuple[np.ndarray, ...], vocab_size: int) -> int:
+    flat, _, starts = tokens
+    distinct = len(np.unique(flat[starts] * vocab_size + flat[starts + 1]))
+    return next((b for b in BUCKET_SIZES if b >= 4 * distinct), BUCKET_SIZES[-1])
+
+
+def ngram_occurrences(ids: Sequence[np.ndarray], vocab_size: int, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """(text index, n-gram key) of every unigram and bigram of `ids`, keys as `ngram_keys` computes them."""
+    return _keys(_tokens(ids), vocab_size, buckets)
 
 
 def bucket_count(ids: Sequence[np.ndarray], vocab_size: int) -> int:
     """Hash buckets for the bigrams: the first of BUCKET_SIZES with room for 4 times the training texts'
     distinct bigrams (few collisions), so a small model keeps a small key table."""
-    _, keys = ngram_occurrences(ids, vocab_size, BUCKET_SIZES[-1])
-    distinct = len(np.unique(keys[keys >= vocab_size]))
-    return next((b for b in BUCKET_SIZES if b >= 4 * distinct), BUCKET_SIZES[-1])
+    return _buckets(_tokens(ids), vocab_size)
 
 
 def tfidf_matrix(texts: np.ndarray, keys: np.ndarray, n: int, rows: np.ndarray, idf: np.ndarray) -> sp.csr_matrix:
@@ -138,8 +151,9 @@ def mix_linear(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray], 
     if n > MAX_TEXTS:
         pick = np.sort(np.random.default_rng(seed).choice(n, MAX_TEXTS, replace=False))
         train_ids, y_train, n = [train_ids[i] for i in pick], y_train[pick], MAX_TEXTS
-    buckets = bucket_count(train_ids, vocab_size)
-    texts, keys = ngram_occurrences(train_ids, vocab_size, buckets)
+    tokens = _tokens(train_ids)
+    buckets = _buckets(tokens, vocab_size)
+    texts, keys = _keys(tokens, vocab_size, buckets)
     rows, idf = _vocabulary(texts, keys, n, len(task.labels), vocab_size, buckets)
     x_train = tfidf_matrix(texts, keys, n, rows, idf)
     x_val = tfidf_matrix(*ngram_occurrences(val_ids, vocab_size, buckets), len(val_ids), rows, idf)

@@ -35,6 +35,7 @@ from textrnn.training.job import (
     default_model_dir,
     finish,
     fit_model,
+    mix_in_linear,
     prepare_start,
     read_splits,
     record_and_save,
@@ -185,6 +186,7 @@ def tune_model(train_path: str | Path, *, budget: str | float, val_path: str | P
             raise TrainingError(f"the budget ({seconds:g} s) is too small for one trial to finish an epoch "
                                 f"(the first ran {took:.0f} s); give --budget at least {max(60, 3 * took):.0f}s")
         start, model, fits = best.fitted
+        model = mix_in_linear(model, splits, start, progress)  # trials compare networks; the kept one is mixed
         tuning = Tuning(seconds, round(time.perf_counter() - started, 2), settings.train.seed,
                         splits.task.metric, tuple(records), best.trial, tuple(sorted(fixed)), stopped)
         meta = record_and_save(staged.path, splits, start, model, fits, started, int8, stage, tuning=tuning)
@@ -233,7 +235,7 @@ def _run_trial(trial: Any, params: dict[str, Any], splits: Any, settings: Settin
         if params.get("pretrain") == "on":
             trial_settings = _with_encoder(trial_settings, splits, encoders, work, left * PRETRAIN_SHARE)
         start = prepare_start(splits, trial_settings)
-        model, fits, start = fit_model(splits, start, callback, None)
+        model, fits, start = fit_model(splits, start, callback, None, linear=False)
         if params.get("pretrain") == "on":
             start.info = replace(start.info, source="pretrained on the training texts by textrnn tune")
     except optuna.TrialPruned:
