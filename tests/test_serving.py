@@ -169,6 +169,40 @@ def test_ready_only_after_warm_up_and_not_while_draining(trained_model):
     assert run(go()) == [False, False, True, False]
 
 
+class Listener:
+    """A request whose client stays (receive never says it left)."""
+
+    async def receive(self):
+        await asyncio.Event().wait()
+
+
+def test_a_request_during_the_warm_up_waits_for_it_instead_of_a_503(trained_model, monkeypatch):
+    # With several workers, the readiness probe may be answered by a worker that is warm while the
+    # request goes to one still warming up: it must be answered, not refused.
+    settings = ServeSettings((("tiny", str(trained_model)),))
+    predictors = load_predictors(settings)
+    predict_proba = predictors["tiny"].predict_proba
+
+    def slow(texts, batch_size=None):
+        time.sleep(0.5)
+        return predict_proba(texts, batch_size)
+
+    monkeypatch.setattr(predictors["tiny"], "predict_proba", slow)
+
+    async def go():
+        service = Service(settings, predictors)
+        await service.start()
+        model = service.models["tiny"]
+        was_ready = model.ready
+        probs, predictions = await service.infer(model, ["a fine film"], None, Listener())
+        await service.stop()
+        return was_ready, probs, predictions
+
+    was_ready, probs, predictions = run(go())
+    assert not was_ready and probs.shape == (1, len(predictors["tiny"].labels)) and len(predictions) == 1
+    assert probs[0] == pytest.approx(predict_proba(["a fine film"])[0], abs=1e-6)
+
+
 def test_settings_travel_to_workers_as_json():
     settings = ServeSettings((("a", "/m/a"), ("b", "/m/b")), "b", "cpu", 2, "fp32", 1, 64, 2.5, 10,
                              Limits(1000, 5, 50))

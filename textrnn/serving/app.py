@@ -7,7 +7,9 @@
     GET  /metrics                                        Prometheus
 
 Ready (200 on /v2/health/ready) only once every model is loaded and has answered a warm-up
-inference through its batcher, and no longer once SIGTERM has come. Every refusal is one JSON line
+inference through its batcher, and no longer once SIGTERM has come. An inference request that
+comes during the warm-up (with several workers, another worker may have answered the readiness
+probe) waits for it, up to WARM_WAIT seconds, instead of being refused. Every refusal is one JSON line
 {"error": "..."} with its status (see textrnn.serving.protocol); an unexpected failure is a 500
 with a one-line message, its traceback only in the server's log. Inference requests past
 `max_concurrency` get 503 with Retry-After at once, so the queue never grows without bound.
@@ -42,6 +44,7 @@ from textrnn.serving.protocol import Limits, RequestError
 log = logging.getLogger("textrnn.serve")
 
 RETRY_AFTER = {"retry-after": "1"}
+WARM_WAIT = 30.0  # seconds an inference request waits for its model's warm-up before a 503
 WATCH_AFTER = 0.02  # seconds a request waits for its answer before its client's leaving is watched for
 # Texts for the warm-up: one short, and enough of several lengths for batches side by side.
 WARM_UP = ["warm up"] + [" ".join(["warm"] * n) for n in range(1, 41)]
@@ -98,6 +101,7 @@ class ServedModel:
         self.name = name
         self.predictor = predictor
         self.ready = False
+        self.warm_up_over = asyncio.Event()  # set when the warm-up has ended, well or not
         self.batcher = Batcher(predictor.predict_proba, predictor.task.decode, settings.groups or predictor.workers,
                                settings.max_batch_texts, settings.max_delay_ms / 1000,
                                on_group=lambda group: metrics.group(name, group))
@@ -157,10 +161,13 @@ class Service:
                 await loop.run_in_executor(None, model.predictor.predict_proba, WARM_UP)
                 await model.batcher.infer(WARM_UP[:1])
                 model.ready = True
+                model.warm_up_over.set()
                 log.info("model %s is ready", model.name)
         except Exception as err:  # noqa: BLE001 - reported, and the server stops (see server.py)
             self.failed = err
             log.error("warm-up failed: %s", err)
+            for model in self.models.values():
+                model.warm_up_over.set()
             if callable(signal.getsignal(signal.SIGTERM)):  # uvicorn's handler: a graceful stop
                 signal.raise_signal(signal.SIGTERM)
 
@@ -169,6 +176,8 @@ class Service:
         self.draining = True
         if self._warm_up is not None and not self._warm_up.done():
             self._warm_up.cancel()
+        for model in self.models.values():
+            model.warm_up_over.set()  # requests still waiting for it get their 503
         for model in self.models.values():
             await model.batcher.close()
         self.metrics.process_exit()
@@ -230,7 +239,10 @@ class Service:
         """The probabilities and predictions of `texts` through the model's batcher; given up if the
         client leaves."""
         if not model.ready:
-            raise RequestError(503, f"model {model.name!r} is warming up", RETRY_AFTER)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(model.warm_up_over.wait(), WARM_WAIT)
+            if not model.ready:
+                raise RequestError(503, f"model {model.name!r} is warming up", RETRY_AFTER)
         try:
             future = model.batcher.submit(texts, top_k)
         except BatcherClosed as err:
