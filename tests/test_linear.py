@@ -14,7 +14,14 @@ from textrnn.data.tokens import TokenArrays
 from textrnn.model.linear import Mixed, NgramLinear, ngram_keys
 from textrnn.tasks import MultiLabelTask, Task
 from textrnn.tokenizer import pad
-from textrnn.training.linear import _vocabulary, bucket_count, mix_linear, ngram_occurrences, tfidf_matrix
+from textrnn.training.linear import (
+    _vocabulary,
+    bucket_count,
+    content_tokens,
+    mix_linear,
+    ngram_occurrences,
+    tfidf_matrix,
+)
 
 B = 1_021  # hash buckets
 
@@ -28,24 +35,31 @@ def _texts(rng: np.random.Generator, n: int, vocab: int) -> list[np.ndarray]:
 def test_the_graph_computes_the_features_training_learns_from():
     rng = np.random.default_rng(0)
     vocab, classes = 40, 3
-    ids = _texts(rng, 200, vocab) + [np.array([5, 6, 5, 6])]  # a text that repeats n-grams
-    texts, keys = ngram_occurrences(ids, vocab, B)
-    assert keys[texts == len(ids) - 1].tolist() == ngram_keys(ids[-1], vocab, B).tolist() == \
+    keep = np.ones(vocab, dtype=bool)
+    keep[[3, 7]] = False  # not content tokens (punctuation, say): no unigram, no bigram across them
+    ids = _texts(rng, 200, vocab) + [np.array([5, 3, 6]), np.array([5, 6, 5, 6])]  # the last repeats n-grams
+    texts, keys = ngram_occurrences(ids, vocab, B, keep)
+    assert keys[texts == len(ids) - 2].tolist() == ngram_keys(ids[-2], vocab, B, keep).tolist() == [5, 6]
+    assert keys[texts == len(ids) - 1].tolist() == ngram_keys(ids[-1], vocab, B, keep).tolist() == \
         [5, 6, 5, 6, vocab + 5 * vocab + 6, vocab + 6 * vocab + 5, vocab + 5 * vocab + 6]
+    assert not np.isin(keys, [3, 7]).any()
     flat = TokenArrays(np.concatenate(ids).astype(np.uint16), np.concatenate([[0], np.cumsum([len(x) for x in ids])]))
-    assert all(np.array_equal(a, b) for a, b in zip(ngram_occurrences(flat, vocab, B), (texts, keys), strict=True))
+    again = ngram_occurrences(flat, vocab, B, keep)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (texts, keys), strict=True))
 
     rows, idf = _vocabulary(texts, keys, len(ids), classes, vocab, B)
     features = len(idf) - 1
-    assert 0 < features < len(np.unique(keys)) and idf[0] == 0  # n-grams of one text are no feature
+    assert features == len(np.unique(keys)) and idf[0] == 0  # every n-gram of the training texts
     x = tfidf_matrix(texts, keys, len(ids), rows, idf)
-    no_repeat = [i for i, t in enumerate(ids) if len(set(ngram_keys(t, vocab, B))) == 2 * len(t) - 1]
+    grams = [ngram_keys(t, vocab, B, keep) for t in ids]
+    no_repeat = [i for i, g in enumerate(grams) if len(set(g)) == len(g)]
     norms = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())[no_repeat]
     assert np.allclose(norms[norms > 0], 1.0)  # L2-normalised where no n-gram repeats
 
     weight, bias = rng.normal(size=(features, classes)).astype(np.float32), rng.normal(size=classes).astype(np.float32)
     linear = NgramLinear(vocab, features, classes, B)
     with torch.no_grad():
+        linear.keep.copy_(torch.from_numpy(keep))
         linear.rows.copy_(torch.from_numpy(rows))
         linear.idf.copy_(torch.from_numpy(idf))
         linear.weight[1:].copy_(torch.from_numpy(weight))
@@ -53,7 +67,7 @@ def test_the_graph_computes_the_features_training_learns_from():
     with torch.no_grad():
         got = linear(torch.from_numpy(pad(ids))).numpy()
     np.testing.assert_allclose(got, np.asarray(x @ weight) + bias, rtol=1e-5, atol=1e-5)
-    assert bucket_count(ids[:20], vocab) == B < bucket_count(ids, vocab)  # room for 4x the distinct bigrams
+    assert bucket_count(ids[:20], vocab, keep) == B < bucket_count(ids, vocab, keep)  # room for 4x the distinct bigrams
 
 
 def _worded(rng: np.random.Generator, n: int, classes: int, vocab: int = 60) -> tuple[list[np.ndarray], np.ndarray]:
@@ -138,3 +152,9 @@ def test_a_mixed_model_folder_exports_reloads_and_predicts(tmp_path):
 
     plain = runner.invoke(app, ["train", str(data), "--out", str(tmp_path / "n"), *TINY, "--no-linear"])
     assert plain.exit_code == 0 and metadata(tmp_path / "n").linear is None
+
+
+def test_content_tokens_are_words_as_tf_idf_counts_them():
+    vocab = {"[PAD]": 0, "[UNK]": 1, "a": 2, "?": 3, "the": 4, "42": 5, "##ing": 6, "##s": 7, "...": 8, "1": 9}
+    assert content_tokens(vocab, 10, word_level=True).tolist() == [0, 0, 0, 0, 1, 1, 1, 0, 0, 0]
+    assert content_tokens(vocab, 10, word_level=False).tolist() == [0, 0, 1, 0, 1, 1, 1, 1, 0, 1]

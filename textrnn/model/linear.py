@@ -6,8 +6,10 @@ alone). It is trained apart (textrnn.training.linear), then lives in the same gr
 `Mixed` outputs the logits whose probabilities are (1 - alpha) * network + alpha * linear, so
 export, ONNX Runtime, thresholds and everything after see one model.
 
-Features, the same in numpy (training) and torch (the graph): key = token id for a unigram, and
-vocab_size + (left * vocab_size + right) mod buckets for a bigram; `rows` maps a key to its feature
+Features, the same in numpy (training) and torch (the graph), over the content tokens (`keep`: not
+punctuation, not a special token, not a single character of a word vocabulary, as scikit-learn's
+TF-IDF tokens): key = token id for a unigram, and vocab_size + (left * vocab_size + right) mod
+buckets for a bigram of two content tokens side by side; `rows` maps a key to its feature
 row (0: not a feature); a text's vector is idf[row] summed per feature over its n-grams, divided
 by the square root of the sum of idf[row] squared over its n-grams (L2 norm for texts that repeat no
 n-gram).
@@ -29,10 +31,13 @@ if TYPE_CHECKING:
 BUCKET_SIZES = (1_021, 4_093, 16_381, 65_521, 262_139)  # primes: hashed bigram keys (training picks one by data size)
 
 
-def ngram_keys(ids: np.ndarray, vocab_size: int, buckets: int) -> np.ndarray:
-    """One text's n-gram keys (its token ids, then its bigrams' hashed keys), as the graph computes them."""
+def ngram_keys(ids: np.ndarray, vocab_size: int, buckets: int, keep: np.ndarray | None = None) -> np.ndarray:
+    """One text's n-gram keys (its content tokens' ids, then its content bigrams' hashed keys), as the
+    graph computes them; `keep`: which ids are content tokens (default: all)."""
     ids = np.asarray(ids, dtype=np.int64)
-    return np.concatenate([ids, vocab_size + (ids[:-1] * vocab_size + ids[1:]) % buckets])
+    kept = np.ones(len(ids), bool) if keep is None else np.asarray(keep, bool)[ids]
+    pairs = kept[:-1] & kept[1:]
+    return np.concatenate([ids[kept], vocab_size + (ids[:-1][pairs] * vocab_size + ids[1:][pairs]) % buckets])
 
 
 class NgramLinear(nn.Module):
@@ -41,16 +46,17 @@ class NgramLinear(nn.Module):
     def __init__(self, vocab_size: int, features: int, num_classes: int, buckets: int) -> None:
         super().__init__()
         self.vocab_size, self.buckets, self.features = vocab_size, buckets, features
+        self.register_buffer("keep", torch.ones(vocab_size, dtype=torch.bool))  # content tokens
         self.register_buffer("rows", torch.zeros(vocab_size + buckets, dtype=torch.int32))
         self.register_buffer("idf", torch.zeros(features + 1))  # row 0: not a feature, weighs nothing
         self.weight = nn.Parameter(torch.zeros(features + 1, num_classes), requires_grad=False)
         self.bias = nn.Parameter(torch.zeros(num_classes), requires_grad=False)
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        valid = input_ids != PAD_ID
+        valid = (input_ids != PAD_ID) & self.keep[input_ids]
         bigrams = self.vocab_size + (input_ids[:, :-1] * self.vocab_size + input_ids[:, 1:]) % self.buckets
         keys = torch.cat([input_ids, bigrams], dim=1)
-        present = torch.cat([valid, valid[:, 1:]], dim=1)  # right padding: a pair is real where its second is
+        present = torch.cat([valid, valid[:, :-1] & valid[:, 1:]], dim=1)
         rows = self.rows[keys].long() * present.long()  # (batch, grams)
         idf = self.idf[rows]  # (batch, grams)
         norm = idf.square().sum(dim=1, keepdim=True).sqrt().clamp(min=1e-6)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from textrnn import __version__
-from textrnn.config import Settings
+from textrnn.config import Settings, TokenizerKind
 from textrnn.data import Dataset, check_trainable, file_sha256, stratified_split
 from textrnn.data.stream import read_any
 from textrnn.folder import ModelFolder, saving, store
@@ -296,7 +296,7 @@ def mix_in_linear(model: Any, splits: Splits, start: Start, progress: Progress |
     """The fitted network mixed with a linear n-gram model where the settings ask for one and validation
     gives it a share (textrnn.training.linear); `ids`: the training and validation token ids, if at hand."""
     from textrnn.data.tokens import encode_compact
-    from textrnn.training.linear import mix_linear
+    from textrnn.training.linear import content_tokens, mix_linear
 
     tokenizer, settings = start.tokenizer, start.settings
     if not settings.model.linear:
@@ -306,7 +306,9 @@ def mix_in_linear(model: Any, splits: Splits, start: Start, progress: Progress |
     train_ids, val_ids = ids or (encode_compact(tokenizer, splits.train.texts),
                                  encode_compact(tokenizer, splits.val.texts))
     return mix_linear(model, splits.task, train_ids, splits.targets("train"), val_ids, splits.targets("val"),
-                      tokenizer.get_vocab_size(), settings.train.seed)
+                      tokenizer.get_vocab_size(), settings.train.seed,
+                      content_tokens(tokenizer.get_vocab(), tokenizer.get_vocab_size(),
+                                     settings.tokenizer.kind == TokenizerKind.word))
 
 
 def export_model(model: Any, tokenizer: Any, folder: Path, max_length: int) -> ExportInfo:
