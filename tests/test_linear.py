@@ -109,6 +109,31 @@ def test_the_mix_is_chosen_on_validation_and_is_what_the_graph_outputs(kind):
     np.testing.assert_allclose(p_mix, (1 - mixed.alpha) * p_net + mixed.alpha * p_lin, atol=1e-5)
 
 
+def test_a_refit_learns_from_validation_too_and_keeps_the_held_out_probabilities():
+    from textrnn.config import ModelConfig
+    from textrnn.model import build_member
+
+    rng = np.random.default_rng(3)
+    vocab = 60
+    ids, y = _worded(rng, 300, 3, vocab)
+    for text, label in zip(ids[200:], y[200:], strict=True):
+        text[0] = 6 + label  # validation also tells the classes by words training never has
+    task = Task(["a", "b", "c"])
+    torch.manual_seed(0)
+    network = build_member(ModelConfig(embedding_dim=8, hidden_size=8), vocab, task).eval()
+    plain = mix_linear(network, task, ids[:200], y[:200], ids[200:], y[200:], vocab)
+    refit = mix_linear(network, task, ids[:200], y[:200], ids[200:], y[200:], vocab, refit=True)
+    assert plain.info.refit_texts == 0 and plain.held_out_val_probs is None and refit.info.refit_texts == 300
+    assert (refit.info.c, refit.alpha, refit.info.mixed_val_score) == (plain.info.c, plain.alpha,
+                                                                       plain.info.mixed_val_score)
+    with torch.no_grad():
+        p_plain = task.probabilities(plain(torch.from_numpy(pad(ids[200:]))).numpy())
+        probes = torch.tensor([[6], [7], [8]])  # only validation's words
+        told = [m.linear(probes).argmax(1).tolist() for m in (plain, refit)]
+    np.testing.assert_allclose(refit.held_out_val_probs, p_plain, atol=1e-5)  # the mix before the refit
+    assert told[1] == [0, 1, 2] != told[0], told  # the refit has learnt validation's words
+
+
 def test_no_share_for_the_linear_model_leaves_the_network_alone():
     from textrnn.config import ModelConfig
     from textrnn.model import build_member
@@ -132,6 +157,7 @@ def test_a_mixed_model_folder_exports_reloads_and_predicts(tmp_path):
     assert result.exit_code == 0, result.output
     meta = metadata(out)
     assert meta.linear is not None and meta.linear.alpha > 0, meta.linear  # one epoch of a tiny network: no match
+    assert meta.linear.refit_texts == len(ROWS) * 4  # validation split off the data: refitted on all of it
     assert meta.export.parity_max_diff < 1e-4
     assert any(row.layer.startswith("NgramLinear") for row in meta.network.layers)
 
@@ -152,6 +178,9 @@ def test_a_mixed_model_folder_exports_reloads_and_predicts(tmp_path):
 
     plain = runner.invoke(app, ["train", str(data), "--out", str(tmp_path / "n"), *TINY, "--no-linear"])
     assert plain.exit_code == 0 and metadata(tmp_path / "n").linear is None
+    held = runner.invoke(app, ["train", str(data), "--val", str(data), "--out", str(tmp_path / "v"), *TINY,
+                               "--epochs", "1"])
+    assert held.exit_code == 0 and metadata(tmp_path / "v").linear.refit_texts == 0  # a validation file stays out
 
 
 def test_content_tokens_are_words_as_tf_idf_counts_them():

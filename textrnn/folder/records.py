@@ -170,6 +170,7 @@ class LinearInfo:
     linear_val_score: float
     mixed_val_score: float
     seconds: float = 0.0
+    refit_texts: int = 0  # refitted with C and alpha kept on this many texts (training + validation); 0: not
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ class Mixed(nn.Module):
         super().__init__()
         self.network, self.linear, self.alpha = network, linear, float(alpha)
         self.info: Any = None  # the LinearInfo that training recorded (textrnn.training.linear)
+        self.held_out_val_probs: np.ndarray | None = None  # validation, before a refit that saw it
         self.combine = task.combine
         self.config, self.directions = network.config, network.directions
         self.vocab_size, self.num_classes = network.vocab_size, network.num_classes

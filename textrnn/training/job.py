@@ -308,7 +308,8 @@ def mix_in_linear(model: Any, splits: Splits, start: Start, progress: Progress |
     return mix_linear(model, splits.task, train_ids, splits.targets("train"), val_ids, splits.targets("val"),
                       tokenizer.get_vocab_size(), settings.train.seed,
                       content_tokens(tokenizer.get_vocab(), tokenizer.get_vocab_size(),
-                                     settings.tokenizer.kind == TokenizerKind.word))
+                                     settings.tokenizer.kind == TokenizerKind.word),
+                      refit=splits.info["val"].source != "file")  # a validation file stays held out
 
 
 def export_model(model: Any, tokenizer: Any, folder: Path, max_length: int) -> ExportInfo:
@@ -348,7 +349,9 @@ def evaluate_model(folder: Path, meta: Metadata, splits: Splits, model: Any, tok
     from textrnn.training.loop import predict_logits
 
     predictor = Predictor(ModelFolder(folder, meta), device="cpu")
-    val_probs = predictor.predict_proba(splits.val.texts)
+    # a linear part refitted on validation too: its held-out probabilities tune thresholds and score
+    held_out = getattr(model, "held_out_val_probs", None)
+    val_probs = held_out if held_out is not None else predictor.predict_proba(splits.val.texts)
     y_val = splits.targets("val")
     task = splits.task.calibrate(y_val, val_probs)  # decision thresholds tuned on validation (multi-label)
     results = {"val": SplitResult(task.evaluate(y_val, val_probs), task.analyze(splits.val.texts, y_val, val_probs))}

@@ -68,7 +68,9 @@ def model_card(folder: ModelFolder) -> Table:
         grid.add_row("Linear mix", f"{1 - lin.alpha:.2f} network + {lin.alpha:.2f} linear n-gram model "
                                    f"({lin.features:,} features, C {lin.c:g}); val {metric}: network "
                                    f"{lin.network_val_score:.2%}, linear {lin.linear_val_score:.2%}, "
-                                   f"mixed {lin.mixed_val_score:.2%}")
+                                   f"mixed {lin.mixed_val_score:.2%}"
+                                   + (f"; then refitted on {lin.refit_texts:,} training and validation texts "
+                                      "(validation scores are from before)" if lin.refit_texts else ""))
     scores = [f"{SPLIT_TITLES[s].lower()} {metric} {meta.results[s].metrics.score:.2%}"
               for s in ("val", "test") if s in meta.results]
     if scores:
