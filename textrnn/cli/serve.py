@@ -49,9 +49,10 @@ def serve_cmd(
       curl -s localhost:8000/predict -d '{"texts": ["great film"], "top_k": 2}'
     """
     try:
-        from textrnn.serving.app import ServeSettings
+        import textrnn.serving.app  # noqa: F401 - Starlette, uvicorn, prometheus-client: here, not mid-start
         from textrnn.serving.protocol import Limits
         from textrnn.serving.server import ServerOptions, find_models, run_server
+        from textrnn.serving.settings import ServeSettings
     except ImportError as error:
         raise MissingDependencyError(f"textrnn serve needs {error.name}: pip install 'textrnn[serve]'") from error
 

@@ -192,7 +192,10 @@ class ModelFolder:
                           self.task)
             model.info = lin
         try:
-            model.load_state_dict(load_file(str(weights)))
+            state = load_file(str(weights))
+            if meta.linear is not None and "linear.keep" not in state:  # mixed before content tokens: all count
+                state["linear.keep"] = model.linear.keep
+            model.load_state_dict(state)
         except Exception as err:  # safetensors and torch raise several types for bad or mismatched files
             raise ModelFolderError(f"{weights} is corrupt or does not fit this model's settings "
                                    f"({str(err)[:160]})") from err

@@ -52,6 +52,18 @@ class NgramLinear(nn.Module):
         self.weight = nn.Parameter(torch.zeros(features + 1, num_classes), requires_grad=False)
         self.bias = nn.Parameter(torch.zeros(num_classes), requires_grad=False)
 
+    @classmethod
+    def fitted(cls, vocab_size: int, buckets: int, keep: np.ndarray, rows: np.ndarray, idf: np.ndarray,
+               weight: np.ndarray, bias: np.ndarray) -> NgramLinear:
+        """The module holding a fitted model: content-token mask, key rows, idf (row 0 first), weights
+        (features, classes) and bias."""
+        linear = cls(vocab_size, len(idf) - 1, len(bias), buckets)
+        with torch.no_grad():
+            for tensor, value in ((linear.keep, keep), (linear.rows, rows), (linear.idf, idf),
+                                  (linear.weight[1:], weight), (linear.bias, bias)):
+                tensor.copy_(torch.from_numpy(np.asarray(value)))
+        return linear
+
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         valid = (input_ids != PAD_ID) & self.keep[input_ids]
         bigrams = self.vocab_size + (input_ids[:, :-1] * self.vocab_size + input_ids[:, 1:]) % self.buckets

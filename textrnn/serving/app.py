@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,12 +32,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from textrnn.errors import ConfigError, TextrnnError
+from textrnn.errors import TextrnnError
 from textrnn.inference.predictor import Predictor
 from textrnn.serving import protocol
 from textrnn.serving.batcher import Batcher, BatcherClosed
 from textrnn.serving.metrics import CONTENT_TYPE, Metrics
-from textrnn.serving.protocol import Limits, RequestError
+from textrnn.serving.protocol import RequestError
+from textrnn.serving.settings import ServeSettings
 
 log = logging.getLogger("textrnn.serve")
 
@@ -48,50 +47,6 @@ WARM_WAIT = 30.0  # seconds an inference request waits for its model's warm-up b
 WATCH_AFTER = 0.02  # seconds a request waits for its answer before its client's leaving is watched for
 # Texts for the warm-up: one short, and enough of several lengths for batches side by side.
 WARM_UP = ["warm up"] + [" ".join(["warm"] * n) for n in range(1, 41)]
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    """What to serve and how: models as (name, folder), the default for /predict, inference and
-    batching settings, and the limits. JSON-able: worker processes read it from the environment."""
-
-    models: tuple[tuple[str, str], ...]
-    default: str | None = None
-    device: str = "auto"
-    threads: int | None = None
-    precision: str = "auto"
-    groups: int | None = None  # inference groups at once per model (default: the Predictor's workers)
-    max_batch_texts: int = 512
-    max_delay_ms: float = 0.0
-    max_concurrency: int = 256
-    limits: Limits = field(default_factory=Limits)
-
-    def check(self) -> None:
-        if not self.models:
-            raise ConfigError("no model to serve")
-        names = [name for name, _ in self.models]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"two models have the same name: {', '.join(sorted(names))}")
-        if self.default is not None and self.default not in names:
-            raise ConfigError(f"the default model {self.default!r} is not among those served")
-        for name, value in (("max-batch-texts", self.max_batch_texts), ("max-concurrency", self.max_concurrency),
-                            ("max-body-bytes", self.limits.max_body_bytes), ("max-texts", self.limits.max_texts),
-                            ("max-text-chars", self.limits.max_text_chars), ("threads", self.threads),
-                            ("groups", self.groups)):
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} must be at least 1 (got {value})")
-        if not 0 <= self.max_delay_ms <= 1000:
-            raise ConfigError(f"max-delay-ms must be between 0 and 1000 (got {self.max_delay_ms})")
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> ServeSettings:
-        data = json.loads(text)
-        data["models"] = tuple(tuple(m) for m in data["models"])
-        data["limits"] = Limits(**data["limits"])
-        return cls(**data)
 
 
 class ServedModel:

@@ -24,7 +24,7 @@ from pathlib import Path
 from textrnn.errors import ConfigError, ModelFolderError
 from textrnn.folder import ModelFolder, store
 from textrnn.inference.sessions import default_threads
-from textrnn.serving.app import ServeSettings
+from textrnn.serving.settings import ServeSettings
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,6 @@ def mix_linear(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray], 
     `refit`: once C and the share are chosen, fit the linear model again on the training and
     validation texts (as scikit-learn's GridSearchCV refits); the Mixed model's `held_out_val_probs`
     keep the mix's validation probabilities from before, for thresholds and honest validation scores."""
-    import torch
 
     from textrnn.training.loop import predict_logits
 
@@ -206,13 +205,7 @@ def mix_linear(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray], 
         rows, idf = _vocabulary(texts, keys, refit_texts, len(task.labels), vocab_size, buckets)
         weight, bias = _fit(task, tfidf_matrix(texts, keys, refit_texts, rows, idf),
                             np.concatenate([y_train, y_val]), c, seed)
-    linear = NgramLinear(vocab_size, len(idf) - 1, len(task.labels), buckets)
-    with torch.no_grad():
-        linear.keep.copy_(torch.from_numpy(keep))
-        linear.rows.copy_(torch.from_numpy(rows))
-        linear.idf.copy_(torch.from_numpy(idf))
-        linear.weight[1:].copy_(torch.from_numpy(weight))
-        linear.bias.copy_(torch.from_numpy(bias))
+    linear = NgramLinear.fitted(vocab_size, buckets, keep, rows, idf, weight, bias)
     mixed = Mixed(network, linear, alpha, task)
     mixed.info = LinearInfo(len(idf) - 1, buckets, alpha, c, round(scores[0][1], 6), round(linear_score, 6),
                             round(scores[best_at][1], 6), round(time.perf_counter() - t0, 2), refit_texts)
