@@ -90,12 +90,13 @@ def sample(name: str, rows: int, seed: int, folder: Path) -> Path:
 
 
 SYSTEMS = {"default": "textrnn (default)", "nopretrain": "textrnn --pretrain off", "pretrain": "textrnn --pretrain on",
-           "tune": "textrnn tune"}
+           "tune": "textrnn tune", "folds1": "textrnn --folds 1", "members": "textrnn --fold-model members",
+           "distilled": "textrnn --fold-model distilled"}
 
 
 def run_textrnn(name: str, seeds: int, system: str = "default", rows: int | None = None,
                 budget: str = "10m") -> Score:
-    from textrnn.config import InitConfig, Settings, TrainConfig
+    from textrnn.config import DataConfig, InitConfig, Settings, TrainConfig
     from textrnn.training.job import train_model
     from textrnn.training.tune import tune_model
 
@@ -106,7 +107,9 @@ def run_textrnn(name: str, seeds: int, system: str = "default", rows: int | None
         with tempfile.TemporaryDirectory() as tmp:
             train = sample(name, rows, seed, Path(tmp)) if rows else d / "train.csv"
             pretrain = {"pretrain": "on", "nopretrain": "off"}.get(system, "auto")
-            settings = Settings(train=TrainConfig(seed=seed), init=InitConfig(pretrain=pretrain))
+            data = DataConfig(folds="1" if system == "folds1" else "auto",
+                              fold_model=system if system in ("members", "distilled") else "refit")
+            settings = Settings(data=data, train=TrainConfig(seed=seed), init=InitConfig(pretrain=pretrain))
             t0 = time.perf_counter()
             if system == "tune":
                 s = tune_model(train, budget=budget, val_path=dev, test_path=d / "test.csv", out=Path(tmp) / "m",

@@ -20,7 +20,7 @@ NEUTRAL = ["the film runs two hours", "it was released in march", "the cast incl
            "shot in black and white", "the director made four films", "it opens in cinemas on friday",
            "the story is set in paris", "a sequel is planned"]
 ROWS = [(t, "pos") for t in POSITIVE] + [(t, "neg") for t in NEGATIVE] + [(t, "neutral") for t in NEUTRAL]
-TINY = ["--embedding-dim", "16", "--hidden-size", "16", "--epochs", "3", "--batch-size", "8"]
+TINY = ["--embedding-dim", "16", "--hidden-size", "16", "--epochs", "3", "--batch-size", "8", "--folds", "1"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -45,21 +45,22 @@ def train_tokenizer(texts: list[str], config: TokenizerConfig, keep: Callable[[s
     """
     if keep is not None:
         return _word_tokenizer_keeping(texts, config, keep)
+    minimum = config.min_count(len(texts))
     special = [PAD, UNK]
     if config.kind == "word":
         tok = Tokenizer(models.WordLevel(unk_token=UNK))
         trainer = trainers.WordLevelTrainer(vocab_size=config.vocab_size,
-                                            min_frequency=config.min_frequency,
+                                            min_frequency=minimum,
                                             special_tokens=special, show_progress=False)
     elif config.kind == "bpe":
         tok = Tokenizer(models.BPE(unk_token=UNK))
-        trainer = trainers.BpeTrainer(vocab_size=config.vocab_size, min_frequency=config.min_frequency,
+        trainer = trainers.BpeTrainer(vocab_size=config.vocab_size, min_frequency=minimum,
                                       special_tokens=special, show_progress=False)
     else:
         tok = Tokenizer(models.WordPiece(unk_token=UNK))
         tok.decoder = decoders.WordPiece()
         trainer = trainers.WordPieceTrainer(vocab_size=config.vocab_size,
-                                            min_frequency=config.min_frequency,
+                                            min_frequency=minimum,
                                             special_tokens=special, show_progress=False)
     tok.normalizer = _normalizers(config)
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -74,8 +75,9 @@ def _word_tokenizer_keeping(texts: list[str], config: TokenizerConfig, keep: Cal
         raise ConfigError(f"pretrained word vectors map onto whole words: use --tokenizer word "
                           f"(got {config.kind})")
     counts = word_counts(texts, config)
+    minimum = config.min_count(len(texts))
     words = [w for w, c in sorted(counts.items(), key=lambda wc: (-wc[1], wc[0]))
-             if c >= config.min_frequency or keep(w)][: config.vocab_size - 2]
+             if c >= minimum or keep(w)][: config.vocab_size - 2]
     vocab = {PAD: PAD_ID, UNK: UNK_ID, **{w: i + 2 for i, w in enumerate(words)}}
     tok = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
     tok.normalizer = _normalizers(config)

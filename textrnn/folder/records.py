@@ -107,6 +107,9 @@ class Training:
     seconds: float = 0.0  # fitting, all members
     total_seconds: float | None = None  # the whole job: data, tokenizer, fit, export, evaluation
     precision: str | None = None  # what ran: fp32 or bf16
+    folds: tuple[Member, ...] = ()  # cross-fitted: each fold network's fit, scored on its held-out fold
+    fold_model: str | None = None  # cross-fitted: "refit" (one network on all texts) or "members" (the folds')
+    refit_epochs: int | None = None  # cross-fitted refit: epochs trained on all texts
 
 
 @dataclass(frozen=True)

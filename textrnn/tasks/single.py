@@ -42,6 +42,8 @@ class ScoreCounter:
         self.hits, self.n = 0, 0
 
     def add(self, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        if targets.ndim == 2:  # soft targets (distillation): their most probable class
+            targets = targets.argmax(1)
         self.hits += int((logits.argmax(1) == targets).sum())
         self.n += len(targets)
 
@@ -113,8 +115,12 @@ class Task:
         return F.cross_entropy(logits, targets, weight=torch.from_numpy(self.weights).to(logits.device))
 
     def target_tensor(self, targets: np.ndarray) -> torch.Tensor:
+        """Class indices (n,), or soft targets (n, classes): probabilities that cross-entropy takes as they are
+        (a network distilled from others, textrnn.training.crossfit)."""
         import torch
 
+        if targets.ndim == 2:
+            return torch.from_numpy(targets.astype(np.float32))
         return torch.from_numpy(targets.astype(np.int64))
 
     def combine(self, member_logits: list[torch.Tensor], weights: Sequence[float] | None = None) -> torch.Tensor:

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from textrnn import __version__
-from textrnn.config import Settings, TokenizerKind
+from textrnn.config import Settings, TokenizerKind, parse_folds
 from textrnn.data import Dataset, check_trainable, file_sha256, stratified_split
 from textrnn.data.stream import read_any
+from textrnn.errors import ConfigError
 from textrnn.folder import ModelFolder, saving, store
 from textrnn.folder.records import (
     DataInfo,
@@ -78,30 +79,48 @@ class Splits:
     test: Dataset | None
     info: dict[str, DataInfo]
     notes: list[str] = field(default_factory=list)
+    folds: np.ndarray | None = None  # cross-fitting: the fold each training text validates in
+
+    @property
+    def cross_fitted(self) -> bool:
+        return self.folds is not None
 
     def targets(self, split: str) -> np.ndarray:
         return self.task.targets(getattr(self, split))
 
 
-def read_splits(train_path: Path, val_path: Path | None, test_path: Path | None, settings: Settings) -> Splits:
-    """Read the files; hold out validation rows when there is no validation file."""
+def read_splits(train_path: Path, val_path: Path | None, test_path: Path | None, settings: Settings,
+                cross_fit: bool = True) -> Splits:
+    """Read the files; with no validation file, hold out validation rows or (`--folds`) assign every
+    training text a fold to validate in. `cross_fit` False: folds are not used (tune, torchrun)."""
+    from textrnn.data.folds import choose_folds, fold_of_each_text
+
     cfg = settings.data
     cols = {"text_column": cfg.text_column, "label_column": cfg.label_column, "label_sep": cfg.label_sep,
             "multi_label": cfg.multi_label}
     train = read_any(train_path, **cols)  # streamed into compact storage (data/stream.py)
     check_trainable(train)
+    notes = []
+    k, note = choose_folds(cfg.folds, train, val_path is not None) if cross_fit else (1, None)
+    if not cross_fit and parse_folds(cfg.folds) not in (None, 1):
+        raise ConfigError("--folds needs one process that trains every fold: not with tune or torchrun (--folds 1)")
+    notes += [note] if note else []
+    folds = fold_of_each_text(train, k, settings.train.seed) if k > 1 else None
     if val_path is not None:
         val = read_any(val_path, **cols)
+    elif folds is not None:
+        val = train  # every training text validates once, out of fold
     else:
         train, val = stratified_split(train, cfg.val_split, settings.train.seed)
     test = read_any(test_path, **cols) if test_path is not None else None
-    info = {"train": _describe(train, train_path, "file"),
-            "val": _describe(val, val_path, "file" if val_path else f"split of train ({cfg.val_split:g})")}
+    val_source = ("file" if val_path else f"cross-validated ({k} folds of train)" if folds is not None
+                  else f"split of train ({cfg.val_split:g})")
+    info = {"train": _describe(train, train_path, "file"), "val": _describe(val, val_path, val_source)}
     if test is not None:
         info["test"] = _describe(test, test_path, "file")
     task = task_for(train, None if settings.train.metric == "auto" else settings.train.metric.value,
                     settings.train.class_weight == "balanced")
-    splits = Splits(task, train, val, test, info)
+    splits = Splits(task, train, val, test, info, notes, folds)
     for split in ("val", "test"):  # unknown labels are an error now (single-label), not after training
         if getattr(splits, split) is not None:
             splits.targets(split)
@@ -150,6 +169,17 @@ class Start:
     initialize: Callable[[Any], list[str]] | None = None  # fills a new member; returns the names filled
     info: PretrainedInfo | None = None
     notes: list[str] = field(default_factory=list)
+    cross_fit: CrossFit | None = None  # set by fit_cross_fitted
+
+
+@dataclass(frozen=True)
+class CrossFit:
+    """What a cross-fitted fit chose on: every training text's targets and out-of-fold probabilities
+    (of the final mix), and the networks' fits."""
+
+    targets: np.ndarray
+    oof: np.ndarray
+    fitted: Any  # textrnn.training.crossfit.CrossFitted
 
 
 def prepare_start(splits: Splits, settings: Settings, progress: Progress | None = None) -> Start:
@@ -254,33 +284,23 @@ def fit_model(splits: Splits, start: Start, progress: Progress | None,
               hooks: FitHooks | None, linear: bool = True) -> tuple[Any, list[FitResult], Start]:
     """The model, fitted: one network, or an ensemble of members from different seeds, each started
     from the pretrained knowledge (if any); then, with `linear` and the setting on, mixed with the
-    linear n-gram model (`mix_in_linear`)."""
+    linear n-gram model (`mix_in_linear`). Cross-fitted splits: see `fit_cross_fitted`."""
     from textrnn.data.tokens import encode_compact
-    from textrnn.model import Ensemble, build_member
+    from textrnn.model import Ensemble
     from textrnn.training.loop import fit_members
 
+    if splits.cross_fitted:
+        return fit_cross_fitted(splits, start, progress, hooks)
     tokenizer, settings = start.tokenizer, start.settings
     # one flat array of ids each, not a million small arrays
     train_ids, val_ids = encode_compact(tokenizer, splits.train.texts), encode_compact(tokenizer, splits.val.texts)
     members = settings.model.members
-    filled: list[str] = []
-
-    def make_member() -> Any:
-        member = build_member(settings.model, tokenizer.get_vocab_size(), splits.task)
-        if start.initialize is not None:
-            filled[:] = start.initialize(member)
-        return member
 
     def on_member(i: int, n: int) -> None:
         if n > 1 and progress:
             progress.on_stage(f"Training member {i + 1} of {n}")
 
-    pretrained = None
-    if start.initialize is not None:
-        filled[:] = start.initialize(build_member(settings.model, tokenizer.get_vocab_size(), splits.task))
-        pretrained = PretrainedLayers(tuple(filled), settings.init.freeze_epochs, settings.init.pretrained_lr)
-        start.info = replace(start.info, layers=tuple(filled), freeze_epochs=pretrained.freeze_epochs,
-                             lr_scale=pretrained.lr_scale)
+    make_member, pretrained = _member_factory(splits, start)
     models, fits = fit_members(make_member, members, splits.task, train_ids, splits.targets("train"), val_ids,
                                splits.targets("val"), settings.train, progress, on_member, hooks, pretrained)
     if not models:  # a process of a distributed run other than the writer: the writer has the members
@@ -289,6 +309,58 @@ def fit_model(splits: Splits, start: Start, progress: Progress | None,
     if linear:
         model = mix_in_linear(model, splits, start, progress, (train_ids, val_ids))
     return model, fits, start
+
+
+def _member_factory(splits: Splits, start: Start) -> tuple[Callable[[], Any], PretrainedLayers | None]:
+    """(a function that builds a new member, started from the pretrained knowledge; how training treats
+    the pretrained layers, if any). Records the layers filled in `start.info`."""
+    from textrnn.model import build_member
+
+    settings, vocab = start.settings, start.tokenizer.get_vocab_size()
+    filled: list[str] = []
+
+    def make_member() -> Any:
+        member = build_member(settings.model, vocab, splits.task)
+        if start.initialize is not None:
+            filled[:] = start.initialize(member)
+        return member
+
+    if start.initialize is None:
+        return make_member, None
+    filled[:] = start.initialize(build_member(settings.model, vocab, splits.task))
+    pretrained = PretrainedLayers(tuple(filled), settings.init.freeze_epochs, settings.init.pretrained_lr)
+    start.info = replace(start.info, layers=tuple(filled), freeze_epochs=pretrained.freeze_epochs,
+                         lr_scale=pretrained.lr_scale)
+    return make_member, pretrained
+
+
+def fit_cross_fitted(splits: Splits, start: Start, progress: Progress | None,
+                     hooks: FitHooks | None) -> tuple[Any, list[FitResult], Start]:
+    """Cross-fitted (`--folds K`): a network per fold, the final network (textrnn.training.crossfit),
+    then the linear n-gram model chosen on out-of-fold predictions; `start.cross_fit` records it all."""
+    from textrnn.data.tokens import encode_compact
+    from textrnn.training.crossfit import fit_folds
+    from textrnn.training.linear import content_tokens, mix_linear_crossfitted
+
+    tokenizer, settings, task = start.tokenizer, start.settings, splits.task
+    ids = encode_compact(tokenizer, splits.train.texts)
+    ids = [ids[i] for i in range(len(ids))]
+    y = splits.targets("train")
+    make_member, pretrained = _member_factory(splits, start)
+    fitted = fit_folds(make_member, task, ids, y, splits.folds, settings.train, settings.data.fold_model, progress,
+                       hooks, pretrained)
+    if fitted.note:
+        start.notes.append(fitted.note)
+    model, oof = fitted.network, fitted.oof
+    if settings.model.linear:
+        if progress:
+            progress.on_stage("Fitting the linear n-gram model on the folds")
+        keep = content_tokens(tokenizer.get_vocab(), tokenizer.get_vocab_size(),
+                              settings.tokenizer.kind == TokenizerKind.word)
+        model, oof = mix_linear_crossfitted(model, task, ids, y, splits.folds, oof, tokenizer.get_vocab_size(),
+                                            settings.train.seed, keep)
+    start.cross_fit = CrossFit(y, oof, fitted)
+    return model, fitted.fits, start
 
 
 def mix_in_linear(model: Any, splits: Splits, start: Start, progress: Progress | None,
@@ -325,23 +397,42 @@ def export_model(model: Any, tokenizer: Any, folder: Path, max_length: int) -> E
     return ExportInfo(OPSET, parity)
 
 
-def describe_training(splits: Splits, fits: list[FitResult], settings: Settings) -> Training:
+def _members(fits: list[FitResult], seed: int, planned: int) -> tuple[Member, ...]:
     from textrnn.training.batches import member_seed
 
+    return tuple(Member(member_seed(seed, i, planned), f.best_epoch, len(f.history), f.stopped,
+                        f.history[f.best_epoch - 1].val_score, f.history[f.best_epoch - 1].val_loss,
+                        round(f.seconds, 2)) for i, f in enumerate(fits))
+
+
+def describe_training(splits: Splits, fits: list[FitResult], settings: Settings,
+                      cross_fit: CrossFit | None = None) -> Training:
+    if cross_fit is not None:  # the history shown is the first fold's (the refit has no validation)
+        fitted = cross_fit.fitted
+        folds = _members(fitted.folds, settings.train.seed, len(fitted.folds))
+        first = fitted.folds[0]
+        return Training(
+            metric=splits.task.metric, history=tuple(first.history), best_epoch=first.best_epoch,
+            planned_epochs=first.epochs, patience=first.patience, stopped=fits[0].stopped,
+            members=folds if fitted.kept == "members" else (), planned_members=len(fits),
+            seconds=round(sum(f.seconds for f in fitted.folds) + (sum(f.seconds for f in fits)
+                                                                  if fitted.kept != "members" else 0), 2),
+            precision=first.precision, folds=folds, fold_model=fitted.kept, refit_epochs=fitted.refit_epochs)
     first, planned = fits[0], settings.model.members
     interrupted = len(fits) < planned or any(f.stopped == "interrupted" for f in fits)
     return Training(
         metric=splits.task.metric, history=tuple(first.history), best_epoch=first.best_epoch,
         planned_epochs=first.epochs, patience=first.patience,
         stopped="interrupted" if interrupted else first.stopped,
-        members=tuple(Member(member_seed(settings.train.seed, i, planned), f.best_epoch, len(f.history), f.stopped,
-                             f.history[f.best_epoch - 1].val_score, f.history[f.best_epoch - 1].val_loss,
-                             round(f.seconds, 2)) for i, f in enumerate(fits)),
+        members=_members(fits, settings.train.seed, planned),
         planned_members=planned, seconds=round(sum(f.seconds for f in fits), 2), precision=first.precision)
 
 
-def evaluate_model(folder: Path, meta: Metadata, splits: Splits, model: Any, tokenizer: Any) -> Metadata:
-    """Score validation (and test) with the exported ONNX model; test also with PyTorch, to compare."""
+def evaluate_model(folder: Path, meta: Metadata, splits: Splits, model: Any, tokenizer: Any,
+                   cross_fit: CrossFit | None = None) -> Metadata:
+    """Score validation (and test) with the exported ONNX model; test also with PyTorch, to compare.
+    Cross-fitted: thresholds are tuned on the out-of-fold probabilities of every training text, which
+    are also the validation scores (a --val file is then scored by the model, as a held-out check)."""
     import torch
 
     from textrnn.inference.predictor import Predictor
@@ -351,9 +442,13 @@ def evaluate_model(folder: Path, meta: Metadata, splits: Splits, model: Any, tok
     predictor = Predictor(ModelFolder(folder, meta), device="cpu")
     # a linear part refitted on validation too: its held-out probabilities tune thresholds and score
     held_out = getattr(model, "held_out_val_probs", None)
-    val_probs = held_out if held_out is not None else predictor.predict_proba(splits.val.texts)
     y_val = splits.targets("val")
-    task = splits.task.calibrate(y_val, val_probs)  # decision thresholds tuned on validation (multi-label)
+    if cross_fit is not None:
+        task = splits.task.calibrate(cross_fit.targets, cross_fit.oof)
+        val_probs = cross_fit.oof if splits.val is splits.train else predictor.predict_proba(splits.val.texts)
+    else:
+        val_probs = held_out if held_out is not None else predictor.predict_proba(splits.val.texts)
+        task = splits.task.calibrate(y_val, val_probs)  # decision thresholds tuned on validation (multi-label)
     results = {"val": SplitResult(task.evaluate(y_val, val_probs), task.analyze(splits.val.texts, y_val, val_probs))}
     torch_score = None
     if splits.test is not None:
@@ -381,13 +476,13 @@ def record_and_save(folder: Path, splits: Splits, start: Start, model: Any, fits
                                 float(np.mean([len(x) >= settings.tokenizer.max_length for x in val_ids]))),
         network=Network(tuple(Layer(**row) for row in model.summary()),
                         int(sum(p.numel() for p in model.parameters()))),
-        training=describe_training(splits, fits, settings), export=export, pretrained=start.info,
+        training=describe_training(splits, fits, settings, start.cross_fit), export=export, pretrained=start.info,
         linear=getattr(model, "info", None),
         versions=_versions(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         textrnn_version=__version__, **extra)
     write_metadata(folder / store.METADATA_FILE, meta)
     stage("Evaluating with ONNX Runtime")
-    meta = evaluate_model(folder, meta, splits, model, tokenizer)
+    meta = evaluate_model(folder, meta, splits, model, tokenizer, start.cross_fit)
     meta = meta.replace(training=replace(meta.training, total_seconds=round(time.perf_counter() - started, 2)))
     write_metadata(folder / store.METADATA_FILE, meta)
     if int8:  # an int8 model, kept only if fast (LSTM) and accurate; see textrnn/export/quantize.py
@@ -426,7 +521,9 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None, t
     train_path = Path(train_path)
     val_path, test_path = (Path(p) if p is not None else None for p in (val_path, test_path))
     stage("Reading data")
-    splits = read_splits(train_path, val_path, test_path, settings)
+    from textrnn.training.distributed import is_launched
+
+    splits = read_splits(train_path, val_path, test_path, settings, cross_fit=not is_launched())
     for note in splits.notes:
         stage(note)
     if progress is not None and hasattr(progress, "metric"):  # epoch lines name the task's score

@@ -211,3 +211,45 @@ def mix_linear(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray], 
                             round(scores[best_at][1], 6), round(time.perf_counter() - t0, 2), refit_texts)
     mixed.held_out_val_probs = held_out if refit else None
     return mixed.eval()
+
+
+CROSSFIT_C_GRID = (1.0, 4.0, 16.0, 64.0)  # out-of-fold choices see every text: a wider grid costs seconds
+
+
+def mix_linear_crossfitted(network: nn.Module, task: Task, ids: Sequence[np.ndarray], y: np.ndarray,
+                           folds: np.ndarray, network_oof: np.ndarray, vocab_size: int, seed: int = 0,
+                           keep: np.ndarray | None = None) -> tuple[nn.Module, np.ndarray]:
+    """Cross-fitted (`train --folds K`): the linear model's C and its share are chosen on out-of-fold
+    probabilities of every training text (the linear model's own, from the same folds as the networks'
+    `network_oof`), then it is fitted on all the texts at that C. Returns (the network, Mixed with it
+    unless the share is 0; the out-of-fold probabilities of that choice, for thresholds and scores).
+    The idf weights are counted over all the texts (no labels involved)."""
+    t0 = time.perf_counter()
+    n, k = len(ids), int(folds.max()) + 1
+    keep = np.ones(vocab_size, dtype=bool) if keep is None else keep
+    tokens = _tokens(ids, keep)
+    buckets = _buckets(tokens, vocab_size)
+    texts, keys = _keys(tokens, vocab_size, buckets)
+    rows, idf = _vocabulary(texts, keys, n, len(task.labels), vocab_size, buckets)
+    x = tfidf_matrix(texts, keys, n, rows, idf)
+    best = None
+    for c in CROSSFIT_C_GRID:
+        oof = np.zeros_like(network_oof)
+        for f in range(k):
+            held = folds == f
+            weight, bias = _fit(task, x[~held], y[~held], c, seed)
+            oof[held] = _probabilities(task, x[held], weight, bias)
+        score = _score(task, y, oof)
+        if best is None or score > best[0]:
+            best = (score, c, oof)
+    (_, linear_score), c, linear_oof = best
+    scores = [_score(task, y, (1 - a) * network_oof + a * linear_oof) for a in ALPHAS]
+    best_at = max(range(len(ALPHAS)), key=lambda i: scores[i][0])
+    alpha = float(ALPHAS[best_at])
+    if alpha == 0.0:
+        return network, network_oof.astype(np.float32)
+    weight, bias = _fit(task, x, y, c, seed)
+    mixed = Mixed(network, NgramLinear.fitted(vocab_size, buckets, keep, rows, idf, weight, bias), alpha, task)
+    mixed.info = LinearInfo(len(idf) - 1, buckets, alpha, c, round(scores[0][1], 6), round(linear_score, 6),
+                            round(scores[best_at][1], 6), round(time.perf_counter() - t0, 2), n)
+    return mixed.eval(), ((1 - alpha) * network_oof + alpha * linear_oof).astype(np.float32)

@@ -47,6 +47,7 @@ class FitResult:
     precision: str = "fp32"  # what ran: fp32 or bf16 (mixed precision)
     epochs: int = 0  # the most epochs and the patience this fit planned (see plan_epochs)
     patience: int = 0
+    ema_decay: float = 0.0  # the weight average's decay per step (0: none)
 
 
 class FitCallback(Protocol):
@@ -266,14 +267,17 @@ def evaluate(model: nn.Module, task: Task, ids: list[np.ndarray], targets: np.nd
 def fit(model: nn.Module, task: Task, train_ids: list[np.ndarray], train_y: np.ndarray,
         val_ids: list[np.ndarray], val_y: np.ndarray, config: TrainConfig,
         callback: FitCallback | None = None, hooks: FitHooks | None = None,
-        pretrained: PretrainedLayers | None = None) -> FitResult:
-    """Train with AdamW and the task's loss, keeping the weights of the best validation epoch.
+        pretrained: PretrainedLayers | None = None, ema: float | None = None) -> FitResult:
+    """Train with AdamW and the task's loss, keeping the weights of the best validation epoch (with
+    no validation texts: of the last epoch, after all `config.epochs`).
 
     With `config.ema`, an exponential moving average of the weights is kept beside them; each
     epoch validates (and may keep) the average instead of the last step's weights. Epochs and
     patience: see `plan_epochs`; when to stop: `StoppingRule`; Ctrl-C and divergence: `_ending`. The
     forward pass runs in bfloat16 autocast where `config.precision` resolves to it (weights,
     gradients and validation stay float32). `pretrained` layers are frozen, then slowed, as it says.
+    `ema`: the average's decay per step, instead of the one planned from `config` (a refit that should
+    average as the fits it repeats did).
     """
     hooks = hooks or FitHooks()
     device = resolve_device(config.device)
@@ -286,7 +290,9 @@ def fit(model: nn.Module, task: Task, train_ids: list[np.ndarray], train_y: np.n
     targets = task.target_tensor(train_y)
     steps_per_epoch = len(length_batches(lengths, config.batch_size))
     result.epochs, result.patience = plan_epochs(config, steps_per_epoch)
-    average = WeightAverage(model, ema_decay(config.ema, steps_per_epoch * result.epochs)) if config.ema else None
+    result.ema_decay = (ema if ema is not None
+                        else ema_decay(config.ema, steps_per_epoch * result.epochs) if config.ema else 0.0)
+    average = WeightAverage(model, result.ema_decay) if result.ema_decay else None
     stopping, best = StoppingRule(result.patience), BestWeights()
     start = time.perf_counter()
     with _ending(result, best), hooks.fitting(model) as stepped:
@@ -300,8 +306,11 @@ def fit(model: nn.Module, task: Task, train_ids: list[np.ndarray], train_y: np.n
                 pretrained.apply(model, epoch)
             loss, score = train_epoch(step, batches, train_ids, targets, epoch, callback, hooks)
             with average.applied() if average is not None else nullcontext():  # validate (and keep) the average
-                val_loss, val_score = evaluate(model, task, val_ids, val_y, device)
-                is_best, stop = stopping.update(epoch, val_score, val_loss)
+                if len(val_ids):
+                    val_loss, val_score = evaluate(model, task, val_ids, val_y, device)
+                    is_best, stop = stopping.update(epoch, val_score, val_loss)
+                else:  # no validation (a cross-fitted refit): every epoch runs, the last is kept
+                    val_loss, val_score, is_best, stop = math.nan, math.nan, True, False
                 if is_best:
                     best.keep(model)
                     result.best_epoch = epoch
@@ -326,7 +335,8 @@ def fit_members(make_member: Callable[[], nn.Module], members: int, task: Task, 
                 train_y: np.ndarray, val_ids: list[np.ndarray], val_y: np.ndarray, config: TrainConfig,
                 callback: FitCallback | None = None, on_member: Callable[[int, int], None] | None = None,
                 hooks: FitHooks | None = None,
-                pretrained: PretrainedLayers | None = None) -> tuple[list[nn.Module], list[FitResult]]:
+                pretrained: PretrainedLayers | None = None,
+                ema: float | None = None) -> tuple[list[nn.Module], list[FitResult]]:
     """Train `members` models, each from its own seed (`member_seed`) built by `make_member`, one
     after the other. Ctrl-C keeps the members finished so far (and the interrupted one, at its best
     epoch, if it has finished one): fewer models than `members` come back. It is re-raised only when
@@ -342,7 +352,8 @@ def fit_members(make_member: Callable[[], nn.Module], members: int, task: Task, 
         seed_everything(member_config.seed)
         model = make_member()
         try:
-            result = fit(model, task, train_ids, train_y, val_ids, val_y, member_config, callback, hooks, pretrained)
+            result = fit(model, task, train_ids, train_y, val_ids, val_y, member_config, callback, hooks, pretrained,
+                         ema)
         except KeyboardInterrupt as err:
             interrupted = err
             break

@@ -145,7 +145,7 @@ def tune_model(train_path: str | Path, *, budget: str | float, val_path: str | P
     train_path = Path(train_path)
     stage("Reading data")
     splits = read_splits(train_path, Path(val_path) if val_path else None, Path(test_path) if test_path else None,
-                         settings)
+                         settings, cross_fit=False)  # trials are compared on one validation split
     final_dir = Path(out) if out is not None else default_model_dir(train_path)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=settings.train.seed)

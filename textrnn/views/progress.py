@@ -57,10 +57,11 @@ class TrainProgress:
                                f"kept epoch {result.best_epoch}; a lower --lr may train further[/]", soft_wrap=True)
 
     def _line(self, stats: Any, is_best: bool) -> None:
-        mark = "  [green]best[/]" if is_best else ""
         m = self.metric
-        self.console.print(f"epoch {stats.epoch:>3}  loss {stats.loss:.4f}  {m} {stats.score:.4f}  "
-                           f"val_loss {stats.val_loss:.4f}  val_{m} {stats.val_score:.4f}  "
+        validated = stats.val_loss == stats.val_loss  # NaN: no validation (a cross-fitted refit)
+        mark = "  [green]best[/]" if is_best and validated else ""
+        val = f"val_loss {stats.val_loss:.4f}  val_{m} {stats.val_score:.4f}  " if validated else ""
+        self.console.print(f"epoch {stats.epoch:>3}  loss {stats.loss:.4f}  {m} {stats.score:.4f}  {val}"
                            f"{stats.seconds:.1f}s{mark}", soft_wrap=True)
 
     def stop(self) -> None:
@@ -87,12 +88,19 @@ def saved_lines(summary: Any) -> list[str]:
     training = meta.training
     metric = training.metric.replace("_", "-")
     lines = []
-    if len(fits) == 1:
+    val = "val"
+    if training.folds:
+        epochs = ", ".join(str(f.best_epoch) for f in training.folds)
+        kept = (f"{training.fold_model} on all texts for {training.refit_epochs} epochs"
+                if training.fold_model != "members" else "the fold networks kept as members")
+        how = f"{len(training.folds)} folds, best epochs {epochs}; {kept}"
+        val = "cross-validated" if meta.data["val"].source != "file" else "val"
+    elif len(fits) == 1:
         how = f"best epoch {fits[0].best_epoch} of {len(fits[0].history)}"
     else:
         how = f"{len(fits)} members, best epochs {', '.join(str(f.best_epoch) for f in fits)}"
     line = (f"Saved {escape(str(summary.model_dir))} ({how}, {training.seconds:.0f}s): "
-            f"val {metric} {summary.val.score:.2%}")
+            f"{val} {metric} {summary.val.score:.2%}")
     if summary.test is not None:
         line += (f", test {metric} {summary.test.score:.2%} (ONNX) / {meta.test_torch_score:.2%} (PyTorch), "
                  f"macro-F1 {summary.test.macro_f1:.4f}")

@@ -27,6 +27,7 @@ from textrnn.views.common import (
     side_by_side,
     title,
 )
+from textrnn.views.folds import folds_line, folds_table, split_title
 from textrnn.views.metrics import PICTURES, render_sections
 
 MAX_CLASSES = 20  # rows of the data table before folding
@@ -69,9 +70,13 @@ def model_card(folder: ModelFolder) -> Table:
                                    f"({lin.features:,} features, C {lin.c:g}); val {metric}: network "
                                    f"{lin.network_val_score:.2%}, linear {lin.linear_val_score:.2%}, "
                                    f"mixed {lin.mixed_val_score:.2%}"
-                                   + (f"; then refitted on {lin.refit_texts:,} training and validation texts "
+                                   + (f"; C and the share chosen out of fold, then fitted on all {lin.refit_texts:,}"
+                                      " texts" if training.folds else
+                                      f"; then refitted on {lin.refit_texts:,} training and validation texts "
                                       "(validation scores are from before)" if lin.refit_texts else ""))
-    scores = [f"{SPLIT_TITLES[s].lower()} {metric} {meta.results[s].metrics.score:.2%}"
+    if training.folds:
+        grid.add_row("Cross-fitting", folds_line(meta))
+    scores = [f"{split_title(meta, s).lower()} {metric} {meta.results[s].metrics.score:.2%}"
               for s in ("val", "test") if s in meta.results]
     if scores:
         grid.add_row("Scores", ", ".join(scores))
@@ -176,7 +181,7 @@ def history_table(meta: Metadata) -> Table:
     best, metric = training.best_epoch, training.metric
     history = {h.epoch: h for h in training.history}
     stopped = STOPPED.get(training.stopped, "completed")
-    of = f" (member 1 of {meta.members})" if meta.members > 1 else ""
+    of = f" (member 1 of {meta.members})" if meta.members > 1 else " (fold 1)" if training.folds else ""
     table = Table(title=title(f"Training{of}: {len(history)} epochs, {stopped}, best epoch {best} (*)"),
                   title_justify="left", **PLAIN)
     for col in ("epoch", "loss", metric, "val_loss", f"val_{metric}", "seconds"):
@@ -218,7 +223,7 @@ def results_table(meta: Metadata) -> Table:
     table = Table(**PLAIN)
     table.add_column("")
     for s in splits:
-        table.add_column(f"{SPLIT_TITLES[s]} (n={results[s].metrics.n:,})", justify="right")
+        table.add_column(f"{split_title(meta, s)} (n={results[s].metrics.n:,})", justify="right")
     heads = {s: results[s].metrics.headline() for s in splits}
     for i, (name, _, fmt, _) in enumerate(heads[splits[0]] if splits else []):
         table.add_row(name, *[fmt.format(heads[s][i][1]) for s in splits], style="bold" if i == 0 else None)
@@ -238,7 +243,9 @@ def render_report(folder: ModelFolder, width: int = 100, color: bool = True) -> 
                                          width=min(width, 100), border_style="blue")]
     parts += [section("Model and data")]
     parts += side_by_side([layers_table(meta), tokenizer_table(meta), data_table(meta)], width)
-    parts += [section("Training"), history_table(meta)]
+    parts += [section("Training")]
+    parts += [folds_table(meta)] if meta.training.folds else []
+    parts += [history_table(meta)]
     if len(meta.training.history) >= 2:
         parts += [title("Learning curves"), curves(meta, width=width, color=color)]
     elif meta.training.history:
@@ -252,8 +259,9 @@ def render_report(folder: ModelFolder, width: int = 100, color: bool = True) -> 
     for split in ("val", "test"):
         if split in meta.results:
             result = meta.results[split]
-            parts.append(section(f"{SPLIT_TITLES[split]} set"))
-            parts += render_sections(meta.task.views, result.metrics, result.analysis, SPLIT_TITLES[split], width)
+            name = split_title(meta, split)
+            parts.append(section(f"{name} set" if name != "Cross-validated" else "Cross-validated (out of fold)"))
+            parts += render_sections(meta.task.views, result.metrics, result.analysis, name, width)
     return Group(*parts)
 
 
