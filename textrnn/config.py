@@ -146,22 +146,19 @@ class DataConfig:
                                           "(e.g. '|'): multi-label data.", metavar="SEP")
     multi_label: bool = setting(False, "Read the data as multi-label even if every text has one label (JSON "
                                        "label lists and fastText lines with 0 or 2+ labels are multi-label anyway).")
-    folds: str = setting("auto", "Cross-fitting: K networks, network i trained on the other folds and stopped on "
-                                 "fold i; the kept epochs, the linear model, thresholds and the validation scores "
-                                 "are chosen on the out-of-fold predictions of every training text. auto: 5 folds "
-                                 "below 2,500 training texts without --val, else 1 (one 10% validation split). "
-                                 "With --val FILE the folds run over DATA and the file is a held-out check.",
-                         metavar="K|auto")
-    fold_model: FoldModel = setting(FoldModel.refit, "What cross-fitting ships: refit (one network trained on all "
-                                                     "the texts for the folds' median best epoch; as fast as one "
-                                                     "network), distilled (the same, trained towards the fold "
-                                                     "networks' out-of-fold probabilities mixed half and half with "
-                                                     "the labels) or members (the K fold networks averaged in one "
-                                                     "graph: K times slower to predict).")
+    folds: str = setting("auto", "Cross-fitting: network i trains on the other K-1 folds, stops on fold i; the linear "
+                         "model, thresholds and validation scores come from every text's out-of-fold predictions. "
+                         "auto: 5 below 2,500 training texts without --val, else 1 (a 10% validation split). With "
+                         "--val FILE the folds run over DATA and the file is a held-out check.", metavar="K|auto")
+    fold_model: FoldModel = setting(FoldModel.refit, "What cross-fitting ships: refit (one network trained on all the "
+                                    "texts for the folds' median best epoch; as fast as one network), distilled (the "
+                                    "same, trained towards the fold networks' out-of-fold probabilities mixed half and "
+                                    "half with the labels) or members (the K fold networks averaged: K times slower).")
 
     def __post_init__(self) -> None:
         _choices(self)
         parse_folds(self.folds)
+        object.__setattr__(self, "folds", str(self.folds).strip().lower())  # 5 and "5" alike in metadata.json
         _check(0.0 < self.val_split < 0.9, f"val_split must be in (0, 0.9) (got {self.val_split})")
         _check(self.label_sep is None or self.label_sep != "", "label_sep must not be empty")
 
@@ -175,9 +172,8 @@ class TokenizerConfig:
                                   flag="tokenizer")
     vocab_size: int = setting(30000, "Largest vocabulary.", metavar="N")
     # rarer words become [UNK], which word dropout teaches the model to read
-    # auto (None): 2, or 1 below SMALL_DATA_TEXTS training texts, where most words are seen once and a
-    # vocabulary of twice-seen words leaves the linear n-gram model little to count (sst2, 500 rows, seed 0:
-    # 3,436 -> 8,106 linear features, test accuracy 64.5 -> 66.7)
+    # auto (None): 1 below SMALL_DATA_TEXTS training texts, where most words are seen once (a vocabulary of
+    # twice-seen words leaves the linear model little to count: sst2 500 rows, 3,436 -> 8,106 features), else 2
     min_frequency: int | None = setting(None, "Keep tokens seen at least this often (default: 2, or 1 below "
                                               "2,500 training texts).", metavar="N")
     lowercase: bool = setting(True, "Lowercase text before tokenizing.")

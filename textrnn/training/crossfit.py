@@ -24,8 +24,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from textrnn.config import FoldModel, TrainConfig
+from textrnn.folder.records import Training
 from textrnn.training.batches import member_seed
-from textrnn.training.loop import FitCallback, FitHooks, FitResult, PretrainedLayers, fit_members, predict_logits
+from textrnn.training.loop import (
+    FitCallback,
+    FitHooks,
+    FitResult,
+    PretrainedLayers,
+    describe_members,
+    fit_members,
+    predict_logits,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -102,3 +111,52 @@ def fit_folds(make_member: Callable[[], nn.Module], task: Task, ids: list[np.nda
         members.note = f"interrupted while {how}: the {k} fold networks are kept as members (K times slower)"
         return members
     return CrossFitted(models[0], fits, results, oof, epochs, str(kept))
+
+
+@dataclass(frozen=True)
+class CrossFit:
+    """What a cross-fitted fit chose on: every training text's targets and the out-of-fold probabilities
+    of the final mix (thresholds and validation scores come from them), and the networks' fits."""
+
+    targets: np.ndarray
+    oof: np.ndarray
+    fitted: CrossFitted
+
+    def describe(self, metric: str, fits: list[FitResult], seed: int) -> Training:
+        """The training record: the folds; the history shown is the first fold's (a refit has no validation)."""
+        fitted = self.fitted
+        folds = describe_members(fitted.folds, seed, len(fitted.folds))
+        first = fitted.folds[0]
+        seconds = sum(f.seconds for f in fitted.folds + (fits if fitted.kept != "members" else []))
+        return Training(metric=metric, history=tuple(first.history), best_epoch=first.best_epoch,
+                        planned_epochs=first.epochs, patience=first.patience, stopped=fits[0].stopped,
+                        members=folds if fitted.kept == "members" else (), planned_members=len(fits),
+                        seconds=round(seconds, 2), precision=first.precision, folds=folds, fold_model=fitted.kept,
+                        refit_epochs=fitted.refit_epochs)
+
+
+def fit_cross_fitted(splits: Any, start: Any, make_member: Callable[[], nn.Module],
+                     pretrained: PretrainedLayers | None, progress: Any | None,
+                     hooks: FitHooks | None) -> tuple[Any, list[FitResult], CrossFit, list[str]]:
+    """Cross-fitted (`--folds K`): a network per fold and the final network (`fit_folds`), then the
+    linear n-gram model chosen on out-of-fold predictions. (model, the final network's fits, what was
+    chosen on, notes for the user)."""
+    from textrnn.config import TokenizerKind
+    from textrnn.data.tokens import encode_compact
+    from textrnn.training.linear import content_tokens, mix_linear_crossfitted
+
+    tokenizer, settings, task = start.tokenizer, start.settings, splits.task
+    compact = encode_compact(tokenizer, splits.train.texts)
+    ids = [compact[i] for i in range(len(compact))]
+    y = splits.targets("train")
+    fitted = fit_folds(make_member, task, ids, y, splits.folds, settings.train, settings.data.fold_model, progress,
+                       hooks, pretrained)
+    model, oof = fitted.network, fitted.oof
+    if settings.model.linear:
+        if progress:
+            progress.on_stage("Fitting the linear n-gram model on the folds")
+        keep = content_tokens(tokenizer.get_vocab(), tokenizer.get_vocab_size(),
+                              settings.tokenizer.kind == TokenizerKind.word)
+        model, oof = mix_linear_crossfitted(model, task, ids, y, splits.folds, oof, tokenizer.get_vocab_size(),
+                                            settings.train.seed, keep)
+    return model, fitted.fits, CrossFit(y, oof, fitted), [fitted.note] if fitted.note else []

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,7 +30,6 @@ from textrnn.folder.records import (
     DataInfo,
     ExportInfo,
     Layer,
-    Member,
     Metadata,
     Network,
     PretrainedInfo,
@@ -41,6 +40,9 @@ from textrnn.folder.records import (
 )
 from textrnn.tasks import Task, task_for
 from textrnn.training.loop import FitCallback, FitHooks, FitResult, PretrainedLayers
+
+if TYPE_CHECKING:
+    from textrnn.training.crossfit import CrossFit
 
 
 class Progress(FitCallback):
@@ -169,17 +171,7 @@ class Start:
     initialize: Callable[[Any], list[str]] | None = None  # fills a new member; returns the names filled
     info: PretrainedInfo | None = None
     notes: list[str] = field(default_factory=list)
-    cross_fit: CrossFit | None = None  # set by fit_cross_fitted
-
-
-@dataclass(frozen=True)
-class CrossFit:
-    """What a cross-fitted fit chose on: every training text's targets and out-of-fold probabilities
-    (of the final mix), and the networks' fits."""
-
-    targets: np.ndarray
-    oof: np.ndarray
-    fitted: Any  # textrnn.training.crossfit.CrossFitted
+    cross_fit: CrossFit | None = None  # what a cross-fitted fit chose on (textrnn.training.crossfit)
 
 
 def prepare_start(splits: Splits, settings: Settings, progress: Progress | None = None) -> Start:
@@ -289,8 +281,13 @@ def fit_model(splits: Splits, start: Start, progress: Progress | None,
     from textrnn.model import Ensemble
     from textrnn.training.loop import fit_members
 
-    if splits.cross_fitted:
-        return fit_cross_fitted(splits, start, progress, hooks)
+    if splits.cross_fitted:  # a network per fold, then the final one (textrnn.training.crossfit)
+        from textrnn.training.crossfit import fit_cross_fitted
+
+        make_member, pretrained = member_factory(splits, start)
+        model, fits, start.cross_fit, notes = fit_cross_fitted(splits, start, make_member, pretrained, progress, hooks)
+        start.notes += notes
+        return model, fits, start
     tokenizer, settings = start.tokenizer, start.settings
     # one flat array of ids each, not a million small arrays
     train_ids, val_ids = encode_compact(tokenizer, splits.train.texts), encode_compact(tokenizer, splits.val.texts)
@@ -300,7 +297,7 @@ def fit_model(splits: Splits, start: Start, progress: Progress | None,
         if n > 1 and progress:
             progress.on_stage(f"Training member {i + 1} of {n}")
 
-    make_member, pretrained = _member_factory(splits, start)
+    make_member, pretrained = member_factory(splits, start)
     models, fits = fit_members(make_member, members, splits.task, train_ids, splits.targets("train"), val_ids,
                                splits.targets("val"), settings.train, progress, on_member, hooks, pretrained)
     if not models:  # a process of a distributed run other than the writer: the writer has the members
@@ -311,7 +308,7 @@ def fit_model(splits: Splits, start: Start, progress: Progress | None,
     return model, fits, start
 
 
-def _member_factory(splits: Splits, start: Start) -> tuple[Callable[[], Any], PretrainedLayers | None]:
+def member_factory(splits: Splits, start: Start) -> tuple[Callable[[], Any], PretrainedLayers | None]:
     """(a function that builds a new member, started from the pretrained knowledge; how training treats
     the pretrained layers, if any). Records the layers filled in `start.info`."""
     from textrnn.model import build_member
@@ -332,35 +329,6 @@ def _member_factory(splits: Splits, start: Start) -> tuple[Callable[[], Any], Pr
     start.info = replace(start.info, layers=tuple(filled), freeze_epochs=pretrained.freeze_epochs,
                          lr_scale=pretrained.lr_scale)
     return make_member, pretrained
-
-
-def fit_cross_fitted(splits: Splits, start: Start, progress: Progress | None,
-                     hooks: FitHooks | None) -> tuple[Any, list[FitResult], Start]:
-    """Cross-fitted (`--folds K`): a network per fold, the final network (textrnn.training.crossfit),
-    then the linear n-gram model chosen on out-of-fold predictions; `start.cross_fit` records it all."""
-    from textrnn.data.tokens import encode_compact
-    from textrnn.training.crossfit import fit_folds
-    from textrnn.training.linear import content_tokens, mix_linear_crossfitted
-
-    tokenizer, settings, task = start.tokenizer, start.settings, splits.task
-    ids = encode_compact(tokenizer, splits.train.texts)
-    ids = [ids[i] for i in range(len(ids))]
-    y = splits.targets("train")
-    make_member, pretrained = _member_factory(splits, start)
-    fitted = fit_folds(make_member, task, ids, y, splits.folds, settings.train, settings.data.fold_model, progress,
-                       hooks, pretrained)
-    if fitted.note:
-        start.notes.append(fitted.note)
-    model, oof = fitted.network, fitted.oof
-    if settings.model.linear:
-        if progress:
-            progress.on_stage("Fitting the linear n-gram model on the folds")
-        keep = content_tokens(tokenizer.get_vocab(), tokenizer.get_vocab_size(),
-                              settings.tokenizer.kind == TokenizerKind.word)
-        model, oof = mix_linear_crossfitted(model, task, ids, y, splits.folds, oof, tokenizer.get_vocab_size(),
-                                            settings.train.seed, keep)
-    start.cross_fit = CrossFit(y, oof, fitted)
-    return model, fitted.fits, start
 
 
 def mix_in_linear(model: Any, splits: Splits, start: Start, progress: Progress | None,
@@ -397,34 +365,19 @@ def export_model(model: Any, tokenizer: Any, folder: Path, max_length: int) -> E
     return ExportInfo(OPSET, parity)
 
 
-def _members(fits: list[FitResult], seed: int, planned: int) -> tuple[Member, ...]:
-    from textrnn.training.batches import member_seed
-
-    return tuple(Member(member_seed(seed, i, planned), f.best_epoch, len(f.history), f.stopped,
-                        f.history[f.best_epoch - 1].val_score, f.history[f.best_epoch - 1].val_loss,
-                        round(f.seconds, 2)) for i, f in enumerate(fits))
-
-
 def describe_training(splits: Splits, fits: list[FitResult], settings: Settings,
                       cross_fit: CrossFit | None = None) -> Training:
-    if cross_fit is not None:  # the history shown is the first fold's (the refit has no validation)
-        fitted = cross_fit.fitted
-        folds = _members(fitted.folds, settings.train.seed, len(fitted.folds))
-        first = fitted.folds[0]
-        return Training(
-            metric=splits.task.metric, history=tuple(first.history), best_epoch=first.best_epoch,
-            planned_epochs=first.epochs, patience=first.patience, stopped=fits[0].stopped,
-            members=folds if fitted.kept == "members" else (), planned_members=len(fits),
-            seconds=round(sum(f.seconds for f in fitted.folds) + (sum(f.seconds for f in fits)
-                                                                  if fitted.kept != "members" else 0), 2),
-            precision=first.precision, folds=folds, fold_model=fitted.kept, refit_epochs=fitted.refit_epochs)
+    from textrnn.training.loop import describe_members
+
+    if cross_fit is not None:
+        return cross_fit.describe(splits.task.metric, fits, settings.train.seed)
     first, planned = fits[0], settings.model.members
     interrupted = len(fits) < planned or any(f.stopped == "interrupted" for f in fits)
     return Training(
         metric=splits.task.metric, history=tuple(first.history), best_epoch=first.best_epoch,
         planned_epochs=first.epochs, patience=first.patience,
         stopped="interrupted" if interrupted else first.stopped,
-        members=_members(fits, settings.train.seed, planned),
+        members=describe_members(fits, settings.train.seed, planned),
         planned_members=planned, seconds=round(sum(f.seconds for f in fits), 2), precision=first.precision)
 
 

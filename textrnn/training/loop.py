@@ -27,7 +27,7 @@ from torch import nn
 
 from textrnn.config import AUTO_PATIENCE, TrainConfig
 from textrnn.errors import TrainingError
-from textrnn.folder.records import EpochStats
+from textrnn.folder.records import EpochStats, Member
 from textrnn.tokenizer import PAD_ID, UNK_ID, pad
 from textrnn.training.batches import ema_decay, length_batches, member_seed, plan_epochs, seed_everything
 from textrnn.training.devices import resolve_device, resolve_precision
@@ -276,8 +276,7 @@ def fit(model: nn.Module, task: Task, train_ids: list[np.ndarray], train_y: np.n
     patience: see `plan_epochs`; when to stop: `StoppingRule`; Ctrl-C and divergence: `_ending`. The
     forward pass runs in bfloat16 autocast where `config.precision` resolves to it (weights,
     gradients and validation stay float32). `pretrained` layers are frozen, then slowed, as it says.
-    `ema`: the average's decay per step, instead of the one planned from `config` (a refit that should
-    average as the fits it repeats did).
+    `ema`: the average's decay per step instead of the one planned from `config` (a refit averages as its folds).
     """
     hooks = hooks or FitHooks()
     device = resolve_device(config.device)
@@ -306,11 +305,9 @@ def fit(model: nn.Module, task: Task, train_ids: list[np.ndarray], train_y: np.n
                 pretrained.apply(model, epoch)
             loss, score = train_epoch(step, batches, train_ids, targets, epoch, callback, hooks)
             with average.applied() if average is not None else nullcontext():  # validate (and keep) the average
-                if len(val_ids):
-                    val_loss, val_score = evaluate(model, task, val_ids, val_y, device)
-                    is_best, stop = stopping.update(epoch, val_score, val_loss)
-                else:  # no validation (a cross-fitted refit): every epoch runs, the last is kept
-                    val_loss, val_score, is_best, stop = math.nan, math.nan, True, False
+                val_loss, val_score = evaluate(model, task, val_ids, val_y, device) if len(val_ids) else (math.nan,) * 2
+                # no validation (a cross-fitted refit): every epoch runs, the last is kept
+                is_best, stop = stopping.update(epoch, val_score, val_loss) if len(val_ids) else (True, False)
                 if is_best:
                     best.keep(model)
                     result.best_epoch = epoch
@@ -394,3 +391,10 @@ def clip_gradients(params: list[nn.Parameter], max_norm: float) -> None:
     coef = max_norm / (torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) + 1e-6)
     if coef < 1.0:
         torch._foreach_mul_(grads, coef)
+
+
+def describe_members(fits: list[FitResult], seed: int, planned: int) -> tuple[Member, ...]:
+    """The records of fits from member seeds (`member_seed`: `planned` of them, from `seed`)."""
+    return tuple(Member(member_seed(seed, i, planned), f.best_epoch, len(f.history), f.stopped,
+                        f.history[f.best_epoch - 1].val_score, f.history[f.best_epoch - 1].val_loss,
+                        round(f.seconds, 2)) for i, f in enumerate(fits))
