@@ -103,9 +103,11 @@ def read_splits(train_path: Path, val_path: Path | None, test_path: Path | None,
     train = read_any(train_path, **cols)  # streamed into compact storage (data/stream.py)
     check_trainable(train)
     notes = []
-    k, note = choose_folds(cfg.folds, train, val_path is not None) if cross_fit else (1, None)
-    if not cross_fit and parse_folds(cfg.folds) not in (None, 1):
-        raise ConfigError("--folds needs one process that trains every fold: not with tune or torchrun (--folds 1)")
+    k, note = choose_folds(cfg.folds, train, val_path is not None)
+    if not cross_fit and k > 1:
+        if parse_folds(cfg.folds) is not None:
+            raise ConfigError("--folds needs one process that trains every fold: not with tune or torchrun (--folds 1)")
+        k, note = 1, "one validation split, not cross-fitting (--folds auto): tune and torchrun do not cross-fit"
     notes += [note] if note else []
     folds = fold_of_each_text(train, k, settings.train.seed) if k > 1 else None
     if val_path is not None:
