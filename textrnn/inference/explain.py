@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,7 +28,6 @@ from textrnn.errors import ConfigError
 from textrnn.tokenizer import UNK_ID
 
 if TYPE_CHECKING:
-    from textrnn.inference.predictor import Predictor
     from textrnn.tasks import Prediction
 
 EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before their log-odds
@@ -178,7 +177,7 @@ def occlusion_batch(ids: np.ndarray) -> np.ndarray:
 class Explainer:
     """Explanations of a Predictor's model; the linear part's tables are read once."""
 
-    def __init__(self, predictor: Predictor) -> None:
+    def __init__(self, predictor: Any) -> None:  # a textrnn.inference.predictor.Predictor
         self.predictor = predictor
         self.task = predictor.task
         self.labels = list(predictor.labels)

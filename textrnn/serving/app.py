@@ -190,22 +190,20 @@ class Service:
         return body
 
     async def explain(self, model: ServedModel, texts: list[str], top_k: int | None) -> list[Any]:
-        """The explanations of `texts` (textrnn.inference.explain), off the event loop."""
-        await self.wait_ready(model)
-        return await asyncio.get_running_loop().run_in_executor(None, model.predictor.explain, texts, None, top_k)
-
-    async def wait_ready(self, model: ServedModel) -> None:  # up to WARM_WAIT, else a 503
+        """The explanations of `texts` (textrnn.inference.explain) off the event loop, once warmed up."""
         if not model.ready:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(model.warm_up_over.wait(), WARM_WAIT)
-            if not model.ready:
-                raise RequestError(503, f"model {model.name!r} is warming up", RETRY_AFTER)
+            raise RequestError(503, f"model {model.name!r} is warming up", RETRY_AFTER)
+        return await asyncio.get_running_loop().run_in_executor(None, model.predictor.explain, texts, None, top_k)
 
     async def infer(self, model: ServedModel, texts: list[str], top_k: int | None,
                     request: Request) -> tuple[np.ndarray, list[Any]]:
         """The probabilities and predictions of `texts` through the model's batcher; given up if the
         client leaves."""
-        await self.wait_ready(model)
+        if not model.ready:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(model.warm_up_over.wait(), WARM_WAIT)
+            if not model.ready:
+                raise RequestError(503, f"model {model.name!r} is warming up", RETRY_AFTER)
         try:
             future = model.batcher.submit(texts, top_k)
         except BatcherClosed as err:
