@@ -87,7 +87,7 @@ def run_set(name: str, model: str, args: argparse.Namespace) -> dict:
     seconds = {m: [] for m in methods}
     for i, text in enumerate(texts):
         t0 = time.perf_counter()
-        item = predictor.explainer.explain_one(text)
+        item = predictor.explain([text])[0]
         seconds["occlusion"].append(time.perf_counter() - t0)
         e = item.explanations[0]
         if not e.tokens:  # nothing to explain (only unknown tokens)
@@ -111,7 +111,7 @@ def run_set(name: str, model: str, args: argparse.Namespace) -> dict:
     one = []
     for t in thirty:
         t0 = time.perf_counter()
-        predictor.explainer.explain_one(t)
+        predictor.explain([t])
         one.append(time.perf_counter() - t0)
     return {"name": name, "texts": len(results["occlusion"]), "tokens": float(np.mean(lengths)),
             "alpha": predictor.explainer.linear.share if predictor.explainer.linear else 0.0,

@@ -45,11 +45,13 @@ def test_a_weight_is_what_removing_the_token_does(predictor):
     e = item.explanations[0]
     assert e.label == "pos" and e.probability == pytest.approx(predictor.predict_proba([TEXT])[0, 2], abs=1e-5)
     assert [t.token for t in e.tokens] == TEXT.split()
-    for t in e.tokens:  # the text without the token, through the ordinary prediction path
+    empty = predictor.predict_proba([""])[0, 2]
+    for t in e.tokens:  # the text without the token, and the token alone, through the ordinary prediction path
         without = (TEXT[: t.start] + TEXT[t.end + 1:]).strip()
-        p = predictor.predict_proba([without])[0, 2]
-        assert t.weight == pytest.approx(float(log_odds(e.probability) - log_odds(p)), abs=1e-4)
-        assert t.drop == pytest.approx(e.probability - p, abs=1e-5)
+        p, alone = predictor.predict_proba([without, t.token])[:, 2]
+        assert t.removed == pytest.approx(float(log_odds(e.probability) - log_odds(p)), abs=1e-4)
+        assert t.alone == pytest.approx(float(log_odds(alone) - log_odds(empty)), abs=1e-4)
+        assert t.weight == pytest.approx((t.removed + t.alone) / 2)
     decisive = max(e.tokens, key=lambda t: t.weight)
     assert decisive.weight > 0 and decisive.token in ("wonderful", "moving")
     neg = predictor.explain([TEXT], label="neg")[0].explanations[0]  # the same words push away from neg
@@ -106,7 +108,8 @@ def test_predict_explain_text_json_and_label(trained_model):
     record = json.loads(result.stdout)
     assert record["text"] == MESSY and record["label"] in ("pos", "neg", "neutral")
     (e,) = record["explanations"]
-    assert e["label"] == "neg" and {"token", "start", "end", "weight", "drop", "linear"} <= set(e["tokens"][0])
+    assert e["label"] == "neg"
+    assert {"token", "start", "end", "weight", "removed", "alone", "linear"} <= set(e["tokens"][0])
     assert all(MESSY[t["start"]: t["end"]] == t["token"] for t in e["tokens"])
 
 

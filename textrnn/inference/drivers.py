@@ -2,9 +2,9 @@
 
 Two views of a model:
 - occlusion over texts (the validation texts when they can be rebuilt, else the test file): each
-  text and its one-token-shorter variants run once (textrnn.inference.explain); a token's weight
-  for every label comes from that one run, and a word's weight for a label is its mean over the
-  word's occurrences (words seen at least MIN_COUNT times);
+  token's weight for every label, as `predict --explain` weighs it (textrnn.inference.explain),
+  from the same runs, and a word's weight for a label is its mean over the word's occurrences
+  (words seen at least MIN_COUNT times);
 - the linear n-gram part's weights, where the model has one: a unigram or bigram's weight for a label
   (against the mean of the other labels' for a single-label model) times its idf, the term it adds
   to the logit of a text where it is the only n-gram. Bigram features are hashed: they are named
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from textrnn.errors import DataError
-from textrnn.inference.explain import label_direction, log_odds, occlusion_batch
+from textrnn.inference.explain import label_direction, log_odds
 from textrnn.inference.predictor import Predictor
 from textrnn.tokenizer import UNK_ID, encode
 
@@ -86,8 +86,8 @@ def occlusion_means(predictor: Predictor, texts: list[str]) -> tuple[np.ndarray,
         known = ids != UNK_ID
         if not known.any():
             continue
-        probs = predictor.probabilities(occlusion_batch(ids))
-        weights = log_odds(probs[:1]) - log_odds(probs[1:])  # (n, classes)
+        probs, alone = predictor.explainer.run(ids)  # as `predict --explain` weighs tokens, every label at once
+        weights = (log_odds(probs[:1]) - log_odds(probs[1:]) + log_odds(alone[:-1]) - log_odds(alone[-1:])) / 2
         np.add.at(sums, ids[known], weights[known])
         np.add.at(counts, ids[known], 1)
     return sums, counts

@@ -1,8 +1,9 @@
 """`textrnn predict --explain`: each text coloured by its tokens' weights (a terminal), the same as
 `[+0.31]token` notation (no colour: a pipe, a file, NO_COLOR), or JSON records for tools.
 
-A token's weight is how much the label's log-odds fall when the token is removed (see
-textrnn.inference.explain): green pushes towards the label, red away from it, darker is stronger
+A token's weight is the mean of how much the label's log-odds fall when the token is removed and
+rise from nothing to the token alone (see textrnn.inference.explain): green pushes towards the
+label, red away from it, darker is stronger
 (five shades, relative to the text's strongest token, so 256-colour terminals show them too).
 """
 
@@ -21,8 +22,8 @@ from textrnn.views.predictions import json_record
 TOWARDS = ("#e5f5e0", "#c7e9c0", "#a1d99b", "#74c476", "#31a354")  # light to dark
 AGAINST = ("#fee0d2", "#fcbba1", "#fc9272", "#fb6a4a", "#de2d26")
 TOP = 4  # strongest tokens and linear n-grams listed under each text
-LEGEND = ("weight = how much the label's log-odds fall without the token (+ towards the label, - against it); "
-          "linear = the linear n-gram part's exact terms of its logit")
+LEGEND = ("weight = the token's effect on the label's log-odds, the mean of removing it from the text and of "
+          "it alone (+ towards the label, - against it); linear = the linear n-gram part's exact terms of its logit")
 
 
 def shade(weight: float, strongest: float) -> str | None:
@@ -102,7 +103,7 @@ def legend(color: bool) -> Text | str:
 
 def token_record(t: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"token": t.token, "start": t.start, "end": t.end, "weight": round(t.weight, 6),
-                           "drop": round(t.drop, 6)}
+                           "removed": round(t.removed, 6), "alone": round(t.alone, 6)}
     if t.linear is not None:
         out["linear"] = round(t.linear, 6)
     if not t.known:
@@ -111,8 +112,8 @@ def token_record(t: Any) -> dict[str, Any]:
 
 
 def explanation_record(e: Explanation) -> dict[str, Any]:
-    """One label's explanation as JSON: label, probability, tokens (token, start, end, weight, drop,
-    linear), the linear part (share, logit, bias, n-grams) and a note when there is nothing to explain."""
+    """One label's explanation as JSON: label, probability, tokens (token, start, end, weight, removed,
+    alone, linear), the linear part (share, logit, bias, n-grams) and a note when there is nothing to explain."""
     out: dict[str, Any] = {"label": e.label, "probability": round(e.probability, 6),
                            "tokens": [token_record(t) for t in e.tokens]}
     if e.linear is not None:
