@@ -82,12 +82,14 @@ _CACHE: dict[tuple[str, float], Drivers | str] = {}
 
 
 def folder_drivers(folder: Any) -> Drivers | str:
-    """The drivers of a model folder (computed once per folder and metadata.json version), or why not."""
+    """The drivers of a model folder (computed once per folder and model file), or why not."""
     from textrnn.errors import TextrnnError
-    from textrnn.folder.store import METADATA_FILE
+    from textrnn.folder.store import ONNX_FILE
 
     path = Path(folder.path)
-    key = (str(path.resolve()), (path / METADATA_FILE).stat().st_mtime)
+    if not (path / ONNX_FILE).is_file():
+        return f"not explained: {path} has no {ONNX_FILE}"
+    key = (str(path.resolve()), (path / ONNX_FILE).stat().st_mtime)
     if key not in _CACHE:
         from textrnn.inference.drivers import class_drivers
         from textrnn.inference.predictor import Predictor
