@@ -51,7 +51,7 @@ def test_report_png_writes_real_pictures(trained_model, tmp_path):
     result = invoke("report", "--model", trained_model, "--png", tmp_path / "png")
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "png").iterdir())
-    assert names == ["confusion-test.png", "confusion-val.png", "curves.png", "reliability.png"]
+    assert names == ["confusion-test.png", "confusion-val.png", "curves.png", "drivers.png", "reliability.png"]
     for path in (tmp_path / "png").iterdir():
         assert path.stat().st_size > 10_000
         image = matplotlib.image.imread(path)

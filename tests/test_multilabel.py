@@ -188,7 +188,8 @@ def test_a_multi_label_model_end_to_end(tagged):
 def test_pictures_adapt_to_multi_label(tagged, tmp_path):
     result = runner.invoke(app, ["report", "--model", str(tagged / "m"), "--png", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "labels-test.png", "labels-val.png"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["curves.png", "drivers.png", "labels-test.png", "labels-val.png"]
 
 
 @pytest.mark.parametrize("args, message", [

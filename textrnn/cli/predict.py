@@ -39,6 +39,8 @@ def predict_cmd(
     out: Annotated[Optional[str], typer.Option("--out", metavar="FILE", help="With --engine ray: write the input's rows and their predictions, in input order, to FILE (.parquet, .csv, .jsonl), or as Parquet files into DIR/.", rich_help_panel="Distributed")] = None,
     address: Annotated[Optional[str], typer.Option(metavar="ADDR", help="With --engine ray: the Ray cluster (ray://head:10001, or auto); default: start Ray on this machine.", rich_help_panel="Distributed")] = None,
     workers: Annotated[Optional[int], typer.Option(metavar="N", min=1, help="With --engine ray: predicting actors, one CPU each (default: this machine's CPUs, or a cluster's CPUs less one, left for reading and writing).", rich_help_panel="Distributed")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show why: each token's weight for the label (its effect on the label's log-odds: the mean of removing it from the text and of it alone), the text coloured by it (or [+0.31]token notation without colour); with --json, tokens with their character spans. Multi-label: each chosen label.", rich_help_panel="Explanations")] = False,
+    label: Annotated[Optional[str], typer.Option("--label", metavar="LABEL", help="With --explain: explain this label instead of the predicted one.", rich_help_panel="Explanations")] = None,
     text_column: TextColumnOption = None,
     force: Annotated[bool, typer.Option("--force", help="With --out: replace an existing file.", rich_help_panel="Distributed")] = False,
 ) -> None:
@@ -50,12 +52,16 @@ def predict_cmd(
       textrnn predict --file big.txt --csv > labels.csv
       cat texts.txt | textrnn predict - --json
       textrnn predict -- "-5 stars, awful delivery"   (a text that starts with '-')
+      textrnn predict "great acting, dull plot" --explain
+      textrnn predict --file texts.txt --explain --json --label negative
       textrnn predict --engine ray --file texts.parquet --out predictions.parquet
     """
     from textrnn.inference.predict import PredictRequest, run_predict
 
     if as_json and as_csv:
         raise DataError("choose one of --json and --csv")
+    if explain and (engine == Engine.ray or out is not None):
+        raise DataError("--explain runs here (--engine local), to stdout: leave out --engine ray and --out")
     if engine == Engine.ray or out is not None:
         _predict_table(texts, file, model, top_k, device, precision, batch_size, engine, out, address, workers,
                        text_column, force)
@@ -63,7 +69,7 @@ def predict_cmd(
     request = PredictRequest(tuple(texts or ()), str(file) if file is not None else None,
                              str(model) if model is not None else None, top_k,
                              "json" if as_json else "csv" if as_csv else "table", device.value, precision.value,
-                             threads, batch_size, chunk_size, threshold, min_labels)
+                             threads, batch_size, chunk_size, threshold, min_labels, explain, label)
     run_predict(request, notice=lambda line: err.print(f"[dim]{line}[/]"))
 
 

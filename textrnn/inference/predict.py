@@ -37,6 +37,8 @@ class PredictRequest:
     chunk_size: int = CHUNK_SIZE
     threshold: float | None = None  # multi-label: one threshold for every label instead of the tuned ones
     min_labels: int = 1  # multi-label: at least this many labels per text (the most probable)
+    explain: bool = False  # each token's weight for each label given (textrnn.inference.explain)
+    label: str | None = None  # with explain: explain this label instead
 
     def __post_init__(self) -> None:
         if self.texts == ("-",):  # one '-' argument: the texts come from stdin
@@ -58,6 +60,10 @@ class PredictRequest:
                             ("chunk_size", self.chunk_size)):
             if value is not None and value < 1:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 1 (got {value})")
+        if self.label is not None and not self.explain:
+            raise ConfigError("--label chooses the label to explain: add --explain")
+        if self.explain and self.format == "csv":
+            raise ConfigError("--explain writes text or --json (a record per text with its tokens), not --csv")
         if self.device not in DEVICES or self.precision not in PRECISIONS:
             raise ConfigError(f"unknown device {self.device!r} or precision {self.precision!r}")
 
@@ -80,9 +86,16 @@ def write_predictions(predictor: Predictor, request: PredictRequest, stream: Tex
         from textrnn.data import iter_lines
 
         texts = chain(texts, iter_lines(request.file))
-    chunks = predictor.predict_stream(texts, request.top_k, request.batch_size, request.chunk_size, request.min_labels)
-    n = write_chunks(chunks, request.format, request.top_k, predictor.labels, stream or sys.stdout,
-                     multi=predictor.task.kind == "multi_label")
+    multi = predictor.task.kind == "multi_label"
+    if request.explain:
+        from textrnn.views.explain import write_explanations
+
+        explained = predictor.explainer.explain_stream(texts, request.label, request.min_labels, request.top_k)
+        n = write_explanations(explained, request.format, request.top_k, multi, stream or sys.stdout)
+    else:
+        chunks = predictor.predict_stream(texts, request.top_k, request.batch_size, request.chunk_size,
+                                          request.min_labels)
+        n = write_chunks(chunks, request.format, request.top_k, predictor.labels, stream or sys.stdout, multi=multi)
     if n == 0:
         raise DataError(f"no text to classify: {request.file} has no non-blank lines")
     return n

@@ -67,6 +67,7 @@ class Predictor:
         self.workers = (threads or default_threads()) if self.provider == CPU else 1
         self.threads = self.workers * session_threads(self.session)
         self._pool: ThreadPoolExecutor | None = None
+        self._explainer: Any = None
         self._check_parts()
 
     @property
@@ -126,6 +127,26 @@ class Predictor:
             if started is None:
                 return
             pending = started
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities (n, classes) of a batch of right-padded token ids (n, tokens), in one run."""
+        return self._run(batch)
+
+    def explain(self, texts: list[str], label: str | None = None, top_k: int | None = None,
+                min_labels: int = 1) -> list[Any]:
+        """Why each text gets its labels (textrnn.inference.explain): every token's weight for the
+        predicted label (the top_k; multi-label: each chosen label; or `label`), and the linear part's
+        exact terms. One TextExplanation per text, in order."""
+        return self.explainer.explain(texts, label, min_labels, top_k)
+
+    @property
+    def explainer(self) -> Any:
+        """The Explainer of this model (made on first use)."""
+        if self._explainer is None:
+            from textrnn.inference.explain import Explainer
+
+            self._explainer = Explainer(self)
+        return self._explainer
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         try:

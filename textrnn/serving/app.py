@@ -189,6 +189,12 @@ class Service:
             body = protocol.decompress(body, encoding, limit)
         return body
 
+    async def explain(self, model: ServedModel, texts: list[str], top_k: int | None) -> list[Any]:
+        """The explanations of `texts` (textrnn.inference.explain) off the event loop, once warmed up."""
+        if not model.ready:
+            raise RequestError(503, f"model {model.name!r} is warming up", RETRY_AFTER)
+        return await asyncio.get_running_loop().run_in_executor(None, model.predictor.explain, texts, None, top_k)
+
     async def infer(self, model: ServedModel, texts: list[str], top_k: int | None,
                     request: Request) -> tuple[np.ndarray, list[Any]]:
         """The probabilities and predictions of `texts` through the model's batcher; given up if the
@@ -322,7 +328,9 @@ async def infer(service: Service, request: Request) -> Response:
     body = await service.read_body(request)
     parsed = protocol.parse_infer(body, request.headers.get(protocol.HEADER_LENGTH), service.limits)
     probs, predictions = await service.infer(model, parsed.texts, parsed.top_k, request)
-    content, headers = protocol.infer_response(model.name, parsed, predictions, probs)
+    explain = any(name == protocol.EXPLANATION for name, _ in parsed.outputs)
+    explained = await service.explain(model, parsed.texts, parsed.top_k) if explain else ()
+    content, headers = protocol.infer_response(model.name, parsed, predictions, probs, explained)
     return Response(content, 200, headers)
 
 
@@ -330,9 +338,10 @@ async def predict(service: Service, request: Request) -> Response:
     body = await service.read_body(request)
     parsed = protocol.parse_predict(body, service.limits)
     model = service.model(parsed.model)
-    _, predictions = await service.infer(model, parsed.texts, parsed.top_k, request)
+    predictions = (await service.explain(model, parsed.texts, parsed.top_k) if parsed.explain
+                   else (await service.infer(model, parsed.texts, parsed.top_k, request))[1])
     multi = model.predictor.task.kind == "multi_label"
-    return Response(protocol.predict_response(model.name, predictions, parsed.top_k, multi), 200,
+    return Response(protocol.predict_response(model.name, predictions, parsed.top_k, multi, parsed.explain), 200,
                     media_type="application/json")
 
 

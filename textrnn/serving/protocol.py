@@ -32,7 +32,8 @@ INPUT = "text"
 OUTPUTS = ("label", "probabilities", "top")
 EXTENSIONS = ("binary_tensor_data",)
 HEADER_LENGTH = "inference-header-content-length"  # the binary extension's header
-PREDICT_KEYS = ("text", "texts", "top_k", "model")
+EXPLANATION = "explanation"  # an output given on request (parameters.explain), not by default
+PREDICT_KEYS = ("text", "texts", "top_k", "model", "explain")
 
 
 class RequestError(TextrnnError):
@@ -120,6 +121,7 @@ class PredictBody:
     texts: list[str]
     top_k: int | None = None
     model: str | None = None
+    explain: bool = False  # each record also gets its `explanations` (textrnn.views.explain)
 
 
 def parse_predict(body: bytes, limits: Limits) -> PredictBody:
@@ -138,13 +140,17 @@ def parse_predict(body: bytes, limits: Limits) -> PredictBody:
     model = data.get("model")
     if model is not None and not isinstance(model, str):
         raise RequestError(400, f"model must be a string (got {_type_name(model)})")
-    return PredictBody(texts, _top_k(data.get("top_k"), "top_k"), model)
+    return PredictBody(texts, _top_k(data.get("top_k"), "top_k"), model, _flag(data, "explain", "the body"))
 
 
-def predict_response(model: str, predictions: Sequence[Any], top_k: int | None, multi: bool = False) -> bytes:
-    from textrnn.views.predictions import json_record
-
-    return dumps({"model": model, "predictions": [json_record(p, top_k, multi) for p in predictions]})
+def predict_response(model: str, predictions: Sequence[Any], top_k: int | None, multi: bool = False,
+                     explained: bool = False) -> bytes:
+    """`predictions` are Predictions, or TextExplanations when `explained` (records with explanations)."""
+    if explained:
+        from textrnn.views.explain import record as make
+    else:
+        from textrnn.views.predictions import json_record as make
+    return dumps({"model": model, "predictions": [make(p, top_k, multi) for p in predictions]})
 
 
 # ---------------------------------------------------------------- Open Inference Protocol (V2)
@@ -233,6 +239,7 @@ def parse_infer(body: bytes, header_length: str | None, limits: Limits) -> Infer
     params = _parameters(data.get("parameters"), "parameters")
     top_k = _top_k(params.get("top_k"), "parameters.top_k")
     all_binary = _flag(params, "binary_data_output", "parameters")
+    explain = _flag(params, "explain", "parameters")
 
     inputs = data.get("inputs")
     if not isinstance(inputs, list):
@@ -277,7 +284,7 @@ def parse_infer(body: bytes, header_length: str | None, limits: Limits) -> Infer
 
     outputs = data.get("outputs")
     if outputs is None:
-        wanted = tuple((name, all_binary) for name in OUTPUTS)
+        wanted = tuple((name, all_binary) for name in (*OUTPUTS, *((EXPLANATION,) if explain else ())))
     else:
         if not isinstance(outputs, list):
             raise RequestError(400, f"outputs must be a list (got {_type_name(outputs)})")
@@ -286,8 +293,8 @@ def parse_infer(body: bytes, header_length: str | None, limits: Limits) -> Infer
             if not isinstance(out, dict):
                 raise RequestError(400, f"outputs[{i}] must be an object (got {_type_name(out)})")
             name = out.get("name")
-            if name not in OUTPUTS:
-                raise RequestError(400, f"outputs[{i}].name must be one of {', '.join(OUTPUTS)} "
+            if name not in (*OUTPUTS, EXPLANATION):
+                raise RequestError(400, f"outputs[{i}].name must be one of {', '.join((*OUTPUTS, EXPLANATION))} "
                                         f"(got {json.dumps(name)[:60]})")
             out_params = _parameters(out.get("parameters"), f"outputs[{i}].parameters")
             if out_params.get("classification"):
@@ -296,13 +303,16 @@ def parse_infer(body: bytes, header_length: str | None, limits: Limits) -> Infer
             binary_out = _flag(out_params, "binary_data", f"outputs[{i}].parameters") \
                 if "binary_data" in out_params else all_binary
             chosen.append((name, binary_out))
+        if explain and all(name != EXPLANATION for name, _ in chosen):
+            chosen.append((EXPLANATION, all_binary))
         wanted = tuple(chosen)
     return InferBody(texts, request_id, top_k, wanted)
 
 
-def infer_response(model: str, request: InferBody, predictions: Sequence[Any],
-                   probs: np.ndarray) -> tuple[bytes, dict[str, str]]:
-    """The V2 response body and headers: outputs in the order asked, JSON or binary."""
+def infer_response(model: str, request: InferBody, predictions: Sequence[Any], probs: np.ndarray,
+                   explained: Sequence[Any] = ()) -> tuple[bytes, dict[str, str]]:
+    """The V2 response body and headers: outputs in the order asked, JSON or binary; `explanation`
+    (when asked) holds each text's explanations as a JSON list (`predict --explain --json`'s)."""
     n = len(predictions)
     outputs, blobs = [], []
     for name, binary in request.outputs:
@@ -314,6 +324,11 @@ def infer_response(model: str, request: InferBody, predictions: Sequence[Any],
         else:
             if name == "label":
                 strings = [p.top[0][0] if p.top else "" for p in predictions]
+            elif name == EXPLANATION:
+                from textrnn.views.explain import explanation_record
+
+                strings = [json.dumps([explanation_record(e) for e in item.explanations], ensure_ascii=False)
+                           for item in explained]
             else:
                 strings = top_strings(predictions)
             entry = {"name": name, "datatype": "BYTES", "shape": [n]}

@@ -262,6 +262,10 @@ def render_report(folder: ModelFolder, width: int = 100, color: bool = True) -> 
             name = split_title(meta, split)
             parts.append(section(f"{name} set" if name != "Cross-validated" else "Cross-validated (out of fold)"))
             parts += render_sections(meta.task.views, result.metrics, result.analysis, name, width)
+    from textrnn.views.drivers import folder_drivers, render_drivers
+
+    drivers = folder_drivers(folder)
+    parts += [section("Explanations"), render_drivers(drivers) if not isinstance(drivers, str) else Text(drivers)]
     return Group(*parts)
 
 
@@ -314,10 +318,19 @@ def save_report_pngs(folder: ModelFolder, out: Path) -> list[Path]:
                     path = PICTURES[name](result.metrics, result.analysis, split, SPLIT_TITLES[split], out)
                     if path is not None:
                         paths.append(path)
+    from textrnn.views.drivers import folder_drivers, plot_drivers
+
+    drivers = folder_drivers(folder)
+    if not isinstance(drivers, str) and (path := plot_drivers(drivers, folder.name, out / "drivers.png")):
+        paths.append(path)
     return paths
 
 
 def report_data(folder: ModelFolder) -> dict:
     """Everything the report shows, as JSON-ready data (`textrnn report --json`)."""
+    from textrnn.views.drivers import drivers_data, folder_drivers
+
+    drivers = folder_drivers(folder)
     return {"path": str(folder.path), "name": folder.name, "default": folder.is_default,
-            "size_bytes": folder.size_bytes, **folder.metadata.to_dict()}
+            "size_bytes": folder.size_bytes, **folder.metadata.to_dict(),
+            "drivers": drivers_data(drivers) if not isinstance(drivers, str) else {"error": drivers}}

@@ -1,0 +1,194 @@
+"""Explanations: how faithful and how fast `predict --explain` (occlusion on the ONNX model) is, beside
+LIME on the same ONNX model, a random ranking (the floor) and the linear part's exact terms alone.
+
+    flock /tmp/textrnn-heavy.lock .venv/bin/python benchmarks/explain.py \
+        --model sst2=/tmp/explain-sst2 --model trec=/tmp/explain-trec --markdown benchmarks/results-explain.md
+
+Models: the default recipe trained once per set (`textrnn train ../shared/datasets/sst2/train.csv
+--val .../dev.csv --test .../test.csv --out /tmp/explain-sst2`; trec: train.csv and --test). Needs
+LIME (pip install -e ".[bench]").
+
+Faithfulness as ERASER measures it (DeYoung et al. 2020), on --texts test texts of each set (a
+seeded sample): for each text, the model's predicted label c and its probability p; the tokens
+ranked by each method's weight for c; the top k% of the tokens (at least one, round(k * n)) removed
+(comprehensiveness: p - p without them; higher is better) or kept alone (sufficiency: p - p of them
+alone, in their order; lower is better); at k = 10% and 20%, and AOPC, the mean over k in {1, 5, 10,
+20, 50}%. LIME (lime 0.2.0.1, LimeTextExplainer defaults: bag of words, words split on \\W+; its
+default 5,000 samples and 500) scores words: each token gets its word's weight (punctuation: 0).
+
+Speed: seconds per explained text (median) for each method, one process; one explanation of a text
+of 28 to 32 tokens (median of the test texts of that length, the model warm); and `textrnn predict
+--file --explain --json` on 10,000 texts (the set's training texts, repeated), wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from distributed_train import DATASETS, ROOT, Others, cpu_name  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
+BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
+
+
+def read_texts(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return [row["text"] for row in csv.DictReader(f)]
+
+
+def top_count(k: float, n: int) -> int:
+    return max(1, int(round(k * n)))
+
+
+def faithfulness(predictor, ids: np.ndarray, c: int, p: float, scores: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """(comprehensiveness, sufficiency) per bin, (2, len(BINS)), for one ranking of one text's tokens."""
+    from textrnn.tokenizer import UNK_ID, pad
+
+    order = np.argsort(-scores, kind="stable")
+    variants = []
+    for k in BINS:
+        top = np.sort(order[: top_count(k, len(ids))])
+        rest = np.delete(ids, top)
+        variants += [rest if len(rest) else np.array([UNK_ID]), ids[top]]
+    probs = predictor.probabilities(pad(variants))[:, c]
+    return np.stack([p - probs[0::2], p - probs[1::2]])
+
+
+def lime_scores(explainer, predictor, text: str, item, c: int, samples: int) -> np.ndarray:  # noqa: ANN001
+    """Each token's LIME weight for label c (its word's; 0 for what LIME does not see as a word)."""
+    exp = explainer.explain_instance(text, predictor.predict_proba, labels=(c,), num_features=10_000,
+                                     num_samples=samples)
+    words = dict(exp.as_list(label=c))
+    return np.array([words.get(t.token, 0.0) for t in item.explanations[0].tokens])
+
+
+def run_set(name: str, model: str, args: argparse.Namespace) -> dict:
+    from lime.lime_text import LimeTextExplainer
+
+    from textrnn.inference.predictor import Predictor
+
+    predictor = Predictor(model, device="cpu")
+    rng = np.random.default_rng(args.seed)
+    test = read_texts(DATASETS / name / "test.csv")
+    texts = [test[i] for i in rng.choice(len(test), min(args.texts, len(test)), replace=False)]
+    explainer = LimeTextExplainer(class_names=predictor.labels, random_state=args.seed)
+    methods = ["occlusion", "linear part alone", *[f"LIME-{s}" for s in args.lime_samples], "random"]
+    results = {m: [] for m in methods}
+    seconds = {m: [] for m in methods}
+    for i, text in enumerate(texts):
+        t0 = time.perf_counter()
+        item = predictor.explain([text])[0]
+        seconds["occlusion"].append(time.perf_counter() - t0)
+        e = item.explanations[0]
+        if not e.tokens:  # nothing to explain (only unknown tokens)
+            continue
+        ids = np.asarray(predictor.tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.int64)
+        c, p = predictor.labels.index(e.label), e.probability
+        ranked = {"occlusion": np.array([t.weight for t in e.tokens]),
+                  "random": rng.permutation(len(ids)).astype(float)}
+        if e.tokens[0].linear is not None:
+            ranked["linear part alone"] = np.array([t.linear for t in e.tokens])
+        for s in args.lime_samples:
+            t0 = time.perf_counter()
+            ranked[f"LIME-{s}"] = lime_scores(explainer, predictor, text, item, c, s)
+            seconds[f"LIME-{s}"].append(time.perf_counter() - t0)
+        for m, scores in ranked.items():
+            results[m].append(faithfulness(predictor, ids, c, p, scores))
+        if (i + 1) % 20 == 0:
+            print(f"{name}: {i + 1}/{len(texts)} texts", file=sys.stderr)
+    lengths = [len(predictor.tokenizer.encode(t, add_special_tokens=False).ids) for t in test]
+    thirty = [t for t, n in zip(test, lengths, strict=True) if 28 <= n <= 32][:50]
+    one = []
+    for t in thirty:
+        t0 = time.perf_counter()
+        predictor.explain([t])
+        one.append(time.perf_counter() - t0)
+    return {"name": name, "texts": len(results["occlusion"]), "tokens": float(np.mean(lengths)),
+            "alpha": predictor.explainer.linear.share if predictor.explainer.linear else 0.0,
+            "scores": {m: np.mean(r, axis=0) for m, r in results.items() if r},
+            "seconds": {m: float(np.median(s)) for m, s in seconds.items() if s},
+            "thirty": (float(np.median(one)) if one else None, len(one)),
+            "file": file_speed(name, model, args.file_texts)}
+
+
+def file_speed(name: str, model: str, n: int) -> tuple[float, int]:
+    """Wall seconds of `textrnn predict --file --explain --json` on n training texts (repeated)."""
+    texts = read_texts(DATASETS / name / "train.csv")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "texts.txt"
+        path.write_text("\n".join(texts[i % len(texts)].replace("\n", " ") for i in range(n)) + "\n",
+                        encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "textrnn", "predict", "--model", model, "--file", str(path),
+                              "--explain", "--json"], capture_output=True, text=True, env=env, check=False)
+        wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise SystemExit(f"predict --explain failed:\n{out.stderr[-2000:]}")
+    return wall, len(out.stdout.splitlines())
+
+
+def table(results: list[dict], lime_samples: list[int]) -> list[str]:
+    lines = ["| set | method | compr. 10% | compr. 20% | compr. AOPC | suff. 10% | suff. 20% | suff. AOPC "
+             "| s / text | occlusion faster by |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        occ = r["seconds"]["occlusion"]
+        for m, s in r["scores"].items():
+            sec = r["seconds"].get(m)
+            speed = f"{sec:.4f}" if sec is not None else ""
+            ratio = f"{sec / occ:.0f}x" if sec is not None and m != "occlusion" else ""
+            lines.append(f"| {r['name']} | {m} | {s[0, 2]:.3f} | {s[0, 3]:.3f} | {s[0].mean():.3f} | {s[1, 2]:.3f} "
+                         f"| {s[1, 3]:.3f} | {s[1].mean():.3f} | {speed} | {ratio} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", required=True, metavar="SET=FOLDER",
+                        help="a data set's name in ../shared/datasets and its model folder (repeat)")
+    parser.add_argument("--texts", type=int, default=200)
+    parser.add_argument("--lime-samples", type=int, nargs="*", default=[5000, 500])
+    parser.add_argument("--file-texts", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--markdown", type=Path)
+    args = parser.parse_args()
+    if not DATASETS.is_dir():
+        print(f"skipped: no data sets at {DATASETS}", file=sys.stderr)
+        return
+    started, others = time.perf_counter(), Others()
+    results = [run_set(*spec.split("=", 1), args) for spec in args.model]
+    lines = [f"# Explanations: faithfulness and speed ({cpu_name()})", "",
+             f"`python benchmarks/explain.py {' '.join(sys.argv[1:])}`: {args.texts} test texts per set (seed "
+             f"{args.seed}), the default recipe's model of each set, ONNX Runtime on the CPU, one process.", "",
+             *table(results, args.lime_samples), "",
+             "Comprehensiveness: probability of the predicted label lost when the top-ranked k% of the tokens "
+             "are removed (higher: the ranking found what the model relies on). Sufficiency: probability lost "
+             "when only those are kept (lower is better). AOPC: mean over k = 1, 5, 10, 20, 50%. "
+             "s / text: median seconds to explain one text.", ""]
+    for r in results:
+        thirty, count = r["thirty"]
+        wall, n = r["file"]
+        lines.append(f"- {r['name']}: {r['texts']} texts explained, {r['tokens']:.1f} tokens a test text on average, "
+                     f"linear share {r['alpha']:.2f}; one explanation of a 28-32-token text: "
+                     + (f"{thirty * 1000:.1f} ms (median of {count})" if thirty is not None else "no such text")
+                     + f"; `predict --file --explain --json` on {n:,} texts: {wall:.1f} s ({n / wall:,.0f} texts/s).")
+    lines += ["", f"Total run time: {time.perf_counter() - started:.0f} s; {others.summary()}."]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
