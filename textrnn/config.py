@@ -15,7 +15,9 @@ from textrnn.schema import SchemaError, from_json, to_json
 
 AUTO_EPOCHS, AUTO_PATIENCE = 20, 4  # what --epochs / --patience mean when not given ...
 MIN_STEPS, MIN_PATIENCE_STEPS = 3000, 600  # ... unless the data is too small for these many steps
-SMALL_DATA_TEXTS = 2_500  # below this many training texts: cross-fitting (--folds auto), every word in the vocabulary
+# below this many training texts: cross-fitting (--folds auto), every word in the vocabulary (measured on 500-row
+# samples: benchmarks/RESULTS-500-folds.md); below auto pretraining's range, six trainings fit in 3 minutes
+SMALL_DATA_TEXTS = 1_000
 
 
 class Choice(str, Enum):
@@ -148,7 +150,7 @@ class DataConfig:
                                        "label lists and fastText lines with 0 or 2+ labels are multi-label anyway).")
     folds: str = setting("auto", "Cross-fitting: network i trains on the other K-1 folds, stops on fold i; the linear "
                          "model, thresholds and validation scores come from every text's out-of-fold predictions. "
-                         "auto: 5 below 2,500 training texts without --val, else 1 (a 10% validation split). With "
+                         "auto: 5 below 1,000 training texts without --val, else 1 (a 10% validation split). With "
                          "--val FILE the folds run over DATA and the file is a held-out check.", metavar="K|auto")
     fold_model: FoldModel = setting(FoldModel.refit, "What cross-fitting ships: refit (one network trained on all the "
                                     "texts for the folds' median best epoch; as fast as one network), distilled (the "
@@ -175,7 +177,7 @@ class TokenizerConfig:
     # auto (None): 1 below SMALL_DATA_TEXTS training texts, where most words are seen once (a vocabulary of
     # twice-seen words leaves the linear model little to count: sst2 500 rows, 3,436 -> 8,106 features), else 2
     min_frequency: int | None = setting(None, "Keep tokens seen at least this often (default: 2, or 1 below "
-                                              "2,500 training texts).", metavar="N")
+                                              "1,000 training texts).", metavar="N")
     lowercase: bool = setting(True, "Lowercase text before tokenizing.")
     max_length: int = setting(256, "Truncate texts to this many tokens.", metavar="N")
 
