@@ -160,8 +160,8 @@ CASES = {
                             lambda w: (w["models"] / store.DEFAULT_POINTER).write_bytes(bytes(range(1, 200)))),
     "models folder is a file": Case(["predict", "x"], 1, "is a file, not a folder", env={"TEXTRNN_MODELS": "{data}/ok.csv"}),
     # flags
-    "unknown cell": Case(["train", "{data}/ok.csv", "--cell", "transformer"], 2, "Invalid value for '--cell'"),
-    "top-k 0": Case(["predict", "--top-k", "0", "x"], 2, "--top-k"),
+    "unknown cell": Case(["train", "{data}/ok.csv", "--cell", "transformer"], 1, "Invalid value for '--cell'"),
+    "top-k 0": Case(["predict", "--top-k", "0", "x"], 1, "--top-k"),
     "missing data argument": Case(["train"], 2, "Missing argument"),
     "unknown option": Case(["train", "{data}/ok.csv", "--hiden-size", "3"], 2, "No such option"),
     "ema out of range": Case(["train", "{data}/ok.csv", "--ema", "1"], 1, "ema must be in [0, 1)"),

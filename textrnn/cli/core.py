@@ -1,9 +1,10 @@
 """Shared CLI plumbing: consoles (results on stdout, progress on stderr), error handling, help layout.
 
 Every error a user can cause ends in one `error:` line on stderr: exit code 1 for bad data, models
-or option values the library rejects, 2 for a command line that does not parse (click's usage
-errors, as other command-line tools do). SIGTERM (what `timeout` and service managers send) is
-handled like Ctrl-C, so a stopped training cleans up after itself.
+or option values (the library's checks and the option parser's alike: a bad choice, a number out of
+range or not a number), 2 only for a command line that does not parse (an unknown option, a missing
+argument or option value), as other command-line tools do. SIGTERM (what `timeout` and service
+managers send) is handled like Ctrl-C, so a stopped training cleans up after itself.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from typer.core import TyperCommand, TyperGroup
 from textrnn.errors import TextrnnError
 
 try:  # typer >= 0.2x carries its own copy of click
-    from typer._click.exceptions import ClickException, NoSuchOption
+    from typer._click.exceptions import BadParameter, ClickException, MissingParameter, NoSuchOption
 except ImportError:  # pragma: no cover - older typer on click
-    from click.exceptions import ClickException, NoSuchOption
+    from click.exceptions import BadParameter, ClickException, MissingParameter, NoSuchOption
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -77,12 +78,20 @@ def _usage_message(e: ClickException) -> str:
     return message
 
 
+def exit_code(e: ClickException) -> int:
+    """1 for a bad option or argument value (the rule for every bad value, whoever checks it), else
+    click's own code (2: the command line does not parse)."""
+    if isinstance(e, BadParameter) and not isinstance(e, MissingParameter):
+        return 1
+    return e.exit_code
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # the same clean-up as Ctrl-C: staging folders removed, best epoch kept
 
 
 class Group(TyperGroup):
-    """The app: usage errors as one `error:` line (exit 2), not click's boxed panel."""
+    """The app: usage errors as one `error:` line (exit 2; 1 for a bad value), not click's boxed panel."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -99,7 +108,7 @@ class Group(TyperGroup):
             if type(e).__name__ == "NoArgsIsHelpError":  # `textrnn` alone: the help was printed
                 sys.exit(e.exit_code)
             error_line(_usage_message(e))
-            sys.exit(e.exit_code)
+            sys.exit(exit_code(e))
         except typer.Abort:
             err.print("aborted")
             sys.exit(1)
