@@ -227,12 +227,24 @@ def staging(final: str | Path, overwrite: bool = False) -> Iterator[Staged]:
     staged = Staged(tmp, final, swept=swept)
     try:
         yield staged
-        _as_created(tmp, directory=True)
+        _follow_umask(tmp)
         staged.final = _move_into_place(tmp, final, overwrite)
     finally:
         lock.release(unlink_at=staged.final / LOCK_FILE if staged.final else None)
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _follow_umask(folder: Path) -> None:
+    """Give the folder and every file in it the permissions the user's umask gives new ones: writers
+    that go through a temporary file (safetensors' save_file, tempfile) make theirs 0600."""
+    _as_created(folder, directory=True)
+    for dirpath, dirs, files in os.walk(folder):
+        for name in dirs:
+            _as_created(Path(dirpath) / name, directory=True)
+        for name in files:
+            if name != LOCK_FILE:
+                _as_created(Path(dirpath) / name, directory=False)
 
 
 def tree_bytes(path: Path) -> int:
