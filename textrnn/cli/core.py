@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
+from textrnn import interrupts
 from textrnn.errors import TextrnnError
 
 try:  # typer >= 0.2x carries its own copy of click
@@ -41,18 +42,26 @@ def error_line(message: str) -> None:
 
 
 def handle_errors(fn: F) -> F:
-    """Turn TextrnnError into one red line on stderr and exit 1; Ctrl-C (or SIGTERM) into exit 130."""
+    """Turn TextrnnError into one red line on stderr and exit 1; Ctrl-C (or SIGTERM) into exit 130, also
+    when the job kept what it had (its best epoch: the command's own lines say so)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        interrupts.reset()
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except TextrnnError as e:
             error_line(str(e))
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err.print("[yellow]interrupted; nothing was saved[/]")
-            raise typer.Exit(130) from None
+            err.print(f"[yellow]{escape(interrupts.nothing_saved_line())}[/]", soft_wrap=True)
+            raise typer.Exit(interrupts.EXIT_CODE) from None
+        if interrupts.state.received is not None:  # stopped by a signal, but saved what it had
+            line = interrupts.kept_line()
+            if line:
+                err.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)
+            raise typer.Exit(interrupts.EXIT_CODE)
+        return result
 
     return wrapper  # type: ignore[return-value]
 
@@ -86,9 +95,6 @@ def exit_code(e: ClickException) -> int:
     return e.exit_code
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # the same clean-up as Ctrl-C: staging folders removed, best epoch kept
-
 
 class Group(TyperGroup):
     """The app: usage errors as one `error:` line (exit 2; 1 for a bad value), not click's boxed panel."""
@@ -99,7 +105,7 @@ class Group(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             try:
-                signal.signal(signal.SIGTERM, _on_sigterm)
+                signal.signal(signal.SIGTERM, interrupts.on_signal)  # as Ctrl-C
             except ValueError:  # not the main thread
                 pass
         try:

@@ -21,6 +21,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from textrnn import interrupts
 from textrnn.errors import ModelFolderError
 from textrnn.folder.store import LOCK_FILE, METADATA_FILE, MODEL_FILES, _as_created, _os_error
 
@@ -213,7 +214,8 @@ def staging(final: str | Path, overwrite: bool = False) -> Iterator[Staged]:
     """A locked temporary folder beside `final`, moved into place only if the block completes.
 
     On any error, Ctrl-C or SIGTERM (which the CLI turns into Ctrl-C) the temporary folder is
-    removed and nothing else is touched. Staging folders of killed runs beside `final` are removed
+    removed and nothing else is touched; a signal during the move into place (and the clean-up) waits
+    for it to finish (textrnn.interrupts.held). Staging folders of killed runs beside `final` are removed
     first (see `Staged.swept`).
     """
     final = check_destination(final, overwrite)
@@ -228,11 +230,13 @@ def staging(final: str | Path, overwrite: bool = False) -> Iterator[Staged]:
     try:
         yield staged
         _follow_umask(tmp)
-        staged.final = _move_into_place(tmp, final, overwrite)
+        with interrupts.held():  # a second Ctrl-C cannot cut the move (or a --force replacement) in two
+            staged.final = _move_into_place(tmp, final, overwrite)
     finally:
-        lock.release(unlink_at=staged.final / LOCK_FILE if staged.final else None)
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        with interrupts.held():
+            lock.release(unlink_at=staged.final / LOCK_FILE if staged.final else None)
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _follow_umask(folder: Path) -> None:

@@ -268,7 +268,7 @@ def _pretrained_on_training_texts(splits: Splits, settings: Settings, progress: 
         progress.metric = "perplexity"
     try:
         result = fit_language_model(encode(tokenizer, splits.train.texts), tokenizer.get_vocab_size(), settings.model,
-                                    config, progress)
+                                    config, progress, keep_on_interrupt=False)  # Ctrl-C here ends the job
     finally:
         if metric is not None:
             progress.metric = metric
@@ -485,7 +485,7 @@ def record_and_save(folder: Path, splits: Splits, start: Start, model: Any, fits
     meta = evaluate_model(folder, meta, splits, model, tokenizer, start.cross_fit)
     meta = meta.replace(training=replace(meta.training, total_seconds=round(time.perf_counter() - started, 2)))
     write_metadata(folder / store.METADATA_FILE, meta)
-    if int8:  # an int8 model, kept only if fast (LSTM) and accurate; see textrnn/export/quantize.py
+    if int8 and meta.training.stopped != "interrupted":  # kept only if fast (LSTM), accurate: export/quantize.py
         from textrnn.export.quantize import quantize_model
 
         stage("Quantizing to int8")

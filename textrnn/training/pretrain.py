@@ -58,8 +58,10 @@ def perplexity(model: LanguageModel, ids: list[np.ndarray], device: torch.device
 
 
 def fit_language_model(ids: list[np.ndarray], vocab_size: int, model_config: ModelConfig, config: PretrainConfig,
-                       callback: FitCallback | None = None) -> LMResult:
-    """Train a LanguageModel on token ids, keeping the epoch with the lowest held-out perplexity."""
+                       callback: FitCallback | None = None, keep_on_interrupt: bool = True) -> LMResult:
+    """Train a LanguageModel on token ids, keeping the epoch with the lowest held-out perplexity. Ctrl-C
+    keeps the best finished epoch when the language model is what the job makes (`keep_on_interrupt`);
+    where it is one stage of a job (train, tune), Ctrl-C is raised on: it ends the job."""
     ids = [x for x in ids if len(x) >= MIN_TOKENS]
     if len(ids) < 20:
         raise DataError(f"too little text to pretrain on: {len(ids)} texts of two or more tokens (need 20)")
@@ -118,6 +120,8 @@ def fit_language_model(ids: list[np.ndarray], vocab_size: int, model_config: Mod
                 callback.on_epoch_end(_as_epoch_stats(stats), is_best)
             if result.stopped == "budget":
                 break
+    if result.stopped == "interrupted" and not keep_on_interrupt:
+        raise KeyboardInterrupt
     best.restore(model)
     model.eval().cpu()
     result.seconds = time.perf_counter() - start
