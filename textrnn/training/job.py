@@ -262,6 +262,7 @@ def _pretrained_on_training_texts(splits: Splits, settings: Settings, progress: 
     if progress:
         progress.on_stage("Pretraining a language model on the training texts")
     config = PretrainConfig(epochs=settings.init.pretrain_epochs, minutes=settings.init.pretrain_minutes,
+                            tokens=settings.init.pretrain_tokens,
                             seed=settings.train.seed, precision=settings.train.precision)
     metric = getattr(progress, "metric", None)
     if metric is not None:  # the progress lines speak of perplexity meanwhile

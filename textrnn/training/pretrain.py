@@ -41,9 +41,10 @@ class LMResult:
     model: LanguageModel
     history: list[LMEpoch]
     best_epoch: int = 0
-    stopped: str = "completed"  # completed | budget | interrupted
+    stopped: str = "completed"  # completed | budget (minutes or tokens) | interrupted
     seconds: float = 0.0
-    tokens: int = 0
+    tokens: int = 0  # training tokens an epoch
+    seen: int = 0  # training tokens of every step taken
 
 
 @torch.no_grad()
@@ -104,9 +105,10 @@ def fit_language_model(ids: list[np.ndarray], vocab_size: int, model_config: Mod
                     raise Diverged(f"pretraining diverged: the loss became {value} in epoch {epoch} "
                                    f"(lr {config.lr:g}); try a lower --lr")
                 total, n = total + value * count, n + count
+                result.seen += int(lengths[idx].sum())
                 if callback:
                     callback.on_batch_end(value)
-                if time.perf_counter() > deadline:
+                if time.perf_counter() > deadline or (config.tokens is not None and result.seen >= config.tokens):
                     result.stopped = "budget"
                     break
             val_ppl = perplexity(model, val, device)

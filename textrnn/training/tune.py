@@ -267,7 +267,8 @@ def _with_encoder(settings: Settings, splits: Any, encoders: dict[tuple, Path], 
     if key not in encoders:
         tokenizer = train_tokenizer(splits.train.texts, settings.tokenizer)
         config = PretrainConfig(seed=settings.train.seed, epochs=settings.init.pretrain_epochs,
-                                minutes=max(min(minutes_of / 60, settings.init.pretrain_minutes), 0.05))
+                                minutes=max(min(minutes_of / 60, settings.init.pretrain_minutes or math.inf), 0.05),
+                                tokens=settings.init.pretrain_tokens)
         result = fit_language_model(encode(tokenizer, splits.train.texts), tokenizer.get_vocab_size(), m, config,
                                     keep_on_interrupt=False)
         encoders[key] = save_encoder(work / f"lm-{len(encoders)}", tokenizer, result, settings.tokenizer, m, config)
