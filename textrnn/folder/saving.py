@@ -251,6 +251,34 @@ def _follow_umask(folder: Path) -> None:
                 _as_created(Path(dirpath) / name, directory=False)
 
 
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """A file being written by any writer (ours, safetensors', tokenizers', ONNX's): an OSError, or a
+    writer library's own I/O error, becomes one ModelFolderError naming the file (a full disk, a
+    file-size limit, no permission) instead of a traceback. In a staging folder, nothing was saved."""
+    path = Path(path)
+    try:
+        yield
+    except ModelFolderError:
+        raise
+    except OSError as err:
+        raise ModelFolderError(_cannot_write(path, err.strerror or str(err))) from err
+    except Exception as err:  # safetensors (SafetensorError) and tokenizers (Exception) wrap the OS error
+        text = str(err)
+        if "os error" not in text.lower() and "i/o error" not in text.lower():
+            raise
+        raise ModelFolderError(_cannot_write(path, text.splitlines()[0][:200])) from err
+
+
+def _cannot_write(path: Path, reason: str) -> str:
+    hint = " (the disk is full)" if "no space" in reason.lower() else (
+        " (a file-size limit: ulimit -f)" if "too large" in reason.lower() else "")
+    if STAGING.match(path.parent.name):  # name the destination, not the hidden staging folder
+        final = path.parent.parent / path.parent.name[1:].rsplit(".", 1)[0]
+        return f"cannot save {final}: writing {path.name} failed: {reason}{hint}; nothing was saved"
+    return f"cannot write {path}: {reason}{hint}"
+
+
 def tree_bytes(path: Path) -> int:
     """Total size of the files under `path`."""
     total = 0

@@ -391,8 +391,10 @@ def export_model(model: Any, tokenizer: Any, folder: Path, max_length: int) -> E
 
     from textrnn.export.onnx import OPSET, check_parity, export_onnx
 
-    tokenizer.save(str(folder / store.TOKENIZER_FILE))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / store.WEIGHTS_FILE))
+    with saving.writing(folder / store.TOKENIZER_FILE):  # a full disk: one clear error, nothing saved
+        tokenizer.save(str(folder / store.TOKENIZER_FILE))
+    with saving.writing(folder / store.WEIGHTS_FILE):
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / store.WEIGHTS_FILE))
     export_onnx(model, folder / store.ONNX_FILE)
     parity = check_parity(model, folder / store.ONNX_FILE, tokenizer.get_vocab_size(), max_length)
     return ExportInfo(OPSET, parity)

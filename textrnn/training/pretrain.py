@@ -145,8 +145,10 @@ def save_encoder(folder: Path, tokenizer: object, result: LMResult, tokenizer_co
     from textrnn.training.job import _versions
 
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, str(folder / ENCODER_WEIGHTS))
+    with saving.writing(folder / "tokenizer.json"):
+        tokenizer.save(str(folder / "tokenizer.json"))
+    with saving.writing(folder / ENCODER_WEIGHTS):
+        save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, str(folder / ENCODER_WEIGHTS))
     meta = EncoderMetadata(tokenizer_config, model_config, tokenizer.get_vocab_size(), corpus, result.tokens,
                            tuple(result.history), result.best_epoch, result.stopped, round(result.seconds, 2),
                            config.__dict__ | {"precision": config.precision.value},
