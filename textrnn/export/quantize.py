@@ -66,6 +66,8 @@ def quantize_file(src: Path, dst: Path) -> list[str]:
                                f"({reason}); is the disk full?") from err
     finally:
         logging.disable(logging.NOTSET)
+        # onnxruntime writes a shape-inferred copy beside `src` and removes it only when it can read it back
+        src.with_name(f"{src.stem}-inferred{src.suffix}").unlink(missing_ok=True)
     return sorted({node.op_type for node in onnx.load(str(dst)).graph.node})
 
 
