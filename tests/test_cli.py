@@ -168,8 +168,20 @@ def test_existing_out_is_not_harmed_without_force(train_csv, trained_model, tmp_
 
 
 def test_cuda_requested_without_cuda_is_a_clear_error(trained_model):
-    result = invoke("predict", "--model", trained_model, "--device", "cuda", "hello")
-    assert result.exit_code == 1 and "--device cuda" in result.output
+    """Without a usable CUDA (most machines): one clear error. With one (a GPU machine): it predicts."""
+    from textrnn.errors import DeviceError
+    from textrnn.inference.sessions import open_session
+
+    try:
+        open_session(trained_model / store.ONNX_FILE, "cuda")
+        usable = True
+    except DeviceError:
+        usable = False
+    result = invoke("predict", "--model", trained_model, "--device", "cuda", "--json", "hello")
+    if usable:
+        assert result.exit_code == 0 and json.loads(result.stdout)["text"] == "hello", result.output
+    else:
+        assert result.exit_code == 1 and "--device cuda" in result.output
 
 
 @pytest.mark.parametrize("damage, message", [

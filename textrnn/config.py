@@ -97,6 +97,9 @@ _ENUMS = {kind.__name__: kind for kind in (TokenizerKind, Cell, Activation, Pool
                                            Metric, ClassWeight, FoldModel)}
 
 
+PRETRAIN_TOKENS = 1_500_000  # train --pretrain: the language model's budget (see InitConfig.pretrain_tokens)
+
+
 def setting(default: Any, help: str, *, flag: str | None = None, metavar: str | None = None) -> Any:
     """A config field with what the CLI needs to offer it as an option (`--name`, its help)."""
     return field(default=default, metadata={"help": help, "flag": flag, "metavar": metavar})
@@ -312,8 +315,15 @@ class InitConfig:
                                                 "--embeddings bring other knowledge.")
     pretrain_epochs: int = setting(10, "Most epochs of that pretraining (the best held-out perplexity is kept).",
                                    metavar="N")
-    pretrain_minutes: float = setting(1.5, "Stop that pretraining after this many minutes (at the end of a "
-                                           "batch), keeping its best epoch so far.", metavar="X")
+    # a budget in tokens, not seconds, so that the same seed and data give the same model on any machine
+    # and under any load; sized to what the former 1.5-minute cap allowed on 2 quiet cores (about 16,000
+    # tokens/s: 10 epochs of trec and sst5, 8 of mr, 7.6 of subj); under load that cap allowed far less.
+    pretrain_tokens: int = setting(PRETRAIN_TOKENS, "Most training tokens of that pretraining (it stops at the end of "
+                                                    "the batch that reaches them, keeping its best epoch so far): a "
+                                                    "budget that does not depend on the machine.", metavar="N")
+    pretrain_minutes: float | None = setting(None, "Also stop that pretraining after this many minutes (default: no "
+                                                   "time cap, so that results do not depend on the machine's speed "
+                                                   "or load).", metavar="X")
     freeze_epochs: int = setting(0, "Epochs that train only the layers that were not pretrained; then all of them.",
                                  metavar="N")
     pretrained_lr: float = setting(1.0, "Learning rate of the pretrained layers, as a share of --lr (after "
@@ -322,7 +332,9 @@ class InitConfig:
     def __post_init__(self) -> None:
         _choices(self)
         _check(self.pretrain_epochs >= 1, f"pretrain_epochs must be at least 1 (got {self.pretrain_epochs})")
-        _check(self.pretrain_minutes > 0, f"pretrain_minutes must be positive (got {self.pretrain_minutes})")
+        _check(self.pretrain_tokens >= 1, f"pretrain_tokens must be at least 1 (got {self.pretrain_tokens})")
+        _check(self.pretrain_minutes is None or self.pretrain_minutes > 0,
+               f"pretrain_minutes must be positive (got {self.pretrain_minutes})")
         _check(not (self.embeddings and self.init),
                "--embeddings and --init both fill the embedding: give one (the encoder's own vectors come with --init)")
         _check(self.freeze_epochs >= 0, f"freeze_epochs must be >= 0 (got {self.freeze_epochs})")
@@ -347,6 +359,9 @@ class PretrainConfig:
                           metavar="N")
     minutes: float | None = setting(None, "Stop after this many minutes (at the end of the batch), keeping the "
                                           "best epoch so far.", metavar="X")
+    tokens: int | None = setting(None, "Stop after this many training tokens (at the end of the batch), keeping "
+                                       "the best epoch so far: unlike --minutes, the same on every machine.",
+                                 metavar="N")
     batch_size: int = setting(64, "Texts per batch.", metavar="N")
     lr: float = setting(3e-3, "AdamW learning rate.", metavar="X")
     lm_dropout: float = setting(0.1, "Dropout on the embeddings and the states while pretraining (the classifier "
@@ -359,6 +374,7 @@ class PretrainConfig:
         _choices(self)
         _check(self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})")
         _check(self.minutes is None or self.minutes > 0, f"minutes must be positive (got {self.minutes})")
+        _check(self.tokens is None or self.tokens >= 1, f"tokens must be at least 1 (got {self.tokens})")
         _check(self.batch_size >= 1, f"batch_size must be at least 1 (got {self.batch_size})")
         _check(self.lr > 0, f"lr must be positive (got {self.lr})")
         _check(0.0 <= self.lm_dropout < 1.0, f"lm_dropout must be in [0, 1) (got {self.lm_dropout})")

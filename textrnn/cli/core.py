@@ -1,9 +1,10 @@
 """Shared CLI plumbing: consoles (results on stdout, progress on stderr), error handling, help layout.
 
 Every error a user can cause ends in one `error:` line on stderr: exit code 1 for bad data, models
-or option values the library rejects, 2 for a command line that does not parse (click's usage
-errors, as other command-line tools do). SIGTERM (what `timeout` and service managers send) is
-handled like Ctrl-C, so a stopped training cleans up after itself.
+or option values (the library's checks and the option parser's alike: a bad choice, a number out of
+range or not a number), 2 only for a command line that does not parse (an unknown option, a missing
+argument or option value), as other command-line tools do. SIGTERM (what `timeout` and service
+managers send) is handled like Ctrl-C, so a stopped training cleans up after itself.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
+from textrnn import interrupts
 from textrnn.errors import TextrnnError
 
 try:  # typer >= 0.2x carries its own copy of click
-    from typer._click.exceptions import ClickException, NoSuchOption
+    from typer._click.exceptions import BadParameter, ClickException, MissingParameter, NoSuchOption
 except ImportError:  # pragma: no cover - older typer on click
-    from click.exceptions import ClickException, NoSuchOption
+    from click.exceptions import BadParameter, ClickException, MissingParameter, NoSuchOption
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -40,18 +42,26 @@ def error_line(message: str) -> None:
 
 
 def handle_errors(fn: F) -> F:
-    """Turn TextrnnError into one red line on stderr and exit 1; Ctrl-C (or SIGTERM) into exit 130."""
+    """Turn TextrnnError into one red line on stderr and exit 1; Ctrl-C (or SIGTERM) into exit 130, also
+    when the job kept what it had (its best epoch: the command's own lines say so)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        interrupts.reset()
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except TextrnnError as e:
             error_line(str(e))
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err.print("[yellow]interrupted; nothing was saved[/]")
-            raise typer.Exit(130) from None
+            err.print(f"[yellow]{escape(interrupts.nothing_saved_line())}[/]", soft_wrap=True)
+            raise typer.Exit(interrupts.EXIT_CODE) from None
+        if interrupts.state.received is not None:  # stopped by a signal, but saved what it had
+            line = interrupts.kept_line()
+            if line:
+                err.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)
+            raise typer.Exit(interrupts.EXIT_CODE)
+        return result
 
     return wrapper  # type: ignore[return-value]
 
@@ -77,12 +87,17 @@ def _usage_message(e: ClickException) -> str:
     return message
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # the same clean-up as Ctrl-C: staging folders removed, best epoch kept
+def exit_code(e: ClickException) -> int:
+    """1 for a bad option or argument value (the rule for every bad value, whoever checks it), else
+    click's own code (2: the command line does not parse)."""
+    if isinstance(e, BadParameter) and not isinstance(e, MissingParameter):
+        return 1
+    return e.exit_code
+
 
 
 class Group(TyperGroup):
-    """The app: usage errors as one `error:` line (exit 2), not click's boxed panel."""
+    """The app: usage errors as one `error:` line (exit 2; 1 for a bad value), not click's boxed panel."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
@@ -90,7 +105,7 @@ class Group(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             try:
-                signal.signal(signal.SIGTERM, _on_sigterm)
+                signal.signal(signal.SIGTERM, interrupts.on_signal)  # as Ctrl-C
             except ValueError:  # not the main thread
                 pass
         try:
@@ -99,7 +114,7 @@ class Group(TyperGroup):
             if type(e).__name__ == "NoArgsIsHelpError":  # `textrnn` alone: the help was printed
                 sys.exit(e.exit_code)
             error_line(_usage_message(e))
-            sys.exit(e.exit_code)
+            sys.exit(exit_code(e))
         except typer.Abort:
             err.print("aborted")
             sys.exit(1)

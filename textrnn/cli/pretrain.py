@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from textrnn import interrupts
 from textrnn.cli.core import err, handle_errors, out
 from textrnn.cli.options import TextColumnOption, with_settings
 from textrnn.config import ModelConfig, PretrainConfig, TokenizerConfig
@@ -42,15 +43,18 @@ def pretrain_cmd(
     tokenizer = TokenizerConfig(**{k: v for k, v in settings.items() if k in TokenizerConfig.__dataclass_fields__})
     model = ModelConfig(**{k: settings[k] for k in ENCODER_FIELDS})
     config = PretrainConfig(**{k: v for k, v in settings.items() if k in PretrainConfig.__dataclass_fields__})
-    try:
-        folder = pretrain(texts, out_dir, tokenizer, model, config, text_column=text_column, force=force,
-                          progress=progress)
-    finally:
-        progress.stop()
+    with interrupts.watched():
+        try:
+            folder = pretrain(texts, out_dir, tokenizer, model, config, text_column=text_column, force=force,
+                              progress=progress)
+        finally:
+            progress.stop()
     from textrnn.folder.encoder import read_encoder
 
     meta = read_encoder(folder)
     best = meta.history[meta.best_epoch - 1]
+    if meta.stopped == "interrupted":
+        err.print(f"[yellow]interrupted: kept the best of {len(meta.history)} finished epochs[/]")
     out.print(f"Saved {folder} (best epoch {meta.best_epoch} of {len(meta.history)}, {meta.seconds:.0f}s): "
               f"held-out perplexity {best.val_perplexity:.1f}, {meta.vocab_size:,} tokens in the vocabulary, "
               f"{meta.tokens:,} training tokens an epoch", soft_wrap=True)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from textrnn import interrupts
 from textrnn.cli.core import err, handle_errors, out
 from textrnn.cli.options import DataArgument, ForceOption, Int8Option, OutOption, TestOption, ValOption, with_settings
 
@@ -40,7 +41,7 @@ def train_cmd(
     options = Settings.from_options(settings)
     if nproc is not None and nproc > 1 and not is_launched():
         raise typer.Exit(launch(nproc, _without_nproc(sys.argv[1:])))
-    with distributed_run(options) as hooks:  # one process, or this one's part of a torchrun job
+    with interrupts.watched(), distributed_run(options) as hooks:  # one process, or this one's part of a torchrun job
         progress = TrainProgress(err) if hooks.is_writer else None
         try:
             summary = train_model(data, val_path=val, test_path=test, out=out_dir, force=force, int8=int8,

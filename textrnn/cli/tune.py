@@ -6,6 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from textrnn import interrupts
 from textrnn.cli.core import err, handle_errors, out
 from textrnn.cli.options import DataArgument, ForceOption, Int8Option, OutOption, TestOption, ValOption, with_settings
 
@@ -43,12 +44,17 @@ def tune_cmd(
 
     fixed = tuple(name for name in settings if _given(ctx, name))
     progress = TrainProgress(err)
-    try:
-        summary = tune_model(data, budget=budget, val_path=val, test_path=test, out=out_dir, force=force,
-                             settings=Settings.from_options(settings), fixed=fixed, trials=trials, int8=int8,
-                             progress=progress, on_trial=lambda t, best: err.print(trial_line(t, best), soft_wrap=True))
-    finally:
-        progress.stop()
+    with interrupts.watched():
+        try:
+            summary = tune_model(data, budget=budget, val_path=val, test_path=test, out=out_dir, force=force,
+                                 settings=Settings.from_options(settings), fixed=fixed, trials=trials, int8=int8,
+                                 progress=progress,
+                                 on_trial=lambda t, best: err.print(trial_line(t, best), soft_wrap=True))
+        finally:
+            progress.stop()
+    tuning = summary.metadata.tuning
+    if tuning is not None and tuning.stopped == "interrupted":
+        err.print(f"[yellow]interrupted: kept the best of {len(tuning.trials)} trials (trial {tuning.best_trial + 1})[/]")
     for line in notes(summary):
         err.print(line, soft_wrap=True)
     for line in saved_lines(summary):

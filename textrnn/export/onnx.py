@@ -49,7 +49,9 @@ def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
     # any ids the vocabulary has (a tiny one may have fewer than 9); one row padded, one not
     ids = [1 + i % max(1, model.vocab_size - 1) for i in range(1, 8)]
     example = torch.tensor([[*ids[:3], 0], ids[3:7]], dtype=torch.int64)
-    with _quiet():
+    from textrnn.folder.saving import writing
+
+    with _quiet(), writing(path):
         torch.onnx.export(
             model, (example,), str(path), dynamo=False, opset_version=OPSET,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],

@@ -47,14 +47,27 @@ def quantize_file(src: Path, dst: Path) -> list[str]:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from textrnn.folder.saving import writing
+
     logging.disable(logging.WARNING)  # "Please consider to run pre-processing" (not needed here)
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        with writing(dst):  # a full disk is not a corrupt model
+            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    except ModelFolderError:
+        raise
     except Exception as err:  # onnx and onnxruntime raise several types for a bad file
-        raise ModelFolderError(f"{src} is corrupt or not an ONNX model "
-                               f"({str(err).splitlines()[0][:200] if str(err) else type(err).__name__})") from err
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        try:
+            onnx.load(str(src))
+        except Exception:
+            raise ModelFolderError(f"{src} is corrupt or not an ONNX model ({reason})") from err
+        # a sound model.onnx: the quantizer's own files (written and read back) were cut short
+        raise ModelFolderError(f"cannot write the int8 model {dst.with_name(INT8_FILE)}: quantizing failed "
+                               f"({reason}); is the disk full?") from err
     finally:
         logging.disable(logging.NOTSET)
+        # onnxruntime writes a shape-inferred copy beside `src` and removes it only when it can read it back
+        src.with_name(f"{src.stem}-inferred{src.suffix}").unlink(missing_ok=True)
     return sorted({node.op_type for node in onnx.load(str(dst)).graph.node})
 
 

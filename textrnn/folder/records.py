@@ -182,7 +182,7 @@ class Trial:
 
     number: int
     params: dict[str, Any]
-    state: str  # complete | pruned | time up | failed
+    state: str  # complete | pruned | time up | interrupted | failed
     val_score: float | None = None
     val_loss: float | None = None
     epochs: int = 0

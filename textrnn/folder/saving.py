@@ -21,6 +21,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from textrnn import interrupts
 from textrnn.errors import ModelFolderError
 from textrnn.folder.store import LOCK_FILE, METADATA_FILE, MODEL_FILES, _as_created, _os_error
 
@@ -213,7 +214,8 @@ def staging(final: str | Path, overwrite: bool = False) -> Iterator[Staged]:
     """A locked temporary folder beside `final`, moved into place only if the block completes.
 
     On any error, Ctrl-C or SIGTERM (which the CLI turns into Ctrl-C) the temporary folder is
-    removed and nothing else is touched. Staging folders of killed runs beside `final` are removed
+    removed and nothing else is touched; a signal during the move into place (and the clean-up) waits
+    for it to finish (textrnn.interrupts.held). Staging folders of killed runs beside `final` are removed
     first (see `Staged.swept`).
     """
     final = check_destination(final, overwrite)
@@ -227,12 +229,54 @@ def staging(final: str | Path, overwrite: bool = False) -> Iterator[Staged]:
     staged = Staged(tmp, final, swept=swept)
     try:
         yield staged
-        _as_created(tmp, directory=True)
-        staged.final = _move_into_place(tmp, final, overwrite)
+        _follow_umask(tmp)
+        with interrupts.held():  # a second Ctrl-C cannot cut the move (or a --force replacement) in two
+            staged.final = _move_into_place(tmp, final, overwrite)
     finally:
-        lock.release(unlink_at=staged.final / LOCK_FILE if staged.final else None)
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        with interrupts.held():
+            lock.release(unlink_at=staged.final / LOCK_FILE if staged.final else None)
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _follow_umask(folder: Path) -> None:
+    """Give the folder and every file in it the permissions the user's umask gives new ones: writers
+    that go through a temporary file (safetensors' save_file, tempfile) make theirs 0600."""
+    _as_created(folder, directory=True)
+    for dirpath, dirs, files in os.walk(folder):
+        for name in dirs:
+            _as_created(Path(dirpath) / name, directory=True)
+        for name in files:
+            if name != LOCK_FILE:
+                _as_created(Path(dirpath) / name, directory=False)
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """A file being written by any writer (ours, safetensors', tokenizers', ONNX's): an OSError, or a
+    writer library's own I/O error, becomes one ModelFolderError naming the file (a full disk, a
+    file-size limit, no permission) instead of a traceback. In a staging folder, nothing was saved."""
+    path = Path(path)
+    try:
+        yield
+    except ModelFolderError:
+        raise
+    except OSError as err:
+        raise ModelFolderError(_cannot_write(path, err.strerror or str(err))) from err
+    except Exception as err:  # safetensors (SafetensorError) and tokenizers (Exception) wrap the OS error
+        text = str(err)
+        if "os error" not in text.lower() and "i/o error" not in text.lower():
+            raise
+        raise ModelFolderError(_cannot_write(path, text.splitlines()[0][:200])) from err
+
+
+def _cannot_write(path: Path, reason: str) -> str:
+    hint = " (the disk is full)" if "no space" in reason.lower() else (
+        " (a file-size limit: ulimit -f)" if "too large" in reason.lower() else "")
+    if STAGING.match(path.parent.name):  # name the destination, not the hidden staging folder
+        final = path.parent.parent / path.parent.name[1:].rsplit(".", 1)[0]
+        return f"cannot save {final}: writing {path.name} failed: {reason}{hint}; nothing was saved"
+    return f"cannot write {path}: {reason}{hint}"
 
 
 def tree_bytes(path: Path) -> int:

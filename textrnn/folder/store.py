@@ -74,7 +74,10 @@ def set_default(model_dir: Path) -> None:
         value = str(target.relative_to(root.resolve()))
     except ValueError:
         value = str(target)
-    _write_atomic(root / DEFAULT_POINTER, value + "\n")
+    from textrnn import interrupts
+
+    with interrupts.held():
+        _write_atomic(root / DEFAULT_POINTER, value + "\n")
 
 
 def default_model() -> Path:

@@ -40,6 +40,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from textrnn import interrupts
 from textrnn.errors import TextrnnError, TrainingError
 from textrnn.training.devices import resolve_device
 from textrnn.training.loop import FitHooks, FitResult
@@ -144,6 +145,8 @@ class DataParallel(_Processes):
 
         def note(signum: int, frame: Any) -> None:
             self.interrupted = True
+            if interrupts.state.received is None:  # for exit code 130 (textrnn.interrupts)
+                interrupts.state.received = signum
 
         self.interrupted = False
         for s in signals:

@@ -256,13 +256,14 @@ def _pretrained_on_training_texts(splits: Splits, settings: Settings, progress: 
     if progress:
         progress.on_stage("Pretraining a language model on the training texts")
     config = PretrainConfig(epochs=settings.init.pretrain_epochs, minutes=settings.init.pretrain_minutes,
+                            tokens=settings.init.pretrain_tokens,
                             seed=settings.train.seed, precision=settings.train.precision)
     metric = getattr(progress, "metric", None)
     if metric is not None:  # the progress lines speak of perplexity meanwhile
         progress.metric = "perplexity"
     try:
         result = fit_language_model(encode(tokenizer, splits.train.texts), tokenizer.get_vocab_size(), settings.model,
-                                    config, progress)
+                                    config, progress, keep_on_interrupt=False)  # Ctrl-C here ends the job
     finally:
         if metric is not None:
             progress.metric = metric
@@ -360,8 +361,10 @@ def export_model(model: Any, tokenizer: Any, folder: Path, max_length: int) -> E
 
     from textrnn.export.onnx import OPSET, check_parity, export_onnx
 
-    tokenizer.save(str(folder / store.TOKENIZER_FILE))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / store.WEIGHTS_FILE))
+    with saving.writing(folder / store.TOKENIZER_FILE):  # a full disk: one clear error, nothing saved
+        tokenizer.save(str(folder / store.TOKENIZER_FILE))
+    with saving.writing(folder / store.WEIGHTS_FILE):
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / store.WEIGHTS_FILE))
     export_onnx(model, folder / store.ONNX_FILE)
     parity = check_parity(model, folder / store.ONNX_FILE, tokenizer.get_vocab_size(), max_length)
     return ExportInfo(OPSET, parity)
@@ -440,7 +443,7 @@ def record_and_save(folder: Path, splits: Splits, start: Start, model: Any, fits
     meta = evaluate_model(folder, meta, splits, model, tokenizer, start.cross_fit)
     meta = meta.replace(training=replace(meta.training, total_seconds=round(time.perf_counter() - started, 2)))
     write_metadata(folder / store.METADATA_FILE, meta)
-    if int8:  # an int8 model, kept only if fast (LSTM) and accurate; see textrnn/export/quantize.py
+    if int8 and meta.training.stopped != "interrupted":  # kept only if fast (LSTM), accurate: export/quantize.py
         from textrnn.export.quantize import quantize_model
 
         stage("Quantizing to int8")

@@ -41,9 +41,10 @@ class LMResult:
     model: LanguageModel
     history: list[LMEpoch]
     best_epoch: int = 0
-    stopped: str = "completed"  # completed | budget | interrupted
+    stopped: str = "completed"  # completed | budget (minutes or tokens) | interrupted
     seconds: float = 0.0
-    tokens: int = 0
+    tokens: int = 0  # training tokens an epoch
+    seen: int = 0  # training tokens of every step taken
 
 
 @torch.no_grad()
@@ -58,8 +59,10 @@ def perplexity(model: LanguageModel, ids: list[np.ndarray], device: torch.device
 
 
 def fit_language_model(ids: list[np.ndarray], vocab_size: int, model_config: ModelConfig, config: PretrainConfig,
-                       callback: FitCallback | None = None) -> LMResult:
-    """Train a LanguageModel on token ids, keeping the epoch with the lowest held-out perplexity."""
+                       callback: FitCallback | None = None, keep_on_interrupt: bool = True) -> LMResult:
+    """Train a LanguageModel on token ids, keeping the epoch with the lowest held-out perplexity. Ctrl-C
+    keeps the best finished epoch when the language model is what the job makes (`keep_on_interrupt`);
+    where it is one stage of a job (train, tune), Ctrl-C is raised on: it ends the job."""
     ids = [x for x in ids if len(x) >= MIN_TOKENS]
     if len(ids) < 20:
         raise DataError(f"too little text to pretrain on: {len(ids)} texts of two or more tokens (need 20)")
@@ -102,9 +105,10 @@ def fit_language_model(ids: list[np.ndarray], vocab_size: int, model_config: Mod
                     raise Diverged(f"pretraining diverged: the loss became {value} in epoch {epoch} "
                                    f"(lr {config.lr:g}); try a lower --lr")
                 total, n = total + value * count, n + count
+                result.seen += int(lengths[idx].sum())
                 if callback:
                     callback.on_batch_end(value)
-                if time.perf_counter() > deadline:
+                if time.perf_counter() > deadline or (config.tokens is not None and result.seen >= config.tokens):
                     result.stopped = "budget"
                     break
             val_ppl = perplexity(model, val, device)
@@ -118,6 +122,8 @@ def fit_language_model(ids: list[np.ndarray], vocab_size: int, model_config: Mod
                 callback.on_epoch_end(_as_epoch_stats(stats), is_best)
             if result.stopped == "budget":
                 break
+    if result.stopped == "interrupted" and not keep_on_interrupt:
+        raise KeyboardInterrupt
     best.restore(model)
     model.eval().cpu()
     result.seconds = time.perf_counter() - start
@@ -139,8 +145,10 @@ def save_encoder(folder: Path, tokenizer: object, result: LMResult, tokenizer_co
     from textrnn.training.job import _versions
 
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, str(folder / ENCODER_WEIGHTS))
+    with saving.writing(folder / "tokenizer.json"):
+        tokenizer.save(str(folder / "tokenizer.json"))
+    with saving.writing(folder / ENCODER_WEIGHTS):
+        save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, str(folder / ENCODER_WEIGHTS))
     meta = EncoderMetadata(tokenizer_config, model_config, tokenizer.get_vocab_size(), corpus, result.tokens,
                            tuple(result.history), result.best_epoch, result.stopped, round(result.seconds, 2),
                            config.__dict__ | {"precision": config.precision.value},

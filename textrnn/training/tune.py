@@ -171,10 +171,13 @@ def tune_model(train_path: str | Path, *, budget: str | float, val_path: str | P
                 record = _run_trial(trial, params, splits, settings, left, encoders, work, best, stage)
                 records.append(record)
                 state = {"complete": optuna.trial.TrialState.COMPLETE, "time up": optuna.trial.TrialState.COMPLETE,
+                         "interrupted": optuna.trial.TrialState.COMPLETE,
                          "pruned": optuna.trial.TrialState.PRUNED}.get(record.state, optuna.trial.TrialState.FAIL)
                 study.tell(trial, record.val_score if state == optuna.trial.TrialState.COMPLETE else None, state)
                 if on_trial:
                     on_trial(record, best.trial)
+                if record.state == "interrupted":  # Ctrl-C stopped this trial's fit at its best epoch
+                    raise KeyboardInterrupt
             else:
                 stopped = "trials"
         except KeyboardInterrupt:  # Ctrl-C: keep the best trial so far
@@ -247,7 +250,7 @@ def _run_trial(trial: Any, params: dict[str, Any], splits: Any, settings: Settin
     key = (epoch.val_score, -epoch.val_loss)
     if key > best.key:
         best.key, best.trial, best.fitted = key, trial.number, (start, model, fits)
-    state = "time up" if callback.time_up else "complete"
+    state = "time up" if callback.time_up else "interrupted" if fit.stopped == "interrupted" else "complete"
     return Trial(trial.number, params, state, epoch.val_score, epoch.val_loss, len(fit.history),
                  round(time.perf_counter() - t0, 2))
 
@@ -264,8 +267,10 @@ def _with_encoder(settings: Settings, splits: Any, encoders: dict[tuple, Path], 
     if key not in encoders:
         tokenizer = train_tokenizer(splits.train.texts, settings.tokenizer)
         config = PretrainConfig(seed=settings.train.seed, epochs=settings.init.pretrain_epochs,
-                                minutes=max(min(minutes_of / 60, settings.init.pretrain_minutes), 0.05))
-        result = fit_language_model(encode(tokenizer, splits.train.texts), tokenizer.get_vocab_size(), m, config)
+                                minutes=max(min(minutes_of / 60, settings.init.pretrain_minutes or math.inf), 0.05),
+                                tokens=settings.init.pretrain_tokens)
+        result = fit_language_model(encode(tokenizer, splits.train.texts), tokenizer.get_vocab_size(), m, config,
+                                    keep_on_interrupt=False)
         encoders[key] = save_encoder(work / f"lm-{len(encoders)}", tokenizer, result, settings.tokenizer, m, config)
     return replace(settings, init=InitConfig(init=str(encoders[key]), freeze_epochs=settings.init.freeze_epochs,
                                              pretrained_lr=settings.init.pretrained_lr))

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from textrnn import interrupts
+
 EPOCH_LINES = 20  # with more planned epochs (small data), print about this many epoch lines
 
 
@@ -26,13 +28,14 @@ class TrainProgress:
         self.every, self.last = 1, None
 
     def on_stage(self, name: str) -> None:
-        self.console.print(f"[dim]{escape(name)}...[/]")
+        interrupts.note_stage(name)
+        self._print(f"[dim]{escape(name)}...[/]")
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
         if epoch == 1:
             self.every = 1 if epochs <= 1.5 * EPOCH_LINES else -(-epochs // EPOCH_LINES)
             if self.every > 1:
-                self.console.print(f"[dim]up to {epochs} epochs planned (small data): a line every "
+                self._print(f"[dim]up to {epochs} epochs planned (small data): a line every "
                                    f"{self.every} epochs[/]")
         self.progress.start()
         self.task = self.progress.add_task("", total=batches, epoch=f"{epoch}/{epochs}", loss=0.0)
@@ -45,15 +48,15 @@ class TrainProgress:
         self.stop()
         self.last = (stats, is_best)
         if stats.epoch == 1 or stats.epoch % self.every == 0:
+            self.last = None  # before the line: Ctrl-C may arrive while it is written
             self._line(stats, is_best)
-            self.last = None
 
     def on_fit_end(self, result: Any) -> None:
         if self.last is not None:  # the last epoch, if its line was folded away
             self._line(*self.last)
             self.last = None
         if result.stopped == "diverged":
-            self.console.print(f"[yellow]the loss diverged (NaN or infinite) after epoch {len(result.history)}: "
+            self._print(f"[yellow]the loss diverged (NaN or infinite) after epoch {len(result.history)}: "
                                f"kept epoch {result.best_epoch}; a lower --lr may train further[/]", soft_wrap=True)
 
     def _line(self, stats: Any, is_best: bool) -> None:
@@ -61,8 +64,12 @@ class TrainProgress:
         validated = stats.val_loss == stats.val_loss  # NaN: no validation (a cross-fitted refit)
         mark = "  [green]best[/]" if is_best and validated else ""
         val = f"val_loss {stats.val_loss:.4f}  val_{m} {stats.val_score:.4f}  " if validated else ""
-        self.console.print(f"epoch {stats.epoch:>3}  loss {stats.loss:.4f}  {m} {stats.score:.4f}  {val}"
+        self._print(f"epoch {stats.epoch:>3}  loss {stats.loss:.4f}  {m} {stats.score:.4f}  {val}"
                            f"{stats.seconds:.1f}s{mark}", soft_wrap=True)
+
+    def _print(self, *args: Any, **kwargs: Any) -> None:
+        with interrupts.deferred():  # a line is written whole, once
+            self.console.print(*args, **kwargs)
 
     def stop(self) -> None:
         if self.progress.live.is_started:
