@@ -205,10 +205,13 @@ class BestWeights:
     """A copy of the best epoch's weights, put back into the model when the fit ends."""
 
     def __init__(self) -> None:
-        self.state: dict[str, torch.Tensor] | None = None
+        self.kept: tuple[int, Any, dict[str, torch.Tensor]] | None = None  # (epoch, its stats, weights)
 
-    def keep(self, model: nn.Module) -> None:
-        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state = property(lambda self: self.kept[2] if self.kept is not None else None)
+
+    def keep(self, model: nn.Module, epoch: int = 0, stats: Any = None) -> None:
+        """One assignment: a signal between statements never names one epoch's weights after another's."""
+        self.kept = (epoch, stats, {k: v.detach().clone() for k, v in model.state_dict().items()})
 
     def restore(self, model: nn.Module) -> None:
         model.load_state_dict(self.state)
@@ -225,6 +228,10 @@ def _ending(result: FitResult, best: BestWeights) -> Iterator[None]:
         if best.state is None:
             raise
         result.stopped = "interrupted"
+        epoch, stats, _ = best.kept
+        if epoch and stats is not None:  # the kept epoch, even if the signal came before its line was recorded
+            result.best_epoch = epoch
+            result.history += [stats] if len(result.history) < epoch else []
     except Diverged as diverged:
         if best.state is None:
             raise TrainingError(str(diverged)) from None
@@ -308,10 +315,10 @@ def fit(model: nn.Module, task: Task, train_ids: list[np.ndarray], train_y: np.n
                 val_loss, val_score = evaluate(model, task, val_ids, val_y, device) if len(val_ids) else (math.nan,) * 2
                 # no validation (a cross-fitted refit): every epoch runs, the last is kept
                 is_best, stop = stopping.update(epoch, val_score, val_loss) if len(val_ids) else (True, False)
+                stats = EpochStats(epoch, loss, score, val_loss, val_score, time.perf_counter() - t0)
                 if is_best:
-                    best.keep(model)
+                    best.keep(model, epoch, stats)
                     result.best_epoch = epoch
-            stats = EpochStats(epoch, loss, score, val_loss, val_score, time.perf_counter() - t0)
             result.history.append(stats)
             if callback:
                 callback.on_epoch_end(stats, is_best)
