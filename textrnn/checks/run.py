@@ -13,7 +13,7 @@ import numpy as np
 
 from textrnn.checks import duplicates as dup
 from textrnn.checks import labels as lab
-from textrnn.checks.findings import ERROR, OK, WARN, Findings, Problem, Section, label_text
+from textrnn.checks.findings import OK, WARN, Findings, Problem, Section, label_text
 from textrnn.checks.reading import Checked, read_checked
 from textrnn.checks.shape import shape
 from textrnn.data import Dataset

@@ -72,7 +72,8 @@ def shape(splits: dict[str, Checked], max_length: int, val_split: float, example
                           "p95": float(np.percentile(tokens, 95)), "max": int(tokens.max()),
                           "cut": int((tokens > max_length).sum()), "cut_share": float((tokens > max_length).mean())}
     rare = _rare(counts, splits, val_split)
-    unseen = {split: sorted(set(c.data.label_counts()) - set(counts)) for split, c in splits.items() if split != "train"}
+    unseen = {split: sorted(set(c.data.label_counts()) - set(counts))
+              for split, c in splits.items() if split != "train"}
     unseen = {k: v for k, v in unseen.items() if v}
     n_bad = sum(len(c.bad_rows) for c in splits.values())
     cut = lengths["train"]["cut_share"]

@@ -34,14 +34,15 @@ def _examples(problems: list[Problem], n: int, width: int, suggested: bool) -> T
     row_w = max(3, *(len(_row(p)) for p in shown))
     label_w = min(14, max(5, *(len(p.label) for p in shown)))
     side_w = min(18, max(5, *(len(p.suggested or p.detail) for p in shown))) if suggested else 0
-    text_w = max(16, width - row_w - label_w - (side_w + 5 + 2 if suggested else 0) - 4)
+    columns = 5 if suggested else 3
+    text_w = max(16, width - 1 - row_w - label_w - (side_w + 5 if suggested else 0) - 3 * (columns - 1))
     table = Table(**PLAIN, padding=(0, 1), pad_edge=False)
-    table.add_column("row", justify="right", no_wrap=True)
-    table.add_column("text", no_wrap=True, max_width=text_w)
-    table.add_column("label", no_wrap=True, max_width=label_w)
+    table.add_column("row", justify="right", no_wrap=True, width=row_w)
+    table.add_column("text", no_wrap=True, width=text_w)
+    table.add_column("label", no_wrap=True, width=label_w)
     if suggested:
-        table.add_column("→", no_wrap=True, max_width=side_w)
-        table.add_column("score", justify="right", no_wrap=True)
+        table.add_column("→", no_wrap=True, width=side_w)
+        table.add_column("score", justify="right", no_wrap=True, width=5)
     for p in problems[:n]:
         cells = [_row(p), fit(p.text, text_w).rstrip(),
                  fit(p.label, label_w).rstrip()]
