@@ -91,7 +91,8 @@ def recipe_probs(texts: list[str], y: np.ndarray, multi: bool, seed: int = 0) ->
         for k in fit:
             t = y[train, k]
             if t.min() != t.max():
-                probs[held, k] = LogisticRegression(solver="liblinear").fit(x[train], t).predict_proba(x[held])[:, 1]
+                model = LogisticRegression(solver="liblinear", dual=True).fit(x[train], t)
+                probs[held, k] = model.predict_proba(x[held])[:, 1]
     return probs
 
 
