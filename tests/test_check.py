@@ -135,7 +135,7 @@ def test_check_report_json_out_and_clean(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     for name in ("Shape", "Duplicates", "Leakage", "Label issues"):
         assert name in result.output
-    assert "1 test texts are training texts" in result.output
+    assert "1 test text is a training text" in result.output
     assert all(len(line) <= 80 for line in result.stdout.splitlines())
     result = runner.invoke(app, ["check", str(data), "--json"])
     report = json.loads(result.stdout)
@@ -223,6 +223,6 @@ def test_quick_warnings_for_train(tmp_path: Path) -> None:
     lines = quick_warnings(data, None, test)
     assert len(lines) == 3
     assert "2 rows repeat" in lines[0] and "1 texts appear with different labels" in lines[1]
-    assert lines[2].startswith("1 test texts are also training texts")
+    assert lines[2].startswith("1 test text is also a training text")
     assert quick_warnings(write_csv(tmp_path / "ok.csv", rows), None, None) == []
     assert quick_warnings(tmp_path / "missing.csv", None, None) == []

@@ -19,6 +19,8 @@ from textrnn.checks.shape import shape
 from textrnn.data import Dataset
 from textrnn.errors import ConfigError, DataError
 
+QUICK_MAX_BYTES = 100 << 20
+
 
 @dataclass(frozen=True)
 class CheckOptions:
@@ -51,6 +53,10 @@ def read_files(paths: dict[str, Path], options: CheckOptions) -> dict[str, Check
     return splits
 
 
+def _in_training(n: int, also: str = "") -> str:
+    return f"text is {also}a training text" if n == 1 else f"texts are {also}training texts"
+
+
 def _duplicates(checked: Checked, keys: list[str], options: CheckOptions) -> tuple[Section, set[int]]:
     """The Duplicates section, and the training rows a clean copy drops for them."""
     data = checked.data
@@ -64,11 +70,11 @@ def _duplicates(checked: Checked, keys: list[str], options: CheckOptions) -> tup
             votes = Counter(label_text(x) for x in group.labels).most_common()
             keep = votes[0][0] if len(votes) == 1 or votes[0][1] > votes[1][1] else None
             kept = False
-            shown = ", ".join(f"{label} x{n}" for label, n in votes)
+            shown = ", ".join(f"{label} {n}" for label, n in votes)
             for i in group.rows:
                 label = label_text(data.labels[i])
                 problems.append(Problem("train", checked.row(i), data.texts[i], label, "label conflict",
-                                        suggested=keep or "", detail=f"{len(group.rows)} copies: {shown}"))
+                                        suggested=keep or "", detail=shown))
                 if label == keep and not kept:
                     kept = True
                 else:
@@ -125,7 +131,7 @@ def _leakage(splits: dict[str, Checked], keys: dict[str, list[str]], options: Ch
         m = sum(1 for leak in found if leak.split == split and leak.similarity < 1.0)
         counts[split] = {"exact": n, "near": m, "rows": len(splits[split].data)}
         if n or m:
-            notes.append(f"{n} {split} texts are training texts" + (f" and {m} nearly" if m else ""))
+            notes.append(f"{n} {split} {_in_training(n)}" + (f" and {m} nearly" if m else ""))
     if notes:
         notes.append("scores will be optimistic: remove them from " + " and ".join(
             s for s in counts if counts[s]["exact"] or counts[s]["near"]))
@@ -208,7 +214,11 @@ def quick_warnings(train: Path, val: Path | None, test: Path | None, text_column
                    multi_label: bool = False) -> list[str]:
     """What `train` warns about before training: exact duplicates, conflicting labels, and validation
     or test texts that are training texts (no model, no near-duplicate search). Files that cannot be
-    read give no warning (train reports them)."""
+    read give no warning (train reports them); nor do files over QUICK_MAX_BYTES together (reading
+    them twice would cost train more than the warnings are worth there)."""
+    paths = [Path(p) for p in (train, val, test) if p is not None]
+    if sum(p.stat().st_size for p in paths if p.is_file()) > QUICK_MAX_BYTES:
+        return []
     try:
         splits = {name: read_checked(Path(p), text_column, label_column, label_sep, multi_label)
                   for name, p in {"train": train, "val": val, "test": test}.items() if p is not None}
@@ -229,5 +239,5 @@ def quick_warnings(train: Path, val: Path | None, test: Path | None, text_column
     for split in ("val", "test"):
         n = sum(1 for leak in found if leak.split == split)
         if n:
-            lines.append(f"{n} {split} texts are also training texts: {split} scores will be optimistic")
+            lines.append(f"{n} {split} {_in_training(n, 'also ')}: {split} scores will be optimistic")
     return lines

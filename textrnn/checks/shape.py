@@ -59,8 +59,8 @@ def shape(splits: dict[str, Checked], max_length: int, val_split: float, example
     lengths: dict[str, dict] = {}
     for split, checked in splits.items():
         for bad in checked.bad_rows:
-            problems.append(Problem(split, bad.row, bad.raw, "", "unreadable row", detail=f"line {bad.line}: "
-                                    f"{bad.reason}"))
+            problems.append(Problem(split, bad.row, bad.raw, "", "unreadable row",
+                                    detail=f"line {bad.line}: {bad.reason}"))
         data = checked.data
         tokens = np.fromiter((token_count(t) for t in data.texts), dtype=np.int64, count=len(data))
         for i, text in enumerate(data.texts):

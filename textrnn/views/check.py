@@ -27,27 +27,32 @@ def _row(p: Problem) -> str:
     return (f"{p.split} " if p.split != "train" else "") + str(p.row)
 
 
+def _side(p: Problem) -> str:
+    """What the arrow column shows: the suggested label, else the detail (row it repeats, the problem)."""
+    return p.suggested or p.detail or p.problem
+
+
 def _examples(problems: list[Problem], n: int, width: int, suggested: bool) -> Table | None:
     if not problems or n <= 0:
         return None
     shown = problems[:n]
     row_w = max(3, *(len(_row(p)) for p in shown))
     label_w = min(14, max(5, *(len(p.label) for p in shown)))
-    side_w = min(18, max(5, *(len(p.suggested or p.detail) for p in shown))) if suggested else 0
-    columns = 5 if suggested else 3
-    text_w = max(16, width - 1 - row_w - label_w - (side_w + 5 if suggested else 0) - 3 * (columns - 1))
+    side_w = min(18 if suggested else 28, max(5, *(len(_side(p)) for p in shown)))
+    columns = 5 if suggested else 4
+    text_w = max(16, width - 1 - row_w - label_w - side_w - (5 if suggested else 0) - 3 * (columns - 1))
     table = Table(**PLAIN, padding=(0, 1), pad_edge=False)
     table.add_column("row", justify="right", no_wrap=True, width=row_w)
     table.add_column("text", no_wrap=True, width=text_w)
     table.add_column("label", no_wrap=True, width=label_w)
+    table.add_column("→" if suggested else "problem", no_wrap=True, width=side_w)
     if suggested:
-        table.add_column("→", no_wrap=True, width=side_w)
         table.add_column("score", justify="right", no_wrap=True, width=5)
     for p in problems[:n]:
-        cells = [_row(p), fit(p.text, text_w).rstrip(),
-                 fit(p.label, label_w).rstrip()]
+        cells = [_row(p), fit(p.text, text_w).rstrip() if p.text.strip() else "(empty)", fit(p.label, label_w).rstrip(),
+                 fit(_side(p), side_w).rstrip()]
         if suggested:
-            cells += [fit(p.suggested or p.detail, side_w).rstrip(), "" if p.score is None else f"{p.score:.2f}"]
+            cells.append("" if p.score is None else f"{p.score:.2f}")
         table.add_row(*cells)
     return table
 
