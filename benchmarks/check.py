@@ -210,7 +210,7 @@ def speed(n: int = 20000) -> dict:
         secs = time.perf_counter() - t0
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        result["memory"][m] = {"peak_mb": peak / 2**20, "seconds": secs, "pairs": len(pairs)}
+        result["memory"][str(m)] = {"peak_mb": peak / 2**20, "seconds": secs, "pairs": len(pairs)}
         console.print(f"near duplicates of {m:,}: {secs:.2f} s, peak {peak / 2**20:.1f} MB, {len(pairs)} pairs")
     try:
         from datasketch import MinHash, MinHashLSH
