@@ -226,3 +226,14 @@ def test_quick_warnings_for_train(tmp_path: Path) -> None:
     assert lines[2].startswith("1 test text is also a training text")
     assert quick_warnings(write_csv(tmp_path / "ok.csv", rows), None, None) == []
     assert quick_warnings(tmp_path / "missing.csv", None, None) == []
+
+
+def test_train_prints_one_warning_per_data_problem(train_csv: Path, tmp_path: Path) -> None:
+    from tests.conftest import ROWS, TINY
+
+    test = write_csv(tmp_path / "test.csv", ROWS[:4])
+    result = runner.invoke(app, ["train", str(train_csv), "--test", str(test), "--out", str(tmp_path / "m"), *TINY])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, result.output
+    assert "48 rows repeat" in warnings[0] and "4 test texts are also training texts" in warnings[1]
