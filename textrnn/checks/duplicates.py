@@ -25,7 +25,7 @@ import numpy as np
 PERMUTATIONS, BANDS = 128, 16  # 16 bands of 8 rows: a pair at Jaccard 0.8 is a candidate with p 0.95, at 0.5 with 0.06
 SHINGLE = 3  # words per shingle (texts shorter than that are one shingle)
 MAX_BUCKET = 64
-_PRIME = (1 << 61) - 1
+_PRIME = (1 << 31) - 1
 _WORD = re.compile(r"\w+")
 
 
@@ -68,19 +68,26 @@ def shingles(key: str) -> set[int]:
     return {zlib.crc32(" ".join(words[i:i + SHINGLE]).encode()) for i in range(len(words) - SHINGLE + 1)}
 
 
-def signatures(sets: Sequence[set[int]], seed: int = 1, chunk: int = 4096) -> np.ndarray:
-    """(n, PERMUTATIONS) MinHash signatures (uint64 of (a*h + b) mod 2^61-1, minimum over each set)."""
+def signatures(sets: Sequence[set[int]], seed: int = 1, chunk: int = 1 << 16) -> np.ndarray:
+    """(n, PERMUTATIONS) uint32 MinHash signatures: the minimum of (a*h + b) mod 2^31-1 over each set,
+    computed about `chunk` shingles at a time (so the work matrix stays near chunk x 128 x 8 bytes)."""
     rng = np.random.default_rng(seed)
-    a = rng.integers(1, 1 << 31, PERMUTATIONS, dtype=np.uint64)
-    b = rng.integers(0, 1 << 31, PERMUTATIONS, dtype=np.uint64)
-    out = np.empty((len(sets), PERMUTATIONS), dtype=np.uint64)
-    for start in range(0, len(sets), chunk):
-        part = [s or {0} for s in sets[start:start + chunk]]
+    a = rng.integers(1, _PRIME, PERMUTATIONS, dtype=np.uint64)
+    b = rng.integers(0, _PRIME, PERMUTATIONS, dtype=np.uint64)
+    out = np.empty((len(sets), PERMUTATIONS), dtype=np.uint32)
+    start = 0
+    while start < len(sets):
+        stop, total = start, 0
+        while stop < len(sets) and (total == 0 or total + len(sets[stop]) <= chunk):
+            total += max(len(sets[stop]), 1)
+            stop += 1
+        part = [s or {0} for s in sets[start:stop]]
         sizes = np.fromiter((len(s) for s in part), dtype=np.int64, count=len(part))
         hashes = np.fromiter((h for s in part for h in s), dtype=np.uint64, count=int(sizes.sum()))
         values = (hashes[:, None] * a[None, :] + b[None, :]) % np.uint64(_PRIME)  # h < 2^32, a < 2^31: no overflow
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        out[start:start + len(part)] = np.minimum.reduceat(values, offsets, axis=0)
+        out[start:stop] = np.minimum.reduceat(values, offsets, axis=0)
+        start = stop
     return out
 
 
