@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from textrnn import __version__
-from textrnn.cli import bench, evaluate, export, inspect, models, predict, pretrain, report, serve, train, tune
+from textrnn.cli import bench, check, evaluate, export, inspect, models, predict, pretrain, report, serve, train, tune
 from textrnn.cli.core import Command, Group
 
 app = typer.Typer(
@@ -19,6 +19,8 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: fits 80 columns without cutting option names
 )
 app.command("train", cls=Command, short_help="Train a classifier on labelled data; export ONNX.")(train.train_cmd)
+app.command("check", cls=Command, short_help="Find problems in labelled data: duplicates, leaks, label errors.")(
+    check.check_cmd)
 app.command("tune", cls=Command, short_help="Search the recipe within a time budget.")(tune.tune_cmd)
 app.command("pretrain", cls=Command, short_help="Pretrain an encoder on unlabelled text.")(pretrain.pretrain_cmd)
 app.command("predict", cls=Command, short_help="Classify texts (ONNX Runtime, no torch).")(predict.predict_cmd)

@@ -6,6 +6,7 @@ import sys
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 
 from textrnn import interrupts
 from textrnn.cli.core import err, handle_errors, out
@@ -41,6 +42,8 @@ def train_cmd(
     options = Settings.from_options(settings)
     if nproc is not None and nproc > 1 and not is_launched():
         raise typer.Exit(launch(nproc, _without_nproc(sys.argv[1:])))
+    if not is_launched():  # one warning line per data problem (textrnn check finds more)
+        _warn_about_data(data, val, test, options)
     with interrupts.watched(), distributed_run(options) as hooks:  # one process, or this one's part of a torchrun job
         progress = TrainProgress(err) if hooks.is_writer else None
         try:
@@ -55,6 +58,14 @@ def train_cmd(
         err.print(line, soft_wrap=True)
     for line in saved_lines(summary):
         out.print(line, soft_wrap=True)
+
+
+def _warn_about_data(data: Any, val: Any, test: Any, options: Any) -> None:
+    from textrnn.checks import quick_warnings
+
+    cfg = options.data
+    for line in quick_warnings(data, val, test, cfg.text_column, cfg.label_column, cfg.label_sep, cfg.multi_label):
+        err.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True, highlight=False)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

@@ -1,0 +1,347 @@
+"""`textrnn check` benchmark: does it find injected label noise, how fast, and does cleaning pay?
+
+1. Detection. Seeded label noise in the training files of sst2, trec, agnews, mr (single-label) and
+   cooking (multi-label), from ../shared/datasets or $TEXTRNN_DATASETS (sets larger than --max-rows
+   training rows are subsampled to that many, seeded; at the time of writing none is: agnews there is
+   a 6,080-row sample):
+   - uniform: 10% of the rows get another class, drawn uniformly;
+   - confusable: 10% of the rows get the class that a clean out-of-fold model confuses their class
+     with most (soft confusion of 5-fold TF-IDF + logistic regression on the clean labels);
+   - multi-label (cooking): 10% of the rows lose one label or gain one (uniform: a random tag;
+     confusable: the tag the clean out-of-fold model scores highest among those the row lacks).
+   The rows `textrnn check` flags as label issues (`check_files`, as the command runs) are scored
+   against the rows changed: precision, recall, F1. Beside it, in the same run, cleanlab's
+   `find_label_issues` on 5-fold TF-IDF (scikit-learn defaults) + logistic regression out-of-fold
+   probabilities (multi-label: one-vs-rest, labels on fewer than 5 rows get their prior, as check
+   leaves them unchecked; `cleanlab.multilabel_classification.filter.find_label_issues`). The column
+   "same" says whether check's confident-learning filter flags exactly cleanlab's rows when both get
+   cleanlab's probabilities (the numpy code is written from the paper, not copied).
+2. Speed: `check_files` on 20,000 texts (the first 20,000 of mr + subj + sst2 training texts, each
+   label prefixed by its set: 6 classes), whole and without the label check; the near-duplicate
+   search's peak memory (tracemalloc) on 5k, 10k and 20k texts (flat: no all-pairs matrix); and, if
+   installed, datasketch's MinHash + MinHashLSH (128 permutations, threshold 0.8) on the same shingles.
+3. Payoff (--payoff trec,mr,...): test accuracy of the default `textrnn train` on the clean, the
+   uniformly noisy, and the noisy-then-cleaned (`check --write-clean`) training data. Slow (three
+   trainings per set): run it under the shared CPU lock, one set at a time.
+
+cleanlab is AGPL-3.0: it is this benchmark's peer only, never a textrnn dependency. Install it (and
+optionally datasketch) into the environment that runs the benchmark:
+
+    pip install cleanlab datasketch
+    python benchmarks/check.py                      # detection + speed; writes benchmarks/results-check.md
+    python benchmarks/check.py --payoff trec        # adds the payoff of one set (results kept in results-check.json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import tracemalloc
+import warnings
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("TEXTRNN_DATASETS", ROOT.parent / "shared" / "datasets"))
+console = Console(stderr=True)
+SINGLE = ("sst2", "trec", "agnews", "mr")
+NOISE = 0.1
+
+
+def cpu() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def load(name: str, max_rows: int, seed: int = 0):  # noqa: ANN201 - a Dataset
+    from textrnn.data.stream import read_any
+
+    path = SHARED / name / ("train.txt" if name == "cooking" else "train.csv")
+    data = read_any(path)
+    if len(data) > max_rows:
+        data = data.subset(sorted(np.random.default_rng(seed).choice(len(data), max_rows, replace=False).tolist()))
+    return data
+
+
+def recipe_probs(texts: list[str], y: np.ndarray, multi: bool, seed: int = 0) -> np.ndarray:
+    """cleanlab's text recipe: 5-fold TF-IDF (defaults) + logistic regression out-of-fold probabilities."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+    x = TfidfVectorizer().fit_transform(texts)
+    if not multi:
+        return cross_val_predict(LogisticRegression(max_iter=1000), x, y, method="predict_proba",
+                                 cv=StratifiedKFold(5, shuffle=True, random_state=seed))
+    probs = np.tile(y.mean(axis=0), (len(y), 1)).astype(float)
+    fit = np.flatnonzero(y.sum(axis=0) >= 5)
+    for train, held in KFold(5, shuffle=True, random_state=seed).split(x):
+        for k in fit:
+            t = y[train, k]
+            if t.min() != t.max():
+                model = LogisticRegression(solver="liblinear", dual=True).fit(x[train], t)
+                probs[held, k] = model.predict_proba(x[held])[:, 1]
+    return probs
+
+
+def inject(y: np.ndarray, kind: str, clean_probs: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy labels and the changed rows: 10% of rows, uniform or confusable (see the docstring)."""
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(y), int(round(NOISE * len(y))), replace=False))
+    noisy = y.copy()
+    if y.ndim == 1:
+        k = clean_probs.shape[1]
+        if kind == "uniform":
+            noisy[rows] = (y[rows] + rng.integers(1, k, len(rows))) % k
+        else:
+            confusion = np.array([clean_probs[y == i].sum(axis=0) for i in range(k)])
+            np.fill_diagonal(confusion, -1)
+            noisy[rows] = confusion.argmax(axis=1)[y[rows]]
+        return noisy, rows
+    for r in rows:
+        present = np.flatnonzero(y[r])
+        if len(present) and rng.random() < 0.5:
+            noisy[r, rng.choice(present)] = 0
+        else:
+            absent = np.flatnonzero(y[r] == 0)
+            pick = rng.choice(absent) if kind == "uniform" else absent[np.argmax(clean_probs[r, absent])]
+            noisy[r, pick] = 1
+    return noisy, rows
+
+
+def prf(flagged: np.ndarray, truth: np.ndarray) -> dict:
+    tp = len(np.intersect1d(flagged, truth))
+    p, r = tp / max(len(flagged), 1), tp / max(len(truth), 1)
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "flagged": len(flagged)}
+
+
+def write_data(path: Path, texts: list[str], labels: list) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows([t, "|".join(x) if isinstance(x, tuple) else x] for t, x in zip(texts, labels, strict=True))
+    return path
+
+
+def run_check(path: Path, multi: bool, out: Path | None = None) -> tuple[np.ndarray, float]:
+    from textrnn.checks import CheckOptions, check_files, write_outputs
+
+    t0 = time.perf_counter()
+    findings = check_files(path, options=CheckOptions(label_sep="|" if multi else None))
+    secs = time.perf_counter() - t0
+    if out is not None:
+        write_outputs(findings, out, write_clean=True)
+    rows = np.array(sorted({p.row - 1 for p in findings.section("Label issues").problems}), dtype=int)
+    return rows, secs
+
+
+def detection(name: str, max_rows: int, seed: int) -> list[dict]:
+    from cleanlab.filter import find_label_issues
+
+    from textrnn.checks import labels as lab
+
+    data = load(name, max_rows, seed)
+    multi = data.multi_label
+    classes = sorted(data.label_counts())
+    y = lab.label_matrix(data.labels, classes) if multi else np.array([classes.index(x) for x in data.labels])
+    clean = recipe_probs(data.texts, y, multi, seed)
+    results = []
+    for kind in ("uniform", "confusable"):
+        noisy, changed = inject(y, kind, clean, seed)
+        labels = [tuple(classes[j] for j in np.flatnonzero(row)) for row in noisy] if multi else \
+            [classes[i] for i in noisy]
+        with tempfile.TemporaryDirectory() as tmp:
+            flagged, secs = run_check(write_data(Path(tmp) / "noisy.csv", data.texts, labels), multi)
+        t0 = time.perf_counter()
+        probs = recipe_probs(data.texts, noisy, multi, seed)
+        if multi:
+            from cleanlab.multilabel_classification.filter import find_label_issues as find_multi
+            mask = find_multi([np.flatnonzero(row).tolist() for row in noisy], probs)
+            same = None
+        else:
+            mask = find_label_issues(noisy, probs)
+            same = bool(np.array_equal(mask, lab.find_issues(probs, noisy)))
+        peer_secs = time.perf_counter() - t0
+        row = {"set": name, "rows": len(data), "noise": kind, "check": prf(flagged, changed), "check_seconds": secs,
+               "cleanlab": prf(np.flatnonzero(mask), changed), "cleanlab_seconds": peer_secs, "same": same}
+        console.print(f"{name} {kind}: check F1 {row['check']['f1']:.3f} ({secs:.1f} s), cleanlab F1 "
+                      f"{row['cleanlab']['f1']:.3f} ({peer_secs:.1f} s), same filter: {same}")
+        results.append(row)
+    return results
+
+
+def speed(n: int = 20000) -> dict:
+    from textrnn.checks import CheckOptions, check_files
+    from textrnn.checks import duplicates as dup
+    from textrnn.data.stream import read_any
+
+    texts, labels = [], []
+    for name in ("mr", "subj", "sst2"):
+        data = read_any(SHARED / name / "train.csv")
+        texts += list(data.texts)
+        labels += [f"{name}:{x}" for x in data.labels]
+    texts, labels = texts[:n], labels[:n]
+    result: dict = {"texts": len(texts)}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_data(Path(tmp) / "big.csv", texts, labels)
+        for key, options in (("whole", CheckOptions()), ("without_labels", CheckOptions(labels=False))):
+            t0 = time.perf_counter()
+            check_files(path, options=options)
+            result[key] = time.perf_counter() - t0
+            console.print(f"check on {len(texts):,} texts ({key}): {result[key]:.1f} s")
+    keys = [dup.normalise(t) for t in texts]
+    result["memory"] = {}
+    for m in (5000, 10000, 20000):
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        pairs = dup.near_pairs(keys[:m])
+        secs = time.perf_counter() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        result["memory"][str(m)] = {"peak_mb": peak / 2**20, "seconds": secs, "pairs": len(pairs)}
+        console.print(f"near duplicates of {m:,}: {secs:.2f} s, peak {peak / 2**20:.1f} MB, {len(pairs)} pairs")
+    try:
+        from datasketch import MinHash, MinHashLSH
+    except ImportError:
+        return result
+    t0 = time.perf_counter()
+    lsh, sigs = MinHashLSH(threshold=0.8, num_perm=128), {}
+    distinct = list(dict.fromkeys(k for k in keys if k))
+    for i, key in enumerate(distinct):
+        mh = MinHash(num_perm=128)
+        words = key.split()
+        grams = [" ".join(words[j:j + dup.SHINGLE]) for j in range(max(1, len(words) - dup.SHINGLE + 1))]
+        mh.update_batch([g.encode() for g in grams])
+        lsh.insert(i, mh)
+        sigs[i] = mh
+    found = sum(len(lsh.query(mh)) - 1 for mh in sigs.values()) // 2
+    result["datasketch"] = {"seconds": time.perf_counter() - t0, "candidate_pairs": found}
+    console.print(f"datasketch MinHash + LSH on {len(distinct):,} texts: {result['datasketch']['seconds']:.1f} s")
+    return result
+
+
+def payoff(name: str, max_rows: int, seed: int) -> dict:
+    """Test score of the default train on clean, noisy (uniform) and noisy-then-cleaned training data."""
+    from textrnn.checks import labels as lab
+    from textrnn.config import Settings, TrainConfig
+    from textrnn.training.job import train_model
+
+    data = load(name, max_rows, seed)
+    multi = data.multi_label
+    classes = sorted(data.label_counts())
+    y = lab.label_matrix(data.labels, classes) if multi else np.array([classes.index(x) for x in data.labels])
+    noisy, _ = inject(y, "uniform", np.zeros((len(y), len(classes))), seed)
+    labels = [tuple(classes[j] for j in np.flatnonzero(row)) for row in noisy] if multi else [classes[i] for i in noisy]
+    test = SHARED / name / ("test.txt" if name == "cooking" else "test.csv")
+    result = {"set": name, "rows": len(data), "seed": seed}
+    settings = Settings(train=TrainConfig(seed=seed))
+    if multi:
+        from dataclasses import replace
+        settings = replace(settings, data=replace(settings.data, label_sep="|"))
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {"clean": write_data(Path(tmp) / "clean-in.csv", data.texts, data.labels),
+                 "noisy": write_data(Path(tmp) / "noisy.csv", data.texts, labels)}
+        _, secs = run_check(files["noisy"], multi, Path(tmp) / "checked")
+        files["cleaned"] = Path(tmp) / "checked" / "clean.csv"
+        with open(files["cleaned"], encoding="utf-8") as f:
+            result["cleaned_rows"] = sum(1 for _ in csv.reader(f)) - 1
+        for key, path in files.items():
+            t0 = time.perf_counter()
+            s = train_model(path, test_path=test, out=Path(tmp) / f"m-{key}", settings=settings, make_default=False)
+            score = s.test.micro_f1 if multi else s.test.accuracy
+            result[key] = score
+            console.print(f"{name} {key}: test {score:.4f} ({time.perf_counter() - t0:.0f} s train)")
+    lost = result["clean"] - result["noisy"]
+    result["recovered"] = (result["cleaned"] - result["noisy"]) / lost if lost > 0 else None
+    return result
+
+
+def markdown(res: dict) -> str:
+    lines = ["# `textrnn check` benchmark", "",
+             f"Machine: {res.get('cpu', '?')}, {res.get('cores', '?')} cores. Command: "
+             "`python benchmarks/check.py` (detection, speed) and `python benchmarks/check.py --payoff SET` "
+             "(under the shared CPU lock). Noise: 10% of training rows, seeded (seed 0). See the script's "
+             "docstring for how noise is injected and what the peer gets.", "",
+             "## Label-noise detection: rows flagged vs rows changed", "",
+             "| set | rows | noise | check P | check R | check F1 | cleanlab P | cleanlab R | cleanlab F1 | "
+             "check s | same filter |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in res.get("detection", []):
+        c, p = r["check"], r["cleanlab"]
+        same = "-" if r["same"] is None else ("yes" if r["same"] else "no")
+        lines.append(f"| {r['set']} | {r['rows']:,} | {r['noise']} | {c['precision']:.3f} | {c['recall']:.3f} | "
+                     f"**{c['f1']:.3f}** | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1']:.3f} | "
+                     f"{r['check_seconds']:.1f} | {same} |")
+    sp = res.get("speed")
+    if sp:
+        lines += ["", "## Speed", "",
+                  f"`check_files` on {sp['texts']:,} texts (mr + subj + sst2 training texts, 6 classes): "
+                  f"{sp['whole']:.1f} s in all, {sp['without_labels']:.1f} s without the label check.", "",
+                  "| texts | near-duplicate search s | peak memory MB | pairs |", "|---:|---:|---:|---:|"]
+        for m, v in sp["memory"].items():
+            lines.append(f"| {int(m):,} | {v['seconds']:.2f} | {v['peak_mb']:.1f} | {v['pairs']} |")
+        if "datasketch" in sp:
+            lines += ["", f"datasketch 2.0 MinHash (update_batch) + MinHashLSH(threshold 0.8, 128 permutations) on "
+                          f"the same distinct texts' shingles: {sp['datasketch']['seconds']:.1f} s "
+                          f"(check's numpy MinHash with banding: {sp['memory']['20000']['seconds']:.2f} s "
+                          "including the exact Jaccard check of candidates)."]
+    if res.get("payoff"):
+        lines += ["", "## Payoff: test score of the default `textrnn train` (one seed)", "",
+                  "Uniform noise; cleaned = `check --out DIR --write-clean` on the noisy file, trained on clean.csv. "
+                  "Accuracy (cooking: micro-F1).", "",
+                  "| set | clean | noisy | cleaned | rows kept | recovered |", "|---|---:|---:|---:|---:|---:|"]
+        for r in res["payoff"].values():
+            rec = "-" if r["recovered"] is None else f"{r['recovered']:.0%}"
+            lines.append(f"| {r['set']} | {r['clean']:.4f} | {r['noisy']:.4f} | {r['cleaned']:.4f} | "
+                         f"{r['cleaned_rows']:,} / {r['rows']:,} | {rec} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", default="sst2,trec,agnews,mr,cooking")
+    parser.add_argument("--max-rows", type=int, default=20000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-detection", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--payoff", default="", help="sets to measure the payoff on (comma-separated); slow")
+    parser.add_argument("--markdown", type=Path, default=ROOT / "benchmarks" / "results-check.md")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    store = args.markdown.with_suffix(".json")
+    res = json.loads(store.read_text()) if store.exists() else {}
+    res.update({"cpu": cpu(), "cores": os.cpu_count()})
+    sets = [s for s in args.sets.split(",") if s and (SHARED / s).is_dir()]
+    if not sets:
+        console.print(f"no data sets under {SHARED}; skipped")
+        return
+    if not args.skip_detection:
+        try:
+            import cleanlab  # noqa: F401
+        except ImportError:
+            console.print("cleanlab is not installed (pip install cleanlab): detection skipped")
+        else:
+            res["detection"] = [row for name in sets for row in detection(name, args.max_rows, args.seed)]
+    if not args.skip_speed:
+        res["speed"] = speed()
+    for name in (s for s in args.payoff.split(",") if s and (SHARED / s).is_dir()):
+        res.setdefault("payoff", {})[name] = payoff(name, args.max_rows, args.seed)
+    store.write_text(json.dumps(res, indent=1))
+    text = markdown(res)
+    args.markdown.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""`textrnn check`: confident learning, duplicates, near duplicates, leakage, multi-label, and the command."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import write_csv
+from textrnn.checks import duplicates as dup
+from textrnn.checks import labels as lab
+from textrnn.checks import quick_warnings
+from textrnn.cli import app
+
+runner = CliRunner()
+VOCAB = {"sport": "goal match team score coach league player season win stadium keeper striker referee cup "
+                  "final penalty derby fans pitch trophy".split(),
+         "food": "recipe bake oven flour sugar butter salt pepper dough sauce garlic onion roast simmer "
+                 "kitchen spoon taste fresh cream pan".split(),
+         "tech": "laptop software code server cloud chip battery screen update app phone network data "
+                 "keyboard linux driver memory pixel router cable".split()}
+
+
+def texts_of(label: str, n: int, rng: np.random.Generator, words: int = 8) -> list[str]:
+    return [" ".join(rng.choice(VOCAB[label], words, replace=False)) for _ in range(n)]
+
+
+def clean_rows(n: int = 60, seed: int = 0) -> list[tuple[str, str]]:
+    rng = np.random.default_rng(seed)
+    return [(t, label) for label in VOCAB for t in texts_of(label, n, rng)]
+
+
+# confident learning
+
+def test_confident_learning_finds_injected_flips() -> None:
+    rng = np.random.default_rng(0)
+    n, k = 900, 3
+    truth = rng.integers(0, k, n)
+    probs = rng.dirichlet(np.ones(k) * 0.5, n) * 0.3
+    probs[np.arange(n), truth] += 0.7
+    given = truth.copy()
+    flipped = rng.choice(n, 90, replace=False)
+    given[flipped] = (truth[flipped] + rng.integers(1, k, 90)) % k
+    mask = lab.find_issues(probs, given)
+    found = set(np.flatnonzero(mask))
+    assert len(found & set(flipped)) >= 78  # recall (cleanlab flags the same 81 rows here)
+    assert len(found - set(flipped)) <= 5  # precision
+    joint = lab.confident_joint(probs, given)
+    assert np.allclose(joint.sum(axis=1), np.bincount(given, minlength=k))  # calibrated to the label counts
+
+
+def test_label_issues_on_texts_suggest_the_true_label() -> None:
+    rows = clean_rows(40)
+    classes = sorted(VOCAB)
+    truth = np.array([classes.index(label) for _, label in rows])
+    given = truth.copy()
+    flipped = np.arange(0, len(rows), 12)  # 10 rows
+    given[flipped] = (truth[flipped] + 1) % 3
+    probs = lab.oof_probabilities([t for t, _ in rows], given, 3, folds=5)
+    issues = lab.label_issues(probs, given, classes)
+    rows_found = {x.row for x in issues}
+    assert len(rows_found & set(flipped.tolist())) >= 8 and len(rows_found - set(flipped.tolist())) <= 2
+    by_row = {x.row: x for x in issues}
+    for r in flipped:
+        if r in by_row:
+            assert by_row[r].suggested == classes[truth[r]] and 0 < by_row[r].score <= 1
+    assert [x.score for x in issues] == sorted((x.score for x in issues), reverse=True)
+
+
+def test_multilabel_issues_find_dropped_and_added_labels() -> None:
+    rng = np.random.default_rng(1)
+    classes = sorted(VOCAB)
+    rows, truth = [], []
+    for _ in range(150):
+        labs = sorted(rng.choice(classes, rng.integers(1, 3), replace=False).tolist())
+        rows.append(" ".join(w for x in labs for w in rng.choice(VOCAB[x], 4, replace=False)))
+        truth.append(tuple(labs))
+    y = lab.label_matrix(truth, classes)
+    noisy = y.copy()
+    changed = [3, 30, 60, 90, 120]
+    for r in changed:
+        noisy[r, 0] ^= 1  # drop or add 'food'
+    probs = lab.oof_probabilities_multi(rows, noisy, folds=5)
+    issues = lab.label_issues_multi(probs, noisy, classes)
+    found = {x.row: x for x in issues}
+    assert len(set(changed) & set(found)) >= 4 and len(set(found) - set(changed)) <= 3
+    for r in set(changed) & set(found):
+        assert found[r].suggested == truth[r]
+
+
+# duplicates and leakage
+
+def test_normalise_and_exact_groups_with_conflicts() -> None:
+    texts = ["Great film!", "great   FILM", "great film.", "Bad film", "bad film", "other"]
+    labels = ["pos", "pos", "neg", "neg", "neg", "pos"]
+    keys = [dup.normalise(t) for t in texts]
+    assert keys[0] == keys[1] == keys[2] == "great film"
+    groups = {tuple(g.rows): g.conflict for g in dup.exact_groups(keys, labels)}
+    assert groups == {(0, 1, 2): True, (3, 4): False}
+
+
+def test_near_duplicates_found_without_unrelated_pairs() -> None:
+    base = "the new phone has a bright screen a fast chip and a battery that lasts two full days of use"
+    rng = np.random.default_rng(3)
+    others = texts_of("food", 200, rng, words=12)
+    texts = [base, base.replace("days of use", "days of work"), *others]
+    pairs = dup.near_pairs([dup.normalise(t) for t in texts], threshold=0.8)
+    assert [(p.first, p.second) for p in pairs] == [(0, 1)] and 0.8 <= pairs[0].similarity < 1
+    sig = dup.signatures([dup.shingles(dup.normalise(t)) for t in texts])
+    assert sig.shape == (len(texts), dup.PERMUTATIONS)
+
+
+def test_leaks_exact_and_near() -> None:
+    train = ["a long text about the match and the team that won the cup final in the rain",
+             "how do i bake bread", "what is a router"]
+    test = ["How do I bake bread?", "a long text about the match and the team that won the cup final in the snow",
+            "something else entirely"]
+    found = dup.leaks([dup.normalise(t) for t in train], {"test": [dup.normalise(t) for t in test]})
+    assert [(x.row, x.train_row, x.similarity == 1.0) for x in found] == [(0, 1, True), (1, 0, False)]
+
+
+# the command
+
+def test_check_report_json_out_and_clean(tmp_path: Path) -> None:
+    rows = clean_rows(40)
+    rows += [(rows[0][0], "tech"), (rows[1][0].upper(), rows[1][1])]  # a conflict and an exact repeat
+    rows[5] = (rows[5][0], "tech")  # a sport text labelled tech
+    data = write_csv(tmp_path / "train.csv", rows)
+    test = write_csv(tmp_path / "test.csv", [(rows[10][0], rows[10][1]), ("laptop code server app", "tech")])
+    result = runner.invoke(app, ["check", str(data), "--test", str(test)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    for name in ("Shape", "Duplicates", "Leakage", "Label issues"):
+        assert name in result.output
+    assert "1 test text is a training text" in result.output
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())
+    result = runner.invoke(app, ["check", str(data), "--json"])
+    report = json.loads(result.stdout)
+    sections = {s["name"]: s for s in report["sections"]}
+    assert sections["Duplicates"]["counts"]["conflicting_texts"] == 1
+    assert sections["Duplicates"]["counts"]["duplicate_rows"] == 2
+    assert any(p["row"] == 6 and p["suggested"] == "sport" for p in sections["Label issues"]["problems"])
+    before = data.read_bytes()
+    out = tmp_path / "checked"
+    result = runner.invoke(app, ["check", str(data), "--out", str(out), "--write-clean"])
+    assert result.exit_code == 0, result.output
+    assert data.read_bytes() == before
+    with open(out / "problems.csv", encoding="utf-8") as f:
+        problems = list(csv.DictReader(f))
+    assert set(problems[0]) == {"split", "row", "text", "label", "problem", "suggested_label", "score", "detail"}
+    assert {"label conflict", "exact duplicate", "label issue"} <= {p["problem"] for p in problems}
+    with open(out / "clean.csv", encoding="utf-8") as f:
+        clean = list(csv.DictReader(f))
+    texts = [r["text"] for r in clean]
+    assert rows[0][0] not in texts and rows[5][0] not in texts  # a tie-conflict and a label issue left out
+    assert len([t for t in texts if dup.normalise(t) == dup.normalise(rows[1][0])]) == 1
+    assert len(clean) < len(rows) - 3
+
+
+def test_check_on_clean_data_says_so(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "d.csv", clean_rows(60))
+    result = runner.invoke(app, ["check", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "No problems found" in result.output
+
+
+def test_check_lists_unreadable_rows_with_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    rows = clean_rows(20)
+    write_csv(path, rows)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.insert(3, "   ,sport")
+    lines.insert(8, "a,b,c,d")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["check", str(path), "--json", "--no-label-check"])
+    assert result.exit_code == 0, result.output
+    shape = json.loads(result.stdout)["sections"][0]
+    assert shape["status"] == "error" and shape["counts"]["unreadable_rows"] == 2
+    assert [p["detail"].split(":")[0] for p in shape["problems"]] == ["line 4", "line 9"]
+    assert [p["row"] for p in shape["problems"]] == [3, 8]
+
+
+def test_check_multilabel_fasttext(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    lines = []
+    for i in range(90):
+        labs = ["sport", "tech"] if i % 3 == 0 else ["food"]
+        words = [w for x in labs for w in rng.choice(VOCAB[x], 4, replace=False)]
+        lines.append(" ".join(f"__label__{x}" for x in labs) + " " + " ".join(words))
+    path = tmp_path / "d.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["check", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["multi_label"] is True
+    assert {s["name"] for s in report["sections"]} == {"Shape", "Duplicates", "Label issues"}
+
+
+@pytest.mark.parametrize("case", ["missing", "no_label", "one_class", "one_row", "clean_without_out"])
+def test_check_bad_input_is_one_error_line(tmp_path: Path, case: str) -> None:
+    args = ["check", str(tmp_path / "nope.csv")]
+    if case == "no_label":
+        args[1] = str(write_csv(tmp_path / "d.csv", clean_rows(5), header=("text", "whatever")))
+    elif case == "one_class":
+        args[1] = str(write_csv(tmp_path / "d.csv", [(t, "x") for t, _ in clean_rows(5)]))
+    elif case == "one_row":
+        args[1] = str(write_csv(tmp_path / "d.csv", [("just one", "x")]))
+    elif case == "clean_without_out":
+        args = ["check", str(write_csv(tmp_path / "d.csv", clean_rows(5))), "--write-clean"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+
+
+def test_quick_warnings_for_train(tmp_path: Path) -> None:
+    rows = clean_rows(10)
+    data = write_csv(tmp_path / "train.csv", rows + [(rows[0][0], "food"), (rows[1][0], rows[1][1])])
+    test = write_csv(tmp_path / "test.csv", [rows[2], ("new text here", "tech")])
+    lines = quick_warnings(data, None, test)
+    assert len(lines) == 3
+    assert "2 rows repeat" in lines[0] and "1 texts appear with different labels" in lines[1]
+    assert lines[2].startswith("1 test text is also a training text")
+    assert quick_warnings(write_csv(tmp_path / "ok.csv", rows), None, None) == []
+    assert quick_warnings(tmp_path / "missing.csv", None, None) == []
+
+
+def test_train_prints_one_warning_per_data_problem(train_csv: Path, tmp_path: Path) -> None:
+    from tests.conftest import ROWS, TINY
+
+    test = write_csv(tmp_path / "test.csv", ROWS[:4])
+    result = runner.invoke(app, ["train", str(train_csv), "--test", str(test), "--out", str(tmp_path / "m"), *TINY])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, result.output
+    assert "48 rows repeat" in warnings[0] and "4 test texts are also training texts" in warnings[1]

@@ -1,0 +1,243 @@
+"""Checks, run: read the files as `train` reads them, run every check, and say which training rows a
+clean copy keeps; also the cheap checks `train` runs on its own files (one warning line each)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from textrnn.checks import duplicates as dup
+from textrnn.checks import labels as lab
+from textrnn.checks.findings import OK, WARN, Findings, Problem, Section, label_text
+from textrnn.checks.reading import Checked, read_checked
+from textrnn.checks.shape import shape
+from textrnn.data import Dataset
+from textrnn.errors import ConfigError, DataError
+
+QUICK_MAX_BYTES = 100 << 20
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    text_column: str | None = None
+    label_column: str | None = None
+    label_sep: str | None = None
+    multi_label: bool = False
+    max_length: int = 256
+    val_split: float = 0.1
+    folds: int = lab.FOLDS
+    near: float = 0.8  # Jaccard similarity of word 3-shingles from which two texts are near duplicates
+    clean_threshold: float = 0.0  # label issues at or above this score are left out of clean.csv
+    examples: int = 5
+    seed: int = 0
+    labels: bool = True  # run the label-issue check (the k-fold model)
+
+
+def read_files(paths: dict[str, Path], options: CheckOptions) -> dict[str, Checked]:
+    cols = {"text_column": options.text_column, "label_column": options.label_column,
+            "label_sep": options.label_sep, "multi_label": options.multi_label}
+    splits = {name: read_checked(Path(path), **cols) for name, path in paths.items() if path is not None}
+    train = splits["train"].data
+    if len(train) < 2:
+        raise DataError(f"{train.source} has a single row; checking needs at least 2")
+    classes = train.label_counts()
+    if len(classes) < 2:
+        only = next(iter(classes)) if classes else "none"
+        raise DataError(f"{train.source} has a single {'label' if train.multi_label else 'class'} ({only!r}); "
+                        "a classifier needs at least 2")
+    return splits
+
+
+def _in_training(n: int, also: str = "") -> str:
+    return f"text is {also}a training text" if n == 1 else f"texts are {also}training texts"
+
+
+def _duplicates(checked: Checked, keys: list[str], options: CheckOptions) -> tuple[Section, set[int]]:
+    """The Duplicates section, and the training rows a clean copy drops for them."""
+    data = checked.data
+    groups = dup.exact_groups(keys, data.labels)
+    problems, drop = [], set()
+    extra = conflicts = 0
+    for group in sorted(groups, key=lambda g: (not g.conflict, -len(g.rows))):
+        first = checked.row(group.rows[0])
+        if group.conflict:
+            conflicts += 1
+            votes = Counter(label_text(x) for x in group.labels).most_common()
+            keep = votes[0][0] if len(votes) == 1 or votes[0][1] > votes[1][1] else None
+            kept = False
+            shown = ", ".join(f"{label} {n}" for label, n in votes)
+            for i in group.rows:
+                label = label_text(data.labels[i])
+                problems.append(Problem("train", checked.row(i), data.texts[i], label, "label conflict",
+                                        suggested=keep or "", detail=shown))
+                if label == keep and not kept:
+                    kept = True
+                else:
+                    drop.add(i)
+        else:
+            for i in group.rows[1:]:
+                problems.append(Problem("train", checked.row(i), data.texts[i], label_text(data.labels[i]),
+                                        "exact duplicate", detail=f"= row {first}"))
+                drop.add(i)
+        extra += len(group.rows) - 1
+    near = dup.near_pairs(keys, options.near, options.seed)
+    near_conflicts = 0
+    for pair in sorted(near, key=lambda p: -p.similarity):
+        a, b = pair.first, pair.second
+        differ = label_text(data.labels[a]) != label_text(data.labels[b])
+        near_conflicts += differ
+        problems.append(Problem("train", checked.row(b), data.texts[b], label_text(data.labels[b]),
+                                "near-duplicate label conflict" if differ else "near duplicate",
+                                score=round(pair.similarity, 3),
+                                detail=f"~ row {checked.row(a)} ({label_text(data.labels[a])})"))
+    notes = []
+    if extra:
+        notes.append(f"{extra} rows repeat another's text ({len(groups)} texts)")
+    if conflicts:
+        notes.append(f"{conflicts} of those texts have labels that disagree")
+    if near:
+        notes.append(f"{len(near)} near-duplicate pairs ({near_conflicts} with different labels)")
+    if notes:
+        notes.append("--write-clean drops the repeats and conflicts" if extra else "review them in problems.csv")
+    status = WARN if notes else OK
+    verdict = "; ".join(notes) if notes else "no duplicate or near-duplicate texts"
+    return Section("Duplicates", status, verdict, counts={
+        "duplicate_rows": extra, "duplicate_texts": len(groups), "conflicting_texts": conflicts,
+        "near_pairs": len(near), "near_conflicts": near_conflicts}, problems=problems), drop
+
+
+def _leakage(splits: dict[str, Checked], keys: dict[str, list[str]], options: CheckOptions) -> Section:
+    train = splits["train"]
+    found = dup.leaks(keys["train"], {s: k for s, k in keys.items() if s != "train"}, True, options.near,
+                      options.seed)
+    problems = []
+    for leak in found:
+        checked = splits[leak.split]
+        data = checked.data
+        exact = leak.similarity >= 1.0
+        problems.append(Problem(leak.split, checked.row(leak.row), data.texts[leak.row],
+                                label_text(data.labels[leak.row]), "leak" if exact else "near leak",
+                                score=round(leak.similarity, 3), detail=f"~ train row {train.row(leak.train_row)}"
+                                if not exact else f"= train row {train.row(leak.train_row)}"))
+    counts = {}
+    notes = []
+    for split in (s for s in splits if s != "train"):
+        n = sum(1 for leak in found if leak.split == split and leak.similarity >= 1.0)
+        m = sum(1 for leak in found if leak.split == split and leak.similarity < 1.0)
+        counts[split] = {"exact": n, "near": m, "rows": len(splits[split].data)}
+        if n or m:
+            notes.append(f"{n} {split} {_in_training(n)}" + (f" and {m} nearly" if m else ""))
+    if notes:
+        notes.append("scores will be optimistic: remove them from " + " and ".join(
+            s for s in counts if counts[s]["exact"] or counts[s]["near"]))
+    verdict = "; ".join(notes) if notes else "no validation or test text is also a training text"
+    return Section("Leakage", WARN if notes else OK, verdict, counts=counts, problems=problems)
+
+
+def _label_issues(data: Dataset, checked: Checked, options: CheckOptions,
+                  on_fold: Callable[[], None] | None) -> Section:
+    classes = sorted(data.label_counts())
+    if data.multi_label:
+        y = lab.label_matrix(data.labels, classes)
+        probs = lab.oof_probabilities_multi(data.texts, y, options.folds, options.seed, on_fold)
+        issues = lab.label_issues_multi(probs, y, classes)
+        unchecked = int(np.isnan(probs[0]).sum())
+    else:
+        index = {c: i for i, c in enumerate(classes)}
+        y = np.array([index[x] for x in data.labels])
+        probs = lab.oof_probabilities(data.texts, y, len(classes), options.folds, options.seed, on_fold)
+        issues = lab.label_issues(probs, y, classes)
+        unchecked = 0
+    problems = [Problem("train", checked.row(x.row), data.texts[x.row], label_text(data.labels[x.row]),
+                        "label issue", suggested=label_text(x.suggested), score=round(x.score, 4),
+                        detail="out-of-fold model") for x in issues]
+    confused = Counter((p.label, p.suggested) for p in problems).most_common(3) if not data.multi_label else []
+    n = len(issues)
+    share = n / len(data)
+    if n:
+        verdict = (f"{n} likely mislabelled rows ({share:.1%}): review them (problems.csv with --out); "
+                   f"--write-clean leaves out those scoring >= {options.clean_threshold:g}")
+    else:
+        verdict = "no row's label disagrees with an out-of-fold model"
+    if unchecked:
+        verdict += f"; {unchecked} labels on fewer than {lab.MIN_POSITIVES} rows not checked"
+    return Section("Label issues", WARN if n else OK, verdict, counts={
+        "flagged": n, "share": round(share, 4), "folds": options.folds, "unchecked_labels": unchecked},
+        problems=problems, details={"most_confused": [[a, b, k] for (a, b), k in confused]})
+
+
+def check_files(train: Path, val: Path | None = None, test: Path | None = None,
+                options: CheckOptions = CheckOptions(), on_stage: Callable[[str], None] | None = None,
+                on_fold: Callable[[], None] | None = None) -> Findings:
+    """Read the files as train does and run every check. Raises DataError for files train refuses
+    outright (missing, unreadable, no label column, a single class or row)."""
+    if not 0.0 <= options.clean_threshold <= 1.0:
+        raise ConfigError(f"the clean threshold must be in [0, 1] (got {options.clean_threshold})")
+    if not 0.0 < options.near <= 1.0:
+        raise ConfigError(f"the near-duplicate similarity must be in (0, 1] (got {options.near})")
+    if options.folds < 2:
+        raise ConfigError(f"folds must be at least 2 (got {options.folds})")
+    stage = on_stage or (lambda name: None)
+    started = time.perf_counter()
+    stage("Reading")
+    splits = read_files({"train": train, "val": val, "test": test}, options)
+    data = splits["train"].data
+    if len(data) < options.folds:
+        raise DataError(f"{data.source} has {len(data)} rows; the label check needs at least --folds "
+                        f"({options.folds})")
+    sections = [shape(splits, options.max_length, options.val_split, options.examples)]
+    stage("Duplicates")
+    keys = {split: [dup.normalise(t) for t in c.data.texts] for split, c in splits.items()}
+    section, drop = _duplicates(splits["train"], keys["train"], options)
+    sections.append(section)
+    if len(splits) > 1:
+        stage("Leakage")
+        sections.append(_leakage(splits, keys, options))
+    if options.labels:
+        stage("Label issues")
+        issues = _label_issues(data, splits["train"], options, on_fold)
+        sections.append(issues)
+        rows = {p.row for p in issues.problems if p.score is not None and p.score >= options.clean_threshold}
+        drop |= {i for i in range(len(data)) if splits["train"].row(i) in rows}
+    files = {split: str(c.data.source) for split, c in splits.items()}
+    return Findings(files, data.multi_label, sections, time.perf_counter() - started,
+                    clean_rows=[i for i in range(len(data)) if i not in drop], train=data)
+
+
+def quick_warnings(train: Path, val: Path | None, test: Path | None, text_column: str | None = None,
+                   label_column: str | None = None, label_sep: str | None = None,
+                   multi_label: bool = False) -> list[str]:
+    """What `train` warns about before training: exact duplicates, conflicting labels, and validation
+    or test texts that are training texts (no model, no near-duplicate search). Files that cannot be
+    read give no warning (train reports them); nor do files over QUICK_MAX_BYTES together (reading
+    them twice would cost train more than the warnings are worth there)."""
+    paths = [Path(p) for p in (train, val, test) if p is not None]
+    if sum(p.stat().st_size for p in paths if p.is_file()) > QUICK_MAX_BYTES:
+        return []
+    try:
+        splits = {name: read_checked(Path(p), text_column, label_column, label_sep, multi_label)
+                  for name, p in {"train": train, "val": val, "test": test}.items() if p is not None}
+    except (DataError, OSError):
+        return []
+    name = Path(train).name
+    keys = {split: [dup.normalise(t) for t in c.data.texts] for split, c in splits.items()}
+    groups = dup.exact_groups(keys["train"], splits["train"].data.labels)
+    lines = []
+    extra = sum(len(g.rows) - 1 for g in groups)
+    conflicts = sum(g.conflict for g in groups)
+    if extra:
+        lines.append(f"{name}: {extra} rows repeat another row's text ({len(groups)} texts); "
+                     f"`textrnn check {train}` lists them")
+    if conflicts:
+        lines.append(f"{name}: {conflicts} texts appear with different labels (label conflicts)")
+    found = dup.leaks(keys["train"], {s: k for s, k in keys.items() if s != "train"}, near=False)
+    for split in ("val", "test"):
+        n = sum(1 for leak in found if leak.split == split)
+        if n:
+            lines.append(f"{n} {split} {_in_training(n, 'also ')}: {split} scores will be optimistic")
+    return lines
