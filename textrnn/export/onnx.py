@@ -100,15 +100,20 @@ def reexport_model(folder: ModelFolder) -> float:
     """
     from textrnn.folder import store
     from textrnn.folder.records import ExportInfo
+    from textrnn.folder.weights import save_weights
 
     model = folder.torch_model()
     tmp = folder.path / f".{store.ONNX_FILE}.partial"
+    tmp_weights = folder.path / f".{store.WEIGHTS_FILE}.partial"
     try:
         export_onnx(model, tmp)
         parity = check_parity(model, tmp, model.vocab_size, folder.metadata.settings.tokenizer.max_length)
+        save_weights(model.state_dict(), tmp, tmp_weights)  # each tensor once, beside the new model.onnx
         tmp.replace(folder.path / store.ONNX_FILE)
+        tmp_weights.replace(folder.path / store.WEIGHTS_FILE)
     finally:
         tmp.unlink(missing_ok=True)
+        tmp_weights.unlink(missing_ok=True)
     (folder.path / store.INT8_FILE).unlink(missing_ok=True)
     folder.update(folder.metadata.replace(int8=None, export=ExportInfo(OPSET, parity)))
     return parity
