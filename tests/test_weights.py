@@ -15,7 +15,7 @@ from safetensors import safe_open
 
 from textrnn.folder import ModelFolder
 from textrnn.folder.store import ONNX_FILE, WEIGHTS_FILE
-from textrnn.folder.weights import IN_ONNX, load_weights
+from textrnn.folder.weights import FROM_ONNX, IN_ONNX, load_weights
 from textrnn.inference.predictor import Predictor
 from textrnn.model.linear import NgramLinear
 from textrnn.model.table import compact
@@ -30,12 +30,15 @@ def stored_once(folder: Path) -> tuple[set[str], set[str]]:
     inits = {i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(str(folder / ONNX_FILE)).graph.initializer}
     with safe_open(str(folder / WEIGHTS_FILE), framework="np") as f:
         own = set(f.keys())
-        shared = set(json.loads(f.metadata()[IN_ONNX]))
+        derived = json.loads(f.metadata()[FROM_ONNX])
+        named = set(json.loads(f.metadata()[IN_ONNX]))
+        shared = named | set(derived)
+        assert {where[0] for where in derived.values()} <= set(inits)
         for name in own:  # not under its name, nor under another (a copy the exporter renamed)
             value = f.get_tensor(name)
             assert name not in inits
             assert not any(v.shape == value.shape and np.array_equal(v, value) for v in inits.values()), name
-    assert shared <= set(inits) and not own & shared
+    assert named <= set(inits) and not own & shared
     return own, shared
 
 
