@@ -49,7 +49,11 @@ def quantize_file(src: Path, dst: Path) -> list[str]:
 
     logging.disable(logging.WARNING)  # "Please consider to run pre-processing" (not needed here)
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        graph = onnx.load(str(src)).graph
+        fp16 = {init.name for init in graph.initializer if init.data_type == onnx.TensorProto.FLOAT16}
+        keep = [node.name for node in graph.node if node.op_type == "Gather" and node.input[0] in fp16]
+        # the fp16 embeddings stay as they are (the quantizer cannot take them)
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, nodes_to_exclude=keep)
     except Exception as err:  # onnx and onnxruntime raise several types for a bad file
         raise ModelFolderError(f"{src} is corrupt or not an ONNX model "
                                f"({str(err).splitlines()[0][:200] if str(err) else type(err).__name__})") from err

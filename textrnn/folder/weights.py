@@ -79,6 +79,13 @@ def _initializers(onnx_path: Path) -> dict[str, np.ndarray]:
     return {init.name: numpy_helper.to_array(init) for init in graph.initializer}
 
 
+def _same(init: np.ndarray, value: np.ndarray) -> bool:
+    """Whether an initializer holds `value`: the same, or fp16 of an fp32 tensor holding fp16 values."""
+    if init.dtype == np.float16 and value.dtype == np.float32:
+        return init.shape == value.shape and np.array_equal(init.astype(np.float32), value)
+    return init.dtype == value.dtype and np.array_equal(init, value)
+
+
 def save_weights(state: dict[str, torch.Tensor], onnx_path: Path, path: Path) -> list[str]:
     """Write `state` to `path` (safetensors), leaving out every tensor that `onnx_path` holds, under the
     same name or as a recurrent operator's part; returns the names left out (read back by `load_weights`)."""
@@ -90,7 +97,7 @@ def save_weights(state: dict[str, torch.Tensor], onnx_path: Path, path: Path) ->
         value = tensor.detach().cpu().contiguous()
         array = value.numpy()
         init = inits.get(name)
-        if init is not None and init.dtype == array.dtype and np.array_equal(init, array):
+        if init is not None and _same(init, array):
             shared.append(name)
         elif (where := _find(array, inits)) is not None:
             derived[name] = where
@@ -115,7 +122,9 @@ def load_weights(path: Path, onnx_path: Path) -> dict[str, torch.Tensor]:
         missing = [name for name in [*shared, *(w[0] for w in derived.values())] if name not in inits]
         if missing:
             raise ValueError(f"{onnx_path.name} lacks {', '.join(missing[:3])}, which {path.name} says it holds")
-        state.update({name: torch.from_numpy(inits[name].copy()) for name in shared})
+        for name in shared:  # fp16 initializers (the embeddings) back to the fp32 the modules hold
+            value = inits[name]
+            state[name] = torch.from_numpy(value.astype(np.float32) if value.dtype == np.float16 else value.copy())
         for name, (init, direction, half, order) in derived.items():
             value = _from_onnx_gates(_cut(inits[init], direction, half), GATE_ORDERS[order])
             state[name] = torch.from_numpy(np.array(value, copy=True))
