@@ -172,8 +172,8 @@ class ModelFolder:
         return stratified_split(data, meta.settings.data.val_split, meta.settings.train.seed)[1]
 
     def torch_model(self) -> nn.Module:
-        """The PyTorch model from model.safetensors (a TextClassifier or an Ensemble, Mixed with its linear
-        n-gram model where it has one), CPU, eval. [torch]"""
+        """The PyTorch model from model.safetensors and the weights it reads from model.onnx (a
+        TextClassifier or an Ensemble, Mixed with its linear n-gram model where it has one), CPU, eval. [torch]"""
         from textrnn.folder.weights import load_weights
         from textrnn.model import build_model
 
