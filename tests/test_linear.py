@@ -169,11 +169,11 @@ def test_a_mixed_model_folder_exports_reloads_and_predicts(tmp_path):
         expected = folder.task.probabilities(model(torch.from_numpy(ids)).numpy())
     np.testing.assert_allclose(Predictor(folder, device="cpu").predict_proba(texts), expected, atol=1e-5)
     own, shared = stored_once(out)  # each tensor in one file; the table compact, in model.onnx only
-    assert {"linear.codes", "linear.index", "network.embedding.weight", "network.rnn.weight_hh_l0_reverse"} <= shared
+    assert {"linear.cols", "linear.vals", "network.embedding.weight", "network.rnn.weight_hh_l0_reverse"} <= shared
     assert not own and "linear.weight" not in shared  # model.onnx holds them all, the LSTM's reordered
     inits = {i.name: i.data_type for i in onnx.load(str(out / "model.onnx")).graph.initializer}
     assert inits["network.embedding.weight"] == onnx.TensorProto.FLOAT16  # the embedding stored as fp16
-    assert inits["linear.codes"] == onnx.TensorProto.INT8  # the table as int8 codes
+    assert inits["linear.vals"] == onnx.TensorProto.FLOAT16  # the table sparse, fp16
     assert runner.invoke(app, ["export", "--model", str(out)]).exit_code == 0  # re-export from the reloaded weights
     assert stored_once(out) == (own, shared)
     np.testing.assert_allclose(Predictor(ModelFolder.open(out), device="cpu").predict_proba(texts), expected, atol=1e-5)

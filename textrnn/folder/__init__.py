@@ -189,9 +189,9 @@ class ModelFolder:
                 from textrnn.model.linear import Mixed, NgramLinear
 
                 lin = meta.linear
-                codes = state.get("linear.codes")  # a compact table (else the fp32 one of older folders)
+                cols = state.get("linear.cols")  # a sparse table (else the dense fp32 one of older folders)
                 linear = NgramLinear(vocab, lin.features, len(self.task.labels), lin.buckets,
-                                     None if codes is None else codes.shape[0] - 1)
+                                     None if cols is None else cols.shape[1])
                 model = Mixed(model, linear, lin.alpha, self.task)
                 model.info = lin
                 if "linear.keep" not in state:  # mixed before content tokens: all count
