@@ -1,12 +1,14 @@
 """Model folder size: what each file holds, test scores, export parity and prediction speed.
 
-    flock /tmp/textrnn-heavy.lock python benchmarks/model_size.py [--baseline DIR] [--models DIR]
-        [--datasets cooking sst2 trec] [--choices] [--markdown benchmarks/results-model-size.md]
+    flock /tmp/textrnn-heavy.lock python benchmarks/model_size.py [--baseline DIR | --baseline-src SRC]
+        [--models DIR] [--datasets cooking sst2 trec] [--choices] [--markdown benchmarks/results-model-size.md]
 
 For each data set, the default model (`textrnn train` with default settings; cooking: train.txt with
 --test test.txt; sst2: train.csv --val dev.csv --test test.csv; trec: train.csv --test test.csv) is
 trained by this textrnn, or taken from --models DIR/<set>. --baseline DIR/<set> are folders written by
-an earlier textrnn (the same recipe), measured in the same run by this textrnn's prediction path:
+an earlier textrnn (the same recipe), or --baseline-src SRC trains them with the textrnn package found in
+SRC (e.g. `git archive 9bbc07c textrnn | tar x -C SRC`). Both are measured in the same run, by this
+textrnn's prediction path:
   1. the size of each file (MB, 10^6 bytes) and of the folder;
   2. the test scores and the export parity recorded by training (metadata.json);
   3. cold `textrnn predict "text"` (median of --cold-runs fresh processes) and `textrnn predict --file`
@@ -39,7 +41,7 @@ from rich.table import Table  # noqa: E402
 
 from textrnn.folder import ModelFolder  # noqa: E402
 from textrnn.folder.store import INT8_FILE, METADATA_FILE, ONNX_FILE, TOKENIZER_FILE, WEIGHTS_FILE  # noqa: E402
-from textrnn.model.table import compact  # noqa: E402
+from textrnn.model.table import TOP_K, sparse  # noqa: E402
 
 console = Console(highlight=False, width=160)
 DATASETS = Path(os.environ.get("TEXTRNN_DATASETS") or ROOT.parent / "shared" / "datasets")
@@ -71,16 +73,21 @@ def textrnn_cmd() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "textrnn"]
 
 
-def train(name: str, work: Path) -> Path:
+def train(name: str, work: Path, src: Path | None = None) -> Path:
+    """The default model on `name`, trained by this textrnn or by the package in `src`."""
     train_file, extra, test_file = RECIPES[name]
     folder = DATASETS / name
-    out = work / name
+    out = work / ("baseline" if src else "models") / name
     args = [str(folder / train_file), *[str(folder / a) if a.endswith((".csv", ".txt")) else a for a in extra],
             "--test", str(folder / test_file), "--out", str(out), "--force"]
-    console.print(f"[dim]training the default model on {name} ...[/]")
+    console.print(f"[dim]training the default model on {name}{f' with {src}' if src else ''} ...[/]")
     start = time.perf_counter()
-    subprocess.run([*textrnn_cmd(), "train", *args], check=True, env={**env(), "TEXTRNN_MODELS": str(work)},
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_env = {**env(), "TEXTRNN_MODELS": str(work / "pointer")}
+    cmd = [*textrnn_cmd(), "train", *args]
+    if src is not None:  # from a folder that holds no other textrnn (not the current one: -m reads it first)
+        run_env["PYTHONPATH"] = str(src)
+        cmd = [sys.executable, "-m", "textrnn", "train", *args]
+    subprocess.run(cmd, check=True, env=run_env, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     console.print(f"[dim]trained in {time.perf_counter() - start:.0f} s[/]")
     return out
 
@@ -129,23 +136,25 @@ def measure(label: str, name: str, model: Path, texts: Path, n_texts: int, cold_
             f"{export.parity_max_diff:.1e}" if export else "-", f"{cold * 1000:.0f}", f"{n_texts / seconds:,.0f}"]
 
 
-def _int4(weight: np.ndarray) -> tuple[np.ndarray, int]:
+def _per_column(weight: np.ndarray, levels: int) -> np.ndarray:
+    """Symmetric per-column quantization to +-levels steps of the column's largest weight."""
     peak = np.abs(weight).max(axis=0)
-    scale = np.where(peak > 0, peak / 7.0, 1.0).astype(np.float32)
-    return np.clip(np.rint(weight / scale), -7, 7) * scale, (weight.size + 1) // 2 + scale.nbytes
+    scale = np.where(peak > 0, peak / levels, 1.0).astype(np.float32)
+    return np.clip(np.rint(weight / scale), -levels, levels) * scale
 
 
 def table_choices(weight: np.ndarray) -> list[tuple[str, np.ndarray, int]]:
     """(name, the table as it would compute, bytes stored) of each compact form of `weight` (features, classes)."""
-    out = [("fp32 (as before)", weight, weight.nbytes), ("fp16", weight.astype(np.float16).astype(np.float32),
-                                                          weight.size * 2)]
-    for prune in (0, 1, 2, 4, 8):
-        table = compact(weight, prune)
-        kept = len(table.codes) - 1
-        out.append((f"int8 per column, rows within +-{prune} pruned ({kept:,} of {len(weight):,} rows kept)",
-                    table.dense()[1:], table.nbytes))
-    dense, size = _int4(weight)
-    out.append(("int4 per column (not wired)", dense, size))
+    f, c = weight.shape
+    out = [("fp32 dense (as before)", weight, weight.nbytes),
+           ("fp16 dense", weight.astype(np.float16).astype(np.float32), weight.size * 2),
+           ("int8 per column, dense", _per_column(weight, 127), weight.size + 4 * c),
+           ("int4 per column, dense", _per_column(weight, 7), (weight.size + 1) // 2 + 4 * c)]
+    for k in (8, 16, 32, 64):
+        if k < c or k == TOP_K:
+            table = sparse(weight, k)
+            wired = " (wired)" if k == TOP_K else ""
+            out.append((f"top {min(k, c)} per row, fp16 + int16 class{wired}", table.dense()[1:], table.nbytes))
     return out
 
 
@@ -193,27 +202,37 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--models", type=Path, help="DIR/<set>: models of this textrnn (default: train them)")
     parser.add_argument("--baseline", type=Path, help="DIR/<set>: folders written by an earlier textrnn")
+    parser.add_argument("--baseline-src", type=Path, help="train the baseline with the textrnn package in this folder")
     parser.add_argument("--choices", action="store_true", help="re-score the baseline tables' compact forms")
     parser.add_argument("--lines", type=int, default=10_000, help="texts for `predict --file`")
     parser.add_argument("--cold-runs", type=int, default=7)
     parser.add_argument("--markdown", type=Path, help="also write the tables to this markdown file")
+    parser.add_argument("--work", type=Path, help="where trained models go (default: a new temporary folder)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="textrnn-size-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="textrnn-size-"))
+    work.mkdir(parents=True, exist_ok=True)
+    console.print(f"[dim]models in {work}[/]")
     rows, choice_rows = [], []
     for name in args.datasets:
         if not (DATASETS / name).is_dir():
             console.print(f"[yellow]skipped {name}: {DATASETS / name} is not there[/]")
             continue
+        baseline = args.baseline / name if args.baseline else train(name, work, args.baseline_src) \
+            if args.baseline_src else None
         model = args.models / name if args.models else train(name, work)
         test = ModelFolder.open(model).load_dataset(DATASETS / name / RECIPES[name][2])
         texts = work / f"{name}-texts.txt"
         lines = [t.replace("\n", " ") for t in test.texts]
         texts.write_text("\n".join((lines * (args.lines // len(lines) + 1))[:args.lines]) + "\n", encoding="utf-8")
-        if args.baseline and (args.baseline / name).is_dir():
-            rows.append(measure("earlier textrnn", name, args.baseline / name, texts, args.lines, args.cold_runs))
+        if baseline is not None and baseline.is_dir():
+            rows.append(measure("earlier textrnn", name, baseline, texts, args.lines, args.cold_runs))
             if args.choices:
-                choice_rows += choices(name, args.baseline / name)
+                choice_rows += choices(name, baseline)
         rows.append(measure("this textrnn", name, model, texts, args.lines, args.cold_runs))
+        report(args, rows, choice_rows)  # after each set: a partial table survives an interrupted run
+
+
+def report(args: argparse.Namespace, rows: list[list[str]], choice_rows: list[list[str]]) -> None:
     headers = ["set", "written by", *[f"{f} MB" for f in FILES], "folder MB", "test", "parity",
                "cold predict ms", f"predict --file texts/s ({args.lines:,})"]
     parts = [f"CPU: {cpu_name()}; default recipe; MB = 10^6 bytes; cold predict: median of {args.cold_runs} "
