@@ -65,12 +65,13 @@ def test_the_same_seed_gives_the_same_search(data, tmp_path):
 def test_pruning_and_the_time_cap(data):
     import optuna
 
-    from textrnn.config import ModelConfig, Settings, TrainConfig
+    from textrnn.config import DataConfig, ModelConfig, Settings, TrainConfig
     from textrnn.training.job import read_splits
     from textrnn.training.tune import _Best, _run_trial
 
-    splits = read_splits(data, None, None, Settings())
-    settings = Settings(model=ModelConfig(hidden_size=8, embedding_dim=8), train=TrainConfig(epochs=3))
+    one = DataConfig(folds="1")  # a trial of one network (below 2,500 texts `auto` would cross-fit)
+    splits = read_splits(data, None, None, Settings(data=one))
+    settings = Settings(data=one, model=ModelConfig(hidden_size=8, embedding_dim=8), train=TrainConfig(epochs=3))
 
     class Trial:
         number = 0
