@@ -4,11 +4,13 @@ validation and recorded, and a mixed model goes through export, reload and predi
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from tests.conftest import ROWS, TINY, metadata, write_csv
+from tests.test_weights import stored_once
 from textrnn.cli import app
 from textrnn.data.tokens import TokenArrays
 from textrnn.model.linear import Mixed, NgramLinear, ngram_keys
@@ -57,7 +59,7 @@ def test_the_graph_computes_the_features_training_learns_from():
     assert np.allclose(norms[norms > 0], 1.0)  # L2-normalised where no n-gram repeats
 
     weight, bias = rng.normal(size=(features, classes)).astype(np.float32), rng.normal(size=classes).astype(np.float32)
-    linear = NgramLinear.fitted(vocab, B, keep, rows, idf, weight, bias)
+    linear = NgramLinear.fitted(vocab, B, keep, rows, idf, weight, bias, compact=False)  # the fp32 table
     with torch.no_grad():
         got = linear(torch.from_numpy(pad(ids))).numpy()
     np.testing.assert_allclose(got, np.asarray(x @ weight) + bias, rtol=1e-5, atol=1e-5)
@@ -166,10 +168,25 @@ def test_a_mixed_model_folder_exports_reloads_and_predicts(tmp_path):
     with torch.no_grad():
         expected = folder.task.probabilities(model(torch.from_numpy(ids)).numpy())
     np.testing.assert_allclose(Predictor(folder, device="cpu").predict_proba(texts), expected, atol=1e-5)
+    own, shared = stored_once(out)  # each tensor in one file; the table compact, in model.onnx only
+    assert {"linear.cols", "linear.vals", "network.embedding.weight", "network.rnn.weight_hh_l0_reverse"} <= shared
+    assert not own and "linear.weight" not in shared  # model.onnx holds them all, the LSTM's reordered
+    inits = {i.name: i.data_type for i in onnx.load(str(out / "model.onnx")).graph.initializer}
+    assert inits["network.embedding.weight"] == onnx.TensorProto.FLOAT16  # the embedding stored as fp16
+    assert inits["linear.vals"] == onnx.TensorProto.FLOAT16  # the table sparse, fp16
     assert runner.invoke(app, ["export", "--model", str(out)]).exit_code == 0  # re-export from the reloaded weights
-    from safetensors.torch import load_file, save_file
+    assert stored_once(out) == (own, shared)
+    np.testing.assert_allclose(Predictor(ModelFolder.open(out), device="cpu").predict_proba(texts), expected, atol=1e-5)
+    int8 = runner.invoke(app, ["export", "--model", str(out), "--int8", "--max-drop", "100"])
+    assert int8.exit_code == 0 and (out / "model.int8.onnx").is_file(), int8.output
+    p8 = Predictor(ModelFolder.open(out), device="cpu", precision="int8").predict_proba(texts)
+    assert np.abs(p8 - expected).max() < 0.1
+    from safetensors.torch import save_file
 
-    old = {k: v for k, v in load_file(str(out / "model.safetensors")).items() if k != "linear.keep"}
+    from textrnn.folder.weights import load_weights
+
+    every = load_weights(out / "model.safetensors", out / "model.onnx")
+    old = {k: v for k, v in every.items() if k != "linear.keep"}
     save_file(old, str(out / "model.safetensors"))  # as a mixed model was saved before content tokens
     assert ModelFolder.open(out).torch_model().linear.keep.all()
     predicted = runner.invoke(app, ["predict", "--model", str(out), "a delight from start to finish"])

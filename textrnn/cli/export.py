@@ -21,8 +21,8 @@ def export_cmd(
 ) -> None:
     """Export a trained model again: model.onnx from the PyTorch weights, or with --int8 an int8 model.
 
-    Without --int8, model.onnx is rewritten from model.safetensors (needs torch; parity-checked) and
-    any int8 model is removed. With --int8, model.onnx is quantized (no torch needed); predict then
+    Without --int8, model.onnx is rewritten from the PyTorch weights (model.safetensors with what it
+    reads from model.onnx; needs torch; parity-checked) and any int8 model is removed. With --int8, model.onnx is quantized (no torch needed); predict then
     uses the int8 model unless told --precision fp32.
 
     \b

@@ -6,8 +6,8 @@ and the class probabilities after reading up to each token.
 Why PyTorch and not ONNX: the served ONNX graph outputs logits only. Hidden states would need a
 second output (or a second graph) in every model folder, which changes what `predict` loads and
 what the int8 and parity checks cover, for a diagnostic few people run. The PyTorch weights
-(model.safetensors) are in every model folder, so `inspect` rebuilds the model from them and pays
-torch's start-up (about 2 s) only when used. The module itself imports no torch.
+(model.safetensors, read with model.onnx's) are in every model folder, so `inspect` rebuilds the
+model from them and pays torch's start-up (about 2 s) only when used. The module itself imports no torch.
 
 "After reading up to token i" means: the whole model (both directions, pooling, classifier) run on
 the text cut after token i, as if the text ended there. For a one-directional model with `last`

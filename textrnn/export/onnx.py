@@ -43,9 +43,52 @@ def _quiet() -> Iterator[None]:
         os.close(devnull)
 
 
+def embeddings_fp16(model: torch.nn.Module) -> list[str]:
+    """Round the model's token embeddings to fp16, in place (what model.onnx stores); their weights' names."""
+    names = []
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Embedding):
+                module.weight.copy_(module.weight.half().float())
+                names.append(f"{name}.weight" if name else "weight")
+    return names
+
+
+def _store_fp16(path: Path, names: list[str]) -> None:
+    """Store the initializers `names` of the ONNX file at `path` as fp16, each Gather from them followed
+    by a Cast to fp32 (the embeddings: half the bytes, the same values once rounded)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {init.name: init for init in graph.initializer}
+    casts = {}
+    for name in names:
+        init = inits.get(name)
+        users = [node for node in graph.node if name in node.input]
+        if init is None or init.data_type != TensorProto.FLOAT or not users \
+                or any(node.op_type != "Gather" or node.input[0] != name or name in node.input[1:] for node in users):
+            continue
+        init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), name))
+        for node in users:
+            out = node.output[0]
+            node.output[0] = f"{out}_fp16"
+            casts[node.output[0]] = helper.make_node("Cast", [node.output[0]], [out], name=f"{node.name}_to_fp32",
+                                                     to=TensorProto.FLOAT)
+    if casts:
+        nodes = [n for node in graph.node
+                 for n in ((node, casts[node.output[0]]) if node.output and node.output[0] in casts else (node,))]
+        del graph.node[:]
+        graph.node.extend(nodes)
+        onnx.save(model, str(path))
+
+
 def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
-    """Write `model` (on the CPU, eval mode) to `path` with dynamic batch and sequence axes."""
+    """Write `model` (on the CPU, eval mode) to `path` with dynamic batch and sequence axes; its token
+    embeddings are stored as fp16 (and rounded so in `model`, in place, so both compute the same)."""
     model = model.cpu().eval()
+    fp16 = embeddings_fp16(model)
     # any ids the vocabulary has (a tiny one may have fewer than 9); one row padded, one not
     ids = [1 + i % max(1, model.vocab_size - 1) for i in range(1, 8)]
     example = torch.tensor([[*ids[:3], 0], ids[3:7]], dtype=torch.int64)
@@ -58,6 +101,7 @@ def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
             dynamic_axes={INPUT_NAME: {0: "batch_size", 1: "sequence_length"},
                           OUTPUT_NAME: {0: "batch_size"}},
         )
+    _store_fp16(Path(path), fp16)
     return Path(path)
 
 
@@ -102,15 +146,20 @@ def reexport_model(folder: ModelFolder) -> float:
     """
     from textrnn.folder import store
     from textrnn.folder.records import ExportInfo
+    from textrnn.folder.weights import save_weights
 
     model = folder.torch_model()
     tmp = folder.path / f".{store.ONNX_FILE}.partial"
+    tmp_weights = folder.path / f".{store.WEIGHTS_FILE}.partial"
     try:
         export_onnx(model, tmp)
         parity = check_parity(model, tmp, model.vocab_size, folder.metadata.settings.tokenizer.max_length)
+        save_weights(model.state_dict(), tmp, tmp_weights)  # each tensor once, beside the new model.onnx
         tmp.replace(folder.path / store.ONNX_FILE)
+        tmp_weights.replace(folder.path / store.WEIGHTS_FILE)
     finally:
         tmp.unlink(missing_ok=True)
+        tmp_weights.unlink(missing_ok=True)
     (folder.path / store.INT8_FILE).unlink(missing_ok=True)
     folder.update(folder.metadata.replace(int8=None, export=ExportInfo(OPSET, parity)))
     return parity

@@ -51,8 +51,11 @@ def quantize_file(src: Path, dst: Path) -> list[str]:
 
     logging.disable(logging.WARNING)  # "Please consider to run pre-processing" (not needed here)
     try:
-        with writing(dst):  # a full disk is not a corrupt model
-            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        graph = onnx.load(str(src)).graph
+        fp16 = {init.name for init in graph.initializer if init.data_type == onnx.TensorProto.FLOAT16}
+        keep = [node.name for node in graph.node if node.op_type == "Gather" and node.input[0] in fp16]
+        with writing(dst):  # a full disk is not a corrupt model; the fp16 embeddings stay as they are
+            quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, nodes_to_exclude=keep)
     except ModelFolderError:
         raise
     except Exception as err:  # onnx and onnxruntime raise several types for a bad file

@@ -172,10 +172,9 @@ class ModelFolder:
         return stratified_split(data, meta.settings.data.val_split, meta.settings.train.seed)[1]
 
     def torch_model(self) -> nn.Module:
-        """The PyTorch model from model.safetensors (a TextClassifier or an Ensemble, Mixed with its linear
-        n-gram model where it has one), CPU, eval. [torch]"""
-        from safetensors.torch import load_file
-
+        """The PyTorch model from model.safetensors and the weights it reads from model.onnx (a
+        TextClassifier or an Ensemble, Mixed with its linear n-gram model where it has one), CPU, eval. [torch]"""
+        from textrnn.folder.weights import load_weights
         from textrnn.model import build_model
 
         weights = self.path / WEIGHTS_FILE
@@ -184,17 +183,19 @@ class ModelFolder:
         meta = self.metadata
         vocab = self.tokenizer.get_vocab_size()
         model = build_model(meta.settings.model, vocab, self.task, members=meta.members)
-        if meta.linear is not None:
-            from textrnn.model.linear import Mixed, NgramLinear
-
-            lin = meta.linear
-            model = Mixed(model, NgramLinear(vocab, lin.features, len(self.task.labels), lin.buckets), lin.alpha,
-                          self.task)
-            model.info = lin
         try:
-            state = load_file(str(weights))
-            if meta.linear is not None and "linear.keep" not in state:  # mixed before content tokens: all count
-                state["linear.keep"] = model.linear.keep
+            state = load_weights(weights, self.path / ONNX_FILE)  # what model.onnx holds is read from it
+            if meta.linear is not None:
+                from textrnn.model.linear import Mixed, NgramLinear
+
+                lin = meta.linear
+                cols = state.get("linear.cols")  # a sparse table (else the dense fp32 one of older folders)
+                linear = NgramLinear(vocab, lin.features, len(self.task.labels), lin.buckets,
+                                     None if cols is None else cols.shape[1])
+                model = Mixed(model, linear, lin.alpha, self.task)
+                model.info = lin
+                if "linear.keep" not in state:  # mixed before content tokens: all count
+                    state["linear.keep"] = model.linear.keep
             model.load_state_dict(state)
         except Exception as err:  # safetensors and torch raise several types for bad or mismatched files
             raise ModelFolderError(f"{weights} is corrupt or does not fit this model's settings "

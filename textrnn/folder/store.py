@@ -1,9 +1,10 @@
 """Model folders on disk: file names, the models folder and its default-model pointer.
 
 A model folder is self-contained:
-    model.onnx         the classifier for ONNX Runtime (input_ids -> logits)
+    model.onnx         the classifier for ONNX Runtime (input_ids -> logits); every weight, once
     tokenizer.json     the Hugging Face tokenizer (truncation included)
-    model.safetensors  the PyTorch weights (safe format, no pickle)
+    model.safetensors  the PyTorch weights (safe format, no pickle): those model.onnx lacks, and where
+                       the others are in model.onnx (textrnn.folder.weights)
     metadata.json      format version, task and labels, every setting, data, history, metrics, versions
 
 Saving one, without ever losing a file textrnn did not write, is textrnn.folder.saving.

@@ -41,26 +41,43 @@ def ngram_keys(ids: np.ndarray, vocab_size: int, buckets: int, keep: np.ndarray 
 
 
 class NgramLinear(nn.Module):
-    """Right-padded token ids (batch, seq_len) -> logits (batch, classes) of a linear model over n-grams."""
+    """Right-padded token ids (batch, seq_len) -> logits (batch, classes) of a linear model over n-grams.
 
-    def __init__(self, vocab_size: int, features: int, num_classes: int, buckets: int) -> None:
+    The weight table is sparse (textrnn.model.table: each row's `top_k` largest weights, their classes
+    and fp16 values) or, in folders saved before, the dense fp32 `weight` (`top_k` None)."""
+
+    def __init__(self, vocab_size: int, features: int, num_classes: int, buckets: int,
+                 top_k: int | None = None) -> None:
         super().__init__()
         self.vocab_size, self.buckets, self.features = vocab_size, buckets, features
         self.register_buffer("keep", torch.ones(vocab_size, dtype=torch.bool))  # content tokens
         self.register_buffer("rows", torch.zeros(vocab_size + buckets, dtype=torch.int32))
         self.register_buffer("idf", torch.zeros(features + 1))  # row 0: not a feature, weighs nothing
-        self.weight = nn.Parameter(torch.zeros(features + 1, num_classes), requires_grad=False)
+        self.num_classes, self.compact = num_classes, top_k is not None
+        if top_k is not None:
+            col_type = torch.int16 if num_classes <= torch.iinfo(torch.int16).max else torch.int32
+            self.register_buffer("cols", torch.zeros(features + 1, top_k, dtype=col_type))
+            self.register_buffer("vals", torch.zeros(features + 1, top_k, dtype=torch.float16))
+        else:
+            self.weight = nn.Parameter(torch.zeros(features + 1, num_classes), requires_grad=False)
         self.bias = nn.Parameter(torch.zeros(num_classes), requires_grad=False)
 
     @classmethod
     def fitted(cls, vocab_size: int, buckets: int, keep: np.ndarray, rows: np.ndarray, idf: np.ndarray,
-               weight: np.ndarray, bias: np.ndarray) -> NgramLinear:
+               weight: np.ndarray, bias: np.ndarray, compact: bool = True) -> NgramLinear:
         """The module holding a fitted model: content-token mask, key rows, idf (row 0 first), weights
-        (features, classes) and bias."""
-        linear = cls(vocab_size, len(idf) - 1, len(bias), buckets)
+        (features, classes), stored sparse unless `compact` is False, and bias."""
+        from textrnn.model.table import sparse
+
+        table = sparse(weight) if compact else None
+        linear = cls(vocab_size, len(idf) - 1, len(bias), buckets, table.cols.shape[1] if table is not None else None)
+        values = [(linear.keep, keep), (linear.rows, rows), (linear.idf, idf), (linear.bias, bias)]
+        if table is not None:
+            values += [(linear.cols, table.cols), (linear.vals, table.vals)]
+        else:
+            values.append((linear.weight[1:], weight))
         with torch.no_grad():
-            for tensor, value in ((linear.keep, keep), (linear.rows, rows), (linear.idf, idf),
-                                  (linear.weight[1:], weight), (linear.bias, bias)):
+            for tensor, value in values:
                 tensor.copy_(torch.from_numpy(np.asarray(value)))
         return linear
 
@@ -72,7 +89,13 @@ class NgramLinear(nn.Module):
         rows = self.rows[keys].long() * present.long()  # (batch, grams)
         idf = self.idf[rows]  # (batch, grams)
         norm = idf.square().sum(dim=1, keepdim=True).sqrt().clamp(min=1e-6)
-        scores = torch.bmm((idf / norm).unsqueeze(1), self.weight[rows]).squeeze(1)  # (batch, classes)
+        x = idf / norm  # (batch, grams): the TF-IDF vector
+        if self.compact:  # each gram's kept weights, added into their classes
+            parts = (self.vals[rows].float() * x.unsqueeze(2)).flatten(1)  # (batch, grams * top_k)
+            classes = self.cols[rows].long().flatten(1)
+            scores = x.new_zeros((x.shape[0], self.num_classes)).scatter_add(1, classes, parts)
+        else:
+            scores = torch.bmm(x.unsqueeze(1), self.weight[rows]).squeeze(1)  # (batch, classes)
         return scores + self.bias
 
 
@@ -99,6 +122,7 @@ class Mixed(nn.Module):
         lin = self.linear
         return [*self.network.summary(),
                 {"layer": f"NgramLinear(TF-IDF, {lin.features:,} unigram and bigram features)",
-                 "output_shape": f"(None, {self.num_classes})", "params": lin.weight.numel() + lin.bias.numel()},
+                 "output_shape": f"(None, {self.num_classes})",
+                 "params": lin.idf.numel() * self.num_classes + lin.bias.numel()},
                 {"layer": f"Mix: {1 - self.alpha:.2f} network + {self.alpha:.2f} linear",
                  "output_shape": f"(None, {self.num_classes})", "params": 0}]

@@ -357,15 +357,14 @@ def mix_in_linear(model: Any, splits: Splits, start: Start, progress: Progress |
 
 def export_model(model: Any, tokenizer: Any, folder: Path, max_length: int) -> ExportInfo:
     """Write the tokenizer, the PyTorch weights and the ONNX model, checked against PyTorch."""
-    from safetensors.torch import save_file
-
     from textrnn.export.onnx import OPSET, check_parity, export_onnx
+    from textrnn.folder.weights import save_weights
 
     with saving.writing(folder / store.TOKENIZER_FILE):  # a full disk: one clear error, nothing saved
         tokenizer.save(str(folder / store.TOKENIZER_FILE))
-    with saving.writing(folder / store.WEIGHTS_FILE):
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / store.WEIGHTS_FILE))
     export_onnx(model, folder / store.ONNX_FILE)
+    with saving.writing(folder / store.WEIGHTS_FILE):  # each tensor once: what model.onnx lacks, and where the rest is
+        save_weights(model.state_dict(), folder / store.ONNX_FILE, folder / store.WEIGHTS_FILE)
     parity = check_parity(model, folder / store.ONNX_FILE, tokenizer.get_vocab_size(), max_length)
     return ExportInfo(OPSET, parity)
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from textrnn.folder.records import LinearInfo
 from textrnn.model.linear import BUCKET_SIZES, Mixed, NgramLinear
+from textrnn.model.table import sparse as sparse_table
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -117,7 +118,8 @@ def _vocabulary(texts: np.ndarray, keys: np.ndarray, n: int, classes: int, vocab
 
 
 def _fit(task: Task, x: Any, y: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Logistic regression: (weights (features, classes), bias (classes,)) whose logits give its probabilities."""
+    """Logistic regression: (weights (features, classes), bias (classes,)) whose logits give its probabilities;
+    the weights as the model folder stores them (textrnn.model.table), so that validation sees the saved model."""
     from sklearn.linear_model import LogisticRegression
 
     k = len(task.labels)
@@ -129,14 +131,14 @@ def _fit(task: Task, x: Any, y: np.ndarray, c: float, seed: int) -> tuple[np.nda
             for j in np.flatnonzero(gold.any(0) & ~gold.all(0)):
                 m = LogisticRegression(C=c, solver="liblinear", random_state=seed).fit(x, gold[:, j].astype(np.int64))
                 weight[:, j], bias[j] = m.coef_[0], m.intercept_[0]
-            return weight, bias
+            return sparse_table(weight).dense()[1:], bias
         m = LogisticRegression(C=c, max_iter=300, random_state=seed).fit(x, y)
     weight, bias = np.zeros((x.shape[1], k), np.float32), np.zeros(k, np.float32)
     if m.coef_.shape[0] == 1:  # two classes: one logit, against the first class's 0
         weight[:, m.classes_[1]], bias[m.classes_[1]] = m.coef_[0], m.intercept_[0]
     else:
         weight[:, m.classes_], bias[m.classes_] = m.coef_.T, m.intercept_
-    return weight, bias
+    return sparse_table(weight).dense()[1:], bias
 
 
 def _probabilities(task: Task, x: Any, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
