@@ -129,14 +129,24 @@ class LinearTables:
         import onnx
         from onnx import numpy_helper
 
-        names = ("linear.keep", "linear.rows", "linear.idf", "linear.weight", "linear.bias")
+        names = ("linear.keep", "linear.rows", "linear.idf", "linear.bias")
+        tables = ("linear.weight", "linear.cols", "linear.vals")  # dense (earlier folders) or sparse
         for path in paths:
             graph = onnx.load(str(path)).graph
-            found = {i.name: numpy_helper.to_array(i) for i in graph.initializer if i.name in names}
-            if len(found) == len(names) and found["linear.weight"].dtype == np.float32:
-                return cls(found["linear.keep"].astype(bool), found["linear.rows"].astype(np.int64),
-                           found["linear.idf"].astype(np.float64), found["linear.weight"].astype(np.float64),
-                           found["linear.bias"].astype(np.float64), float(share))
+            found = {i.name: numpy_helper.to_array(i) for i in graph.initializer if i.name in names + tables}
+            if not all(name in found for name in names):
+                continue
+            if "linear.cols" in found and "linear.vals" in found and found["linear.vals"].dtype == np.float16:
+                cols, vals = found["linear.cols"].astype(np.int64), found["linear.vals"].astype(np.float32)
+                weight = np.zeros((len(cols), len(found["linear.bias"])), np.float32)  # as model/table.py's dense()
+                np.add.at(weight, (np.arange(len(cols))[:, None], cols), vals)
+            elif "linear.weight" in found and found["linear.weight"].dtype == np.float32:
+                weight = found["linear.weight"]
+            else:
+                continue
+            return cls(found["linear.keep"].astype(bool), found["linear.rows"].astype(np.int64),
+                       found["linear.idf"].astype(np.float64), weight.astype(np.float64),
+                       found["linear.bias"].astype(np.float64), float(share))
         return None
 
     def terms(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
