@@ -117,6 +117,14 @@ def _vocabulary(texts: np.ndarray, keys: np.ndarray, n: int, classes: int, vocab
     return rows, idf
 
 
+def _features(ids: Sequence[np.ndarray], keep: np.ndarray, vocab_size: int, classes: int) -> tuple[np.ndarray, ...]:
+    """(text index, key) of every n-gram of `ids`, the bigram buckets, each key's row and each row's idf."""
+    tokens = _tokens(ids, keep)
+    buckets = _buckets(tokens, vocab_size)
+    texts, keys = _keys(tokens, vocab_size, buckets)
+    return (texts, keys, buckets, *_vocabulary(texts, keys, len(ids), classes, vocab_size, buckets))
+
+
 def _fit(task: Task, x: Any, y: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Logistic regression: (weights (features, classes), bias (classes,)) whose logits give its probabilities;
     the weights as the model folder stores them (textrnn.model.table), so that validation sees the saved model."""
@@ -178,10 +186,7 @@ def mix_linear(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray], 
         pick = np.sort(np.random.default_rng(seed).choice(n, MAX_TEXTS, replace=False))
         train_ids, y_train, n = [train_ids[i] for i in pick], y_train[pick], MAX_TEXTS
     keep = np.ones(vocab_size, dtype=bool) if keep is None else keep
-    tokens = _tokens(train_ids, keep)
-    buckets = _buckets(tokens, vocab_size)
-    texts, keys = _keys(tokens, vocab_size, buckets)
-    rows, idf = _vocabulary(texts, keys, n, len(task.labels), vocab_size, buckets)
+    texts, keys, buckets, rows, idf = _features(train_ids, keep, vocab_size, len(task.labels))
     x_train = tfidf_matrix(texts, keys, n, rows, idf)
     x_val = tfidf_matrix(*ngram_occurrences(val_ids, vocab_size, buckets, keep), len(val_ids), rows, idf)
     network_probs = task.probabilities(predict_logits(network, val_ids))
@@ -229,10 +234,7 @@ def mix_linear_crossfitted(network: nn.Module, task: Task, ids: Sequence[np.ndar
     t0 = time.perf_counter()
     n, k = len(ids), int(folds.max()) + 1
     keep = np.ones(vocab_size, dtype=bool) if keep is None else keep
-    tokens = _tokens(ids, keep)
-    buckets = _buckets(tokens, vocab_size)
-    texts, keys = _keys(tokens, vocab_size, buckets)
-    rows, idf = _vocabulary(texts, keys, n, len(task.labels), vocab_size, buckets)
+    texts, keys, buckets, rows, idf = _features(ids, keep, vocab_size, len(task.labels))
     x = tfidf_matrix(texts, keys, n, rows, idf)
     best = None
     for c in CROSSFIT_C_GRID:
