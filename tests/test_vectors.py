@@ -112,7 +112,7 @@ def test_rare_words_with_vectors_join_the_vocabulary(tmp_path):
     rows = [(t, lab) for t, lab in ROWS] + [("a zyzzyva appears", "pos")]  # seen once: below min frequency
     data = write_csv(tmp_path / "d.csv", rows * 1)
     vec = write_vec(tmp_path / "v.vec", {**VECS, "zyzzyva": VECS["film"]})
-    twice = ["--min-frequency", "2"]  # below 2,500 texts the default keeps words seen once
+    twice = ["--min-frequency", "2"]  # below 1,000 texts the default keeps words seen once
     assert train(data, *TINY, *twice, "--embeddings", vec, "--out", tmp_path / "with").exit_code == 0
     assert train(data, *TINY, *twice, "--out", tmp_path / "without").exit_code == 0
     assert ModelFolder.open(tmp_path / "with").tokenizer.token_to_id("zyzzyva") is not None
