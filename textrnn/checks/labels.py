@@ -41,13 +41,14 @@ class LabelIssue:
 
 
 def features(texts: Sequence[str], chars: bool = True):  # noqa: ANN201 - a scipy sparse matrix
-    """TF-IDF of word 1-2 grams and (`chars`) character 2-5 grams within words, side by side."""
+    """TF-IDF of word 1-2 grams and character 2-5 grams within words, side by side; without `chars`,
+    of words alone."""
     import scipy.sparse as sp
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32)
     if not chars:
-        return words.fit_transform(texts).tocsr()
+        return TfidfVectorizer(sublinear_tf=True, dtype=np.float32).fit_transform(texts).tocsr()
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, dtype=np.float32)
     grams = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, dtype=np.float32)
     return sp.hstack([words.fit_transform(texts), grams.fit_transform(texts)]).tocsr()
 
@@ -100,7 +101,9 @@ def oof_probabilities_multi(texts: Sequence[str], y: np.ndarray, folds: int = FO
     on fewer than MIN_POSITIVES rows, not checked)."""
     from sklearn.model_selection import KFold
 
-    x = features(texts, chars=False)  # one model per label: word n-grams keep each fit ~7x cheaper
+    # one model per label: words alone keep each fit cheap; on cooking with injected noise they also
+    # flag better than word 1-2 grams (F1 0.226 vs 0.216 uniform, 0.180 vs 0.167 confusable)
+    x = features(texts, chars=False)
     probs = np.full(y.shape, np.nan)
     checked = np.flatnonzero(y.sum(axis=0) >= MIN_POSITIVES)
     for train, held in KFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y))):
