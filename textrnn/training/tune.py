@@ -28,18 +28,11 @@ from textrnn.config import STAGES, InitConfig, Pretrain, PretrainConfig, Setting
 from textrnn.errors import ConfigError, MissingDependencyError, TrainingError
 from textrnn.folder import saving
 from textrnn.folder.records import Trial, Tuning
-from textrnn.training.job import (
-    Progress,
-    Start,
-    TrainSummary,
-    default_model_dir,
-    finish,
-    fit_model,
-    mix_in_linear,
-    prepare_start,
-    read_splits,
-    record_and_save,
-)
+from textrnn.training.fitting import fit_model, mix_in_linear
+from textrnn.training.loop import Progress
+from textrnn.training.record import TrainSummary, default_model_dir, finish, record_and_save
+from textrnn.training.splits import read_splits
+from textrnn.training.start import Start, prepare_start
 
 # name: (kind, choices or (low, high)); names are config fields, plus "pretrain" (a language model
 # pretrained on the training texts, as `textrnn pretrain` would, then --init from it)
