@@ -2,25 +2,42 @@
 
     fit_model        one network, or an ensemble of members from their own seeds (textrnn.training.loop);
                      cross-fitted splits: a network per fold and the final one (textrnn.training.crossfit)
-    mix_in_linear    then the linear n-gram model beside it, where validation gives it a share
-                     (textrnn.training.linear)
+    mix_in_tfidf     then the TF-IDF model beside it (`--linear`), where validation gives it a share
+                     (textrnn.training.tfidf), composed into one graph (textrnn.model.tfidf.compose)
+    Fitted           the model and what was chosen on the way
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from textrnn.config import TokenizerKind
 from textrnn.training.loop import FitHooks, FitResult, Progress
 from textrnn.training.splits import Splits
 from textrnn.training.start import Start, member_factory
 
+if TYPE_CHECKING:
+    from textrnn.training.crossfit import CrossFit
+    from textrnn.training.tfidf import TfidfChoice
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted model and what was chosen on the way."""
+
+    model: Any  # the network(s), Mixed with the TF-IDF model where it has a share; None in a distributed
+    #             run's processes that do not write
+    fits: list[FitResult]  # the network's (each member's, or the cross-fitted final network's) fits
+    tfidf: TfidfChoice | None = None  # the TF-IDF model's record and state, where it was mixed in
+    cross_fit: CrossFit | None = None  # what a cross-fitted fit chose on (textrnn.training.crossfit)
+
 
 def fit_model(splits: Splits, start: Start, progress: Progress | None,
-              hooks: FitHooks | None, linear: bool = True) -> tuple[Any, list[FitResult], Start]:
+              hooks: FitHooks | None, tfidf: bool = True) -> Fitted:
     """The model, fitted: one network, or an ensemble of members from different seeds, each started
-    from the pretrained knowledge (if any); then, with `linear` and the setting on, mixed with the
-    linear n-gram model (`mix_in_linear`). Cross-fitted splits: see `fit_cross_fitted`."""
+    from the pretrained knowledge (if any); then, with `tfidf` and the setting (`--linear`) on, mixed
+    with the TF-IDF model (`mix_in_tfidf`). Cross-fitted splits: see `fit_cross_fitted`."""
     from textrnn.data.tokens import encode_compact
     from textrnn.model import Ensemble
     from textrnn.training.loop import fit_members
@@ -29,9 +46,9 @@ def fit_model(splits: Splits, start: Start, progress: Progress | None,
         from textrnn.training.crossfit import fit_cross_fitted
 
         make_member, pretrained = member_factory(splits, start)
-        model, fits, start.cross_fit, notes = fit_cross_fitted(splits, start, make_member, pretrained, progress, hooks)
+        model, choice, cross_fit, notes = fit_cross_fitted(splits, start, make_member, pretrained, progress, hooks)
         start.notes += notes
-        return model, fits, start
+        return Fitted(model, cross_fit.fitted.fits, choice, cross_fit)
     tokenizer, settings = start.tokenizer, start.settings
     # one flat array of ids each, not a million small arrays
     train_ids, val_ids = encode_compact(tokenizer, splits.train.texts), encode_compact(tokenizer, splits.val.texts)
@@ -45,29 +62,31 @@ def fit_model(splits: Splits, start: Start, progress: Progress | None,
     models, fits = fit_members(make_member, members, splits.task, train_ids, splits.targets("train"), val_ids,
                                splits.targets("val"), settings.train, progress, on_member, hooks, pretrained)
     if not models:  # a process of a distributed run other than the writer: the writer has the members
-        return None, fits, start
-    model = models[0] if len(models) == 1 else Ensemble(models, splits.task)
-    if linear:
-        model = mix_in_linear(model, splits, start, progress, (train_ids, val_ids))
-    return model, fits, start
+        return Fitted(None, fits)
+    fitted = Fitted(models[0] if len(models) == 1 else Ensemble(models, splits.task), fits)
+    return mix_in_tfidf(fitted, splits, start, progress, (train_ids, val_ids)) if tfidf else fitted
 
 
-def mix_in_linear(model: Any, splits: Splits, start: Start, progress: Progress | None,
-                  ids: tuple[Any, Any] | None = None) -> Any:
-    """The fitted network mixed with a linear n-gram model where the settings ask for one and validation
-    gives it a share (textrnn.training.linear); `ids`: the training and validation token ids, if at hand."""
+def mix_in_tfidf(fitted: Fitted, splits: Splits, start: Start, progress: Progress | None,
+                 ids: tuple[Any, Any] | None = None) -> Fitted:
+    """The fitted network mixed with the TF-IDF model where the settings ask for one and validation
+    gives it a share (textrnn.training.tfidf); `ids`: the training and validation token ids, if at hand."""
     from textrnn.data.tokens import encode_compact
-    from textrnn.training.linear import content_tokens, mix_linear
+    from textrnn.model.tfidf import compose
+    from textrnn.training.tfidf import choose_tfidf, content_tokens_of
 
     tokenizer, settings = start.tokenizer, start.settings
     if not settings.model.linear:
-        return model
+        return fitted
     if progress:
         progress.on_stage("Fitting the linear n-gram model")
     train_ids, val_ids = ids or (encode_compact(tokenizer, splits.train.texts),
                                  encode_compact(tokenizer, splits.val.texts))
-    return mix_linear(model, splits.task, train_ids, splits.targets("train"), val_ids, splits.targets("val"),
-                      tokenizer.get_vocab_size(), settings.train.seed,
-                      content_tokens(tokenizer.get_vocab(), tokenizer.get_vocab_size(),
-                                     settings.tokenizer.kind == TokenizerKind.word),
-                      refit=splits.info["val"].source != "file")  # a validation file stays held out
+    vocab = tokenizer.get_vocab_size()
+    choice = choose_tfidf(fitted.model, splits.task, train_ids, splits.targets("train"), val_ids,
+                          splits.targets("val"), vocab, settings.train.seed,
+                          content_tokens_of(tokenizer, settings.tokenizer.kind == TokenizerKind.word),
+                          refit=splits.info["val"].source != "file")  # a validation file stays held out
+    if choice is None:
+        return fitted
+    return replace(fitted, model=compose(fitted.model, splits.task, vocab, choice.info, choice.state), tfidf=choice)

@@ -56,7 +56,7 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None, t
         start = prepare_start(splits, settings, progress)
         for note in start.notes:
             stage(note)
-        model, fits, start = fit_model(splits, start, progress, hooks)
-        meta = record_and_save(staged.path, splits, start, model, fits, started, int8, stage)
+        fitted = fit_model(splits, start, progress, hooks)
+        meta = record_and_save(staged.path, splits, start, fitted, started, int8, stage)
     final_dir, notes = finish(staged, out, make_default)
-    return TrainSummary(final_dir, fits[0], fits, meta, notes)
+    return TrainSummary(final_dir, fitted.fits[0], fitted.fits, meta, notes)

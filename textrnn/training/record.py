@@ -39,6 +39,7 @@ from textrnn.training.splits import Splits
 
 if TYPE_CHECKING:
     from textrnn.training.crossfit import CrossFit
+    from textrnn.training.fitting import Fitted
     from textrnn.training.start import Start
 
 
@@ -102,8 +103,7 @@ def describe_training(splits: Splits, fits: list[FitResult], settings: Settings,
         planned_members=planned, seconds=round(sum(f.seconds for f in fits), 2), precision=first.precision)
 
 
-def evaluate_model(folder: Path, meta: Metadata, splits: Splits, model: Any, tokenizer: Any,
-                   cross_fit: CrossFit | None = None) -> Metadata:
+def evaluate_model(folder: Path, meta: Metadata, splits: Splits, fitted: Fitted, tokenizer: Any) -> Metadata:
     """Score validation (and test) with the exported ONNX model; test also with PyTorch, to compare.
     Cross-fitted: thresholds are tuned on the out-of-fold probabilities of every training text, which
     are also the validation scores (a --val file is then scored by the model, as a held-out check)."""
@@ -114,8 +114,9 @@ def evaluate_model(folder: Path, meta: Metadata, splits: Splits, model: Any, tok
     from textrnn.training.loop import predict_logits
 
     predictor = Predictor(ModelFolder(folder, meta), device="cpu")
-    # a linear part refitted on validation too: its held-out probabilities tune thresholds and score
-    held_out = getattr(model, "held_out_val_probs", None)
+    model, cross_fit = fitted.model, fitted.cross_fit
+    # a TF-IDF model refitted on validation too: its held-out probabilities tune thresholds and score
+    held_out = fitted.tfidf.held_out_probs if fitted.tfidf is not None and cross_fit is None else None
     y_val = splits.targets("val")
     if cross_fit is not None:
         task = splits.task.calibrate(cross_fit.targets, cross_fit.oof)
@@ -133,13 +134,13 @@ def evaluate_model(folder: Path, meta: Metadata, splits: Splits, model: Any, tok
     return meta.replace(task=task, results=results, test_torch_score=torch_score)
 
 
-def record_and_save(folder: Path, splits: Splits, start: Start, model: Any, fits: list[FitResult],
-                    started: float, int8: bool, stage: Callable[[str], None], **extra: Any) -> Metadata:
+def record_and_save(folder: Path, splits: Splits, start: Start, fitted: Fitted, started: float, int8: bool,
+                    stage: Callable[[str], None], **extra: Any) -> Metadata:
     """Export the fitted model into `folder` (a staging folder), score it with ONNX Runtime and write
     its metadata (`extra`: more Metadata fields, such as a tuning record); int8 if asked."""
     from textrnn.tokenizer import encode, unknown_rate
 
-    tokenizer, settings = start.tokenizer, start.settings
+    tokenizer, settings, model = start.tokenizer, start.settings, fitted.model
     stage("Exporting to ONNX")
     export = export_model(model, tokenizer, folder, settings.tokenizer.max_length)
     val_ids = encode(tokenizer, splits.val.texts)
@@ -150,13 +151,13 @@ def record_and_save(folder: Path, splits: Splits, start: Start, model: Any, fits
                                 float(np.mean([len(x) >= settings.tokenizer.max_length for x in val_ids]))),
         network=Network(tuple(Layer(**row) for row in model.summary()),
                         int(sum(p.numel() for p in model.parameters()))),
-        training=describe_training(splits, fits, settings, start.cross_fit), export=export, pretrained=start.info,
-        linear=getattr(model, "info", None),
+        training=describe_training(splits, fitted.fits, settings, fitted.cross_fit), export=export,
+        pretrained=start.info, linear=fitted.tfidf.info if fitted.tfidf is not None else None,
         versions=software_versions(), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         textrnn_version=__version__, **extra)
     write_metadata(folder / store.METADATA_FILE, meta)
     stage("Evaluating with ONNX Runtime")
-    meta = evaluate_model(folder, meta, splits, model, tokenizer, start.cross_fit)
+    meta = evaluate_model(folder, meta, splits, fitted, tokenizer)
     meta = meta.replace(training=replace(meta.training, total_seconds=round(time.perf_counter() - started, 2)))
     write_metadata(folder / store.METADATA_FILE, meta)
     if int8 and meta.training.stopped != "interrupted":  # kept only if fast (LSTM), accurate: export/quantize.py

@@ -22,8 +22,6 @@ from textrnn.training.splits import Splits
 if TYPE_CHECKING:
     import torch
 
-    from textrnn.training.crossfit import CrossFit
-
 
 @dataclass
 class Start:
@@ -34,7 +32,6 @@ class Start:
     initialize: Callable[[Any], list[str]] | None = None  # fills a new member; returns the names filled
     info: PretrainedInfo | None = None
     notes: list[str] = field(default_factory=list)
-    cross_fit: CrossFit | None = None  # what a cross-fitted fit chose on (textrnn.training.crossfit)
 
 
 def prepare_start(splits: Splits, settings: Settings, progress: Progress | None = None) -> Start:

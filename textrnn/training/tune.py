@@ -28,7 +28,7 @@ from textrnn.config import STAGES, InitConfig, Pretrain, PretrainConfig, Setting
 from textrnn.errors import ConfigError, MissingDependencyError, TrainingError
 from textrnn.folder import saving
 from textrnn.folder.records import Trial, Tuning
-from textrnn.training.fitting import fit_model, mix_in_linear
+from textrnn.training.fitting import Fitted, fit_model, mix_in_tfidf
 from textrnn.training.loop import Progress
 from textrnn.training.record import TrainSummary, default_model_dir, finish, record_and_save
 from textrnn.training.splits import read_splits
@@ -83,7 +83,7 @@ class TimeUp(KeyboardInterrupt):
 class _Best:
     key: tuple[float, float] = (-math.inf, -math.inf)
     trial: int = -1
-    fitted: tuple[Start, Any, list] | None = None
+    fitted: tuple[Start, Fitted] | None = None
 
 
 @dataclass
@@ -181,13 +181,13 @@ def tune_model(train_path: str | Path, *, budget: str | float, val_path: str | P
             took = max((t.seconds for t in records), default=0.0)
             raise TrainingError(f"the budget ({seconds:g} s) is too small for one trial to finish an epoch "
                                 f"(the first ran {took:.0f} s); give --budget at least {max(60, 3 * took):.0f}s")
-        start, model, fits = best.fitted
-        model = mix_in_linear(model, splits, start, progress)  # trials compare networks; the kept one is mixed
+        start, fitted = best.fitted
+        fitted = mix_in_tfidf(fitted, splits, start, progress)  # trials compare networks; the kept one is mixed
         tuning = Tuning(seconds, round(time.perf_counter() - started, 2), settings.train.seed,
                         splits.task.metric, tuple(records), best.trial, tuple(sorted(fixed)), stopped)
-        meta = record_and_save(staged.path, splits, start, model, fits, started, int8, stage, tuning=tuning)
+        meta = record_and_save(staged.path, splits, start, fitted, started, int8, stage, tuning=tuning)
     final_dir, notes = finish(staged, out, make_default)
-    return TrainSummary(final_dir, fits[0], fits, meta, notes)
+    return TrainSummary(final_dir, fitted.fits[0], fitted.fits, meta, notes)
 
 
 @contextmanager
@@ -231,18 +231,18 @@ def _run_trial(trial: Any, params: dict[str, Any], splits: Any, settings: Settin
         if params.get("pretrain") == "on":
             trial_settings = _with_encoder(trial_settings, splits, encoders, work, left * PRETRAIN_SHARE)
         start = prepare_start(splits, trial_settings)
-        model, fits, start = fit_model(splits, start, callback, None, linear=False)
+        fitted = fit_model(splits, start, callback, None, tfidf=False)
         if params.get("pretrain") == "on":
             start.info = replace(start.info, source="pretrained on the training texts by textrnn tune")
     except optuna.TrialPruned:
         return Trial(trial.number, params, "pruned", epochs=callback.epochs, seconds=round(time.perf_counter() - t0, 2))
     except TimeUp:  # no epoch finished in the time left
         return Trial(trial.number, params, "failed", epochs=0, seconds=round(time.perf_counter() - t0, 2))
-    fit = fits[0]
+    fit = fitted.fits[0]
     epoch = fit.history[fit.best_epoch - 1]
     key = (epoch.val_score, -epoch.val_loss)
     if key > best.key:
-        best.key, best.trial, best.fitted = key, trial.number, (start, model, fits)
+        best.key, best.trial, best.fitted = key, trial.number, (start, fitted)
     state = "time up" if callback.time_up else "interrupted" if fit.stopped == "interrupted" else "complete"
     return Trial(trial.number, params, state, epoch.val_score, epoch.val_loss, len(fit.history),
                  round(time.perf_counter() - t0, 2))
