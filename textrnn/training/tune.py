@@ -253,6 +253,7 @@ def _with_encoder(settings: Settings, splits: Any, encoders: dict[tuple, Path], 
     """The trial's settings starting from a language model pretrained on the training texts (cached by
     the sizes that shape it)."""
     from textrnn.tokenizer import encode, train_tokenizer
+    from textrnn.training.devices import resolve_device
     from textrnn.training.pretrain import fit_language_model, save_encoder
 
     m = settings.model
@@ -261,9 +262,9 @@ def _with_encoder(settings: Settings, splits: Any, encoders: dict[tuple, Path], 
         tokenizer = train_tokenizer(splits.train.texts, settings.tokenizer)
         config = PretrainConfig(seed=settings.train.seed, epochs=settings.init.pretrain_epochs,
                                 minutes=max(min(minutes_of / 60, settings.init.pretrain_minutes or math.inf), 0.05),
-                                tokens=settings.init.pretrain_tokens)
+                                tokens=settings.init.pretrain_tokens, precision=settings.train.precision)
         result = fit_language_model(encode(tokenizer, splits.train.texts), tokenizer.get_vocab_size(), m, config,
-                                    keep_on_interrupt=False)
+                                    keep_on_interrupt=False, device=resolve_device(settings.train.device))
         encoders[key] = save_encoder(work / f"lm-{len(encoders)}", tokenizer, result, settings.tokenizer, m, config)
     return replace(settings, init=InitConfig(init=str(encoders[key]), freeze_epochs=settings.init.freeze_epochs,
                                              pretrained_lr=settings.init.pretrained_lr))
