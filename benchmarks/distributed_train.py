@@ -85,8 +85,8 @@ def worker(args: argparse.Namespace) -> None:
     from textrnn.model import build_member
     from textrnn.tokenizer import train_tokenizer
     from textrnn.training.distributed import DataParallel, place
-    from textrnn.training.job import read_splits
     from textrnn.training.loop import FitHooks, fit
+    from textrnn.training.splits import read_splits
 
     torch.set_num_threads(args.threads)
     settings = Settings.from_options({"epochs": args.epochs, "patience": args.epochs})

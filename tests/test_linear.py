@@ -1,5 +1,6 @@
-"""The linear n-gram model: the graph computes the features training learns from, the mix is chosen on
-validation and recorded, and a mixed model goes through export, reload and predict like any other."""
+"""The TF-IDF model (`--linear`, the linear n-gram model): the graph computes the features training
+learns from, the mix is chosen on validation and recorded, and a mixed model goes through export,
+reload and predict like any other."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from tests.conftest import ROWS, TINY, metadata, write_csv
 from tests.test_weights import stored_once
 from textrnn.cli import app
 from textrnn.data.tokens import TokenArrays
-from textrnn.model.linear import Mixed, NgramLinear, ngram_keys
+from textrnn.model.tfidf import Mixed, TfidfLayer, TfidfState, compose, tfidf_keys
 from textrnn.tasks import MultiLabelTask, Task
 from textrnn.tokenizer import pad
-from textrnn.training.linear import (
-    _vocabulary,
+from textrnn.training.tfidf import (
+    TfidfFeatures,
     bucket_count,
+    choose_tfidf,
     content_tokens,
-    mix_linear,
     ngram_occurrences,
     tfidf_matrix,
 )
@@ -28,6 +29,12 @@ from textrnn.training.linear import (
 B = 1_021  # hash buckets
 
 runner = CliRunner()
+
+
+def mix_tfidf(network, task, train_ids, y_train, val_ids, y_val, vocab, refit=False):  # noqa: ANN001, ANN201
+    """(what was chosen, the network mixed with the TF-IDF model as training composes it, or alone)."""
+    choice = choose_tfidf(network, task, train_ids, y_train, val_ids, y_val, vocab, refit=refit)
+    return choice, network if choice is None else compose(network, task, vocab, choice.info, choice.state)
 
 
 def _texts(rng: np.random.Generator, n: int, vocab: int) -> list[np.ndarray]:
@@ -41,25 +48,26 @@ def test_the_graph_computes_the_features_training_learns_from():
     keep[[3, 7]] = False  # not content tokens (punctuation, say): no unigram, no bigram across them
     ids = _texts(rng, 200, vocab) + [np.array([5, 3, 6]), np.array([5, 6, 5, 6])]  # the last repeats n-grams
     texts, keys = ngram_occurrences(ids, vocab, B, keep)
-    assert keys[texts == len(ids) - 2].tolist() == ngram_keys(ids[-2], vocab, B, keep).tolist() == [5, 6]
-    assert keys[texts == len(ids) - 1].tolist() == ngram_keys(ids[-1], vocab, B, keep).tolist() == \
+    assert keys[texts == len(ids) - 2].tolist() == tfidf_keys(ids[-2], vocab, B, keep).tolist() == [5, 6]
+    assert keys[texts == len(ids) - 1].tolist() == tfidf_keys(ids[-1], vocab, B, keep).tolist() == \
         [5, 6, 5, 6, vocab + 5 * vocab + 6, vocab + 6 * vocab + 5, vocab + 5 * vocab + 6]
     assert not np.isin(keys, [3, 7]).any()
     flat = TokenArrays(np.concatenate(ids).astype(np.uint16), np.concatenate([[0], np.cumsum([len(x) for x in ids])]))
     again = ngram_occurrences(flat, vocab, B, keep)
     assert all(np.array_equal(a, b) for a, b in zip(again, (texts, keys), strict=True))
 
-    rows, idf = _vocabulary(texts, keys, len(ids), classes, vocab, B)
+    features_of = TfidfFeatures.counted(texts, keys, len(ids), classes, keep, vocab, B)
+    rows, idf = features_of.key_rows, features_of.idf
     features = len(idf) - 1
     assert features == len(np.unique(keys)) and idf[0] == 0  # every n-gram of the training texts
     x = tfidf_matrix(texts, keys, len(ids), rows, idf)
-    grams = [ngram_keys(t, vocab, B, keep) for t in ids]
+    grams = [tfidf_keys(t, vocab, B, keep) for t in ids]
     no_repeat = [i for i, g in enumerate(grams) if len(set(g)) == len(g)]
     norms = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())[no_repeat]
     assert np.allclose(norms[norms > 0], 1.0)  # L2-normalised where no n-gram repeats
 
     weight, bias = rng.normal(size=(features, classes)).astype(np.float32), rng.normal(size=classes).astype(np.float32)
-    linear = NgramLinear.fitted(vocab, B, keep, rows, idf, weight, bias, compact=False)  # the fp32 table
+    linear = TfidfLayer.fitted(vocab, TfidfState(keep, B, rows, idf, weight, bias), compact=False)  # the fp32 table
     with torch.no_grad():
         got = linear(torch.from_numpy(pad(ids))).numpy()
     np.testing.assert_allclose(got, np.asarray(x @ weight) + bias, rtol=1e-5, atol=1e-5)
@@ -92,9 +100,9 @@ def test_the_mix_is_chosen_on_validation_and_is_what_the_graph_outputs(kind):
         y = np.eye(3, dtype=np.float32)[y]
     torch.manual_seed(0)
     network = build_member(ModelConfig(embedding_dim=8, hidden_size=8), vocab, task).eval()  # untrained
-    mixed = mix_linear(network, task, ids[:300], y[:300], ids[300:], y[300:], vocab)
+    choice, mixed = mix_tfidf(network, task, ids[:300], y[:300], ids[300:], y[300:], vocab)
     assert isinstance(mixed, Mixed) and 0 < mixed.alpha <= 1
-    info = mixed.info
+    info = choice.info
     assert info.alpha == mixed.alpha and info.linear_val_score > info.network_val_score
     assert info.mixed_val_score >= max(info.linear_val_score, info.network_val_score) - 1e-9
     assert info.mixed_val_score > 0.9  # the telling word is a feature
@@ -117,16 +125,17 @@ def test_a_refit_learns_from_validation_too_and_keeps_the_held_out_probabilities
     task = Task(["a", "b", "c"])
     torch.manual_seed(0)
     network = build_member(ModelConfig(embedding_dim=8, hidden_size=8), vocab, task).eval()
-    plain = mix_linear(network, task, ids[:200], y[:200], ids[200:], y[200:], vocab)
-    refit = mix_linear(network, task, ids[:200], y[:200], ids[200:], y[200:], vocab, refit=True)
-    assert plain.info.refit_texts == 0 and plain.held_out_val_probs is None and refit.info.refit_texts == 300
-    assert (refit.info.c, refit.alpha, refit.info.mixed_val_score) == (plain.info.c, plain.alpha,
-                                                                       plain.info.mixed_val_score)
+    plain_choice, plain = mix_tfidf(network, task, ids[:200], y[:200], ids[200:], y[200:], vocab)
+    refit_choice, refit = mix_tfidf(network, task, ids[:200], y[:200], ids[200:], y[200:], vocab, refit=True)
+    assert plain_choice.info.refit_texts == 0 and plain_choice.held_out_probs is None
+    assert refit_choice.info.refit_texts == 300
+    assert (refit_choice.info.c, refit.alpha, refit_choice.info.mixed_val_score) == \
+        (plain_choice.info.c, plain.alpha, plain_choice.info.mixed_val_score)
     with torch.no_grad():
         p_plain = task.probabilities(plain(torch.from_numpy(pad(ids[200:]))).numpy())
         probes = torch.tensor([[6], [7], [8]])  # only validation's words
         told = [m.linear(probes).argmax(1).tolist() for m in (plain, refit)]
-    np.testing.assert_allclose(refit.held_out_val_probs, p_plain, atol=1e-5)  # the mix before the refit
+    np.testing.assert_allclose(refit_choice.held_out_probs, p_plain, atol=1e-5)  # the mix before the refit
     assert told[1] == [0, 1, 2] != told[0], told  # the refit has learnt validation's words
 
 
@@ -143,7 +152,7 @@ def test_no_share_for_the_linear_model_leaves_the_network_alone():
         network.classifier.weight.zero_()
     validation = [np.array([2])] * 20
     network.classifier.bias.data = torch.tensor([5.0, -5.0])
-    assert mix_linear(network, task, ids, y, validation, np.zeros(20, dtype=np.int64), 60) is network
+    assert mix_tfidf(network, task, ids, y, validation, np.zeros(20, dtype=np.int64), 60) == (None, network)
 
 
 def test_a_mixed_model_folder_exports_reloads_and_predicts(tmp_path):

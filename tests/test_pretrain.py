@@ -124,7 +124,28 @@ def test_auto_pretrains_medium_data_only(texts, mode, expected):
     from types import SimpleNamespace
 
     from textrnn.config import InitConfig, Settings
-    from textrnn.training.job import pretrains
+    from textrnn.training.start import pretrains
 
     splits = SimpleNamespace(train=range(texts))
     assert pretrains(Settings(init=InitConfig(pretrain=mode)), splits) is expected
+
+
+def test_automatic_pretraining_trains_on_the_jobs_device(tmp_path, monkeypatch):
+    """`train --device cpu` on a machine with CUDA pretrains on the CPU too (it once resolved "auto" itself)."""
+    from textrnn.config import DataConfig, InitConfig, Settings, TrainConfig
+    from textrnn.model.language_model import LanguageModel
+    from textrnn.training.splits import read_splits
+    from textrnn.training.start import prepare_start
+
+    data = tmp_path / "train.csv"
+    data.write_text("text,label\n" + "".join(f"{s},{i % 2}\n" for i, s in enumerate(sentences(60))), encoding="utf-8")
+    settings = Settings(data=DataConfig(folds="1"), tokenizer=TokenizerConfig(min_frequency=1),
+                        model=ModelConfig(embedding_dim=8, hidden_size=8), train=TrainConfig(device="cpu"),
+                        init=InitConfig(pretrain="on", pretrain_epochs=1, pretrain_tokens=100))
+    splits = read_splits(data, None, None, settings)
+    placed = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # as on a machine with a GPU
+    monkeypatch.setattr(LanguageModel, "to", lambda self, device: placed.append(torch.device(device)) or self)
+    start = prepare_start(splits, settings)
+    assert placed and all(d.type == "cpu" for d in placed), placed
+    assert start.info is not None and start.info.kind == "language model"

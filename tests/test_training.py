@@ -8,7 +8,8 @@ from textrnn.model import TextClassifier
 from textrnn.tasks import Task
 from textrnn.training.batches import ema_decay, length_batches, member_seed, plan_epochs
 from textrnn.training.devices import native_bf16, resolve_precision
-from textrnn.training.loop import clip_gradients, fit, fit_members, predict_logits
+from textrnn.training.loop import fit, fit_members, predict_logits
+from textrnn.training.steps import clip_gradients
 
 TASK = Task(["a", "b"])
 

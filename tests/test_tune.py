@@ -65,7 +65,7 @@ def test_the_same_seed_gives_the_same_search(data, tmp_path):
 def test_pruning_and_the_time_cap(data):
 
     from textrnn.config import ModelConfig, Settings, TrainConfig
-    from textrnn.training.job import read_splits
+    from textrnn.training.splits import read_splits
     from textrnn.training.tune import _Best, _run_trial
 
     splits = read_splits(data, None, None, Settings(), cross_fit=False)  # as tune reads them

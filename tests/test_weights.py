@@ -17,8 +17,8 @@ from textrnn.folder import ModelFolder
 from textrnn.folder.store import ONNX_FILE, WEIGHTS_FILE
 from textrnn.folder.weights import FROM_ONNX, IN_ONNX, load_weights
 from textrnn.inference.predictor import Predictor
-from textrnn.model.linear import NgramLinear
 from textrnn.model.table import sparse
+from textrnn.model.tfidf import TfidfLayer, TfidfState
 from textrnn.tokenizer import pad
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -70,8 +70,8 @@ def test_the_sparse_table_scores_as_the_fp32_one_within_its_bound():
     weight[hot] = rng.normal(scale=2.0, size=hot.sum())  # ...a few telling weights per row
     bias = rng.normal(size=classes).astype(np.float32)
     keep = np.ones(vocab, dtype=bool)
-    args = (vocab, buckets, keep, rows, idf, weight, bias)
-    fp32, small = NgramLinear.fitted(*args, compact=False), NgramLinear.fitted(*args)
+    state = TfidfState(keep, buckets, rows, idf, weight, bias)
+    fp32, small = TfidfLayer.fitted(vocab, state, compact=False), TfidfLayer.fitted(vocab, state)
     ids = torch.from_numpy(pad([rng.integers(1, vocab, size=rng.integers(1, 30)) for _ in range(64)]))
     with torch.no_grad():
         got, want = small(ids), fp32(ids)

@@ -173,7 +173,7 @@ class ModelFolder:
 
     def torch_model(self) -> nn.Module:
         """The PyTorch model from model.safetensors and the weights it reads from model.onnx (a
-        TextClassifier or an Ensemble, Mixed with its linear n-gram model where it has one), CPU, eval. [torch]"""
+        TextClassifier or an Ensemble, Mixed with its TF-IDF model where it has one), CPU, eval. [torch]"""
         from textrnn.folder.weights import load_weights
         from textrnn.model import build_model
 
@@ -185,17 +185,12 @@ class ModelFolder:
         model = build_model(meta.settings.model, vocab, self.task, members=meta.members)
         try:
             state = load_weights(weights, self.path / ONNX_FILE)  # what model.onnx holds is read from it
-            if meta.linear is not None:
-                from textrnn.model.linear import Mixed, NgramLinear
+            if meta.linear is not None:  # mixed with the TF-IDF model (textrnn.model.tfidf)
+                from textrnn.model.tfidf import complete_old_weights, compose
 
-                lin = meta.linear
                 cols = state.get("linear.cols")  # a sparse table (else the dense fp32 one of older folders)
-                linear = NgramLinear(vocab, lin.features, len(self.task.labels), lin.buckets,
-                                     None if cols is None else cols.shape[1])
-                model = Mixed(model, linear, lin.alpha, self.task)
-                model.info = lin
-                if "linear.keep" not in state:  # mixed before content tokens: all count
-                    state["linear.keep"] = model.linear.keep
+                model = compose(model, self.task, vocab, meta.linear, top_k=None if cols is None else cols.shape[1])
+                state = complete_old_weights(state, model)
             model.load_state_dict(state)
         except Exception as err:  # safetensors and torch raise several types for bad or mismatched files
             raise ModelFolderError(f"{weights} is corrupt or does not fit this model's settings "

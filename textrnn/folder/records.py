@@ -162,7 +162,7 @@ class PretrainedInfo:
 
 @dataclass(frozen=True)
 class LinearInfo:
-    """The linear n-gram model mixed with the network (textrnn.model.linear): its size, how it was
+    """The TF-IDF model mixed with the network (textrnn.model.tfidf; `--linear`): its size, how it was
     chosen on validation, and what each part and the mix scored there."""
 
     features: int  # unigram and bigram features kept (the weight table has one more row)

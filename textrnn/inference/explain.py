@@ -13,7 +13,7 @@ neighbour says the same ("how many": either is enough); the word alone catches i
 texts, comprehensiveness at 20% went from 0.42 to 0.43 on SST-2 and 0.50 to 0.52 on TREC, at the
 cost of n + 1 one-token rows: benchmarks/results-explain.md).
 
-The linear n-gram part (textrnn.model.linear), where the model has one, is a sum over n-grams: its
+The linear n-gram part (the TF-IDF model, textrnn.model.tfidf), where the model has one, is a sum over n-grams: its
 logit for a label is bias + the sum over the text's n-grams of tfidf(n-gram) x weight(n-gram, label),
 read here from the graph's own initialisers, so those terms are exact, not estimated. A unigram's
 term goes to its token, a bigram's half to each of its two tokens, so a text's `linear` token terms
@@ -105,7 +105,7 @@ class TextExplanation:
 
 @dataclass(frozen=True)
 class LinearTables:
-    """The linear n-gram part's tables, as the graph holds them (see textrnn.model.linear)."""
+    """The linear n-gram part's tables, as the graph holds them (see textrnn.model.tfidf)."""
 
     keep: np.ndarray  # (vocab,) bool: content tokens
     rows: np.ndarray  # (vocab + buckets,) feature row of each key (0: not a feature)

@@ -153,6 +153,24 @@ class MultiLabelTask(Task):
         log_q = torch.logsumexp(torch.stack([-F.softplus(m) for m in logits]) + logw, dim=0)
         return log_p - log_q
 
+    def fit_linear(self, x: Any, targets: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """One binary logistic regression per label (liblinear); a label always or never present keeps
+        weight 0 and bias -20."""
+        from sklearn.linear_model import LogisticRegression
+
+        k = len(self.labels)
+        weight, bias = np.zeros((x.shape[1], k), np.float32), np.full(k, -20.0, np.float32)
+        gold = targets > 0.5
+        for j in np.flatnonzero(gold.any(0) & ~gold.all(0)):
+            m = LogisticRegression(C=c, solver="liblinear", random_state=seed).fit(x, gold[:, j].astype(np.int64))
+            weight[:, j], bias[j] = m.coef_[0], m.intercept_[0]
+        return weight, bias
+
+    def log_loss(self, targets: np.ndarray, probs: np.ndarray) -> float:
+        """The mean binary log loss over every (text, label)."""
+        p = np.clip(probs, 1e-7, 1 - 1e-7)
+        return -float(np.mean(targets * np.log(p) + (1 - targets) * np.log1p(-p)))
+
     def running_score(self) -> MicroF1Counter:
         return MicroF1Counter()
 

@@ -134,6 +134,25 @@ class Task:
         logw = torch.tensor([math.log(max(w, 1e-12)) for w in weights]).view(-1, 1, 1)
         return torch.logsumexp(log_probs + logw, dim=0)
 
+    def fit_linear(self, x: Any, targets: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """A logistic regression (scikit-learn, strength `c`) on features `x`: (weights (features, classes),
+        bias (classes,)) whose logits give its probabilities (the TF-IDF model, textrnn.training.tfidf)."""
+        from sklearn.linear_model import LogisticRegression
+
+        k = len(self.labels)
+        m = LogisticRegression(C=c, max_iter=300, random_state=seed).fit(x, targets)
+        weight, bias = np.zeros((x.shape[1], k), np.float32), np.zeros(k, np.float32)
+        if m.coef_.shape[0] == 1:  # two classes: one logit, against the first class's 0
+            weight[:, m.classes_[1]], bias[m.classes_[1]] = m.coef_[0], m.intercept_[0]
+        else:
+            weight[:, m.classes_], bias[m.classes_] = m.coef_.T, m.intercept_
+        return weight, bias
+
+    def log_loss(self, targets: np.ndarray, probs: np.ndarray) -> float:
+        """The mean log loss of probabilities (clipped to [1e-7, 1 - 1e-7]) against targets."""
+        p = np.clip(probs, 1e-7, 1 - 1e-7)
+        return -float(np.mean(np.log(p[np.arange(len(targets)), targets])))
+
     def running_score(self) -> ScoreCounter:
         return ScoreCounter()
 

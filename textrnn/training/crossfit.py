@@ -6,8 +6,8 @@
                           (AutoGluon's refit_full); distilled: the same towards the fold networks' OOF
                           probabilities mixed with the labels (Hinton et al. 2015); or members: the K fold
                           networks averaged in one graph
-    linear n-gram model   C and its share chosen on the OOF probabilities of every text, refitted on all
-                          (textrnn.training.linear.mix_linear_crossfitted)
+    TF-IDF model          C and its share chosen on the OOF probabilities of every text, refitted on all
+                          (textrnn.training.tfidf.choose_tfidf_crossfitted)
 
 Everything chosen after the networks (the share, thresholds, the validation scores that `report`
 shows) sees the OOF predictions of all N texts instead of a 10% split. Ctrl-C during a fold ends
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from textrnn.tasks import Task
+    from textrnn.training.tfidf import TfidfChoice
 
 
 DISTILL_LABEL_SHARE = 0.5  # distilled: targets = this x the labels + the rest x the fold networks' OOF probabilities
@@ -137,13 +138,14 @@ class CrossFit:
 
 def fit_cross_fitted(splits: Any, start: Any, make_member: Callable[[], nn.Module],
                      pretrained: PretrainedLayers | None, progress: Any | None,
-                     hooks: FitHooks | None) -> tuple[Any, list[FitResult], CrossFit, list[str]]:
+                     hooks: FitHooks | None) -> tuple[Any, TfidfChoice | None, CrossFit, list[str]]:
     """Cross-fitted (`--folds K`): a network per fold and the final network (`fit_folds`), then the
-    linear n-gram model chosen on out-of-fold predictions. (model, the final network's fits, what was
-    chosen on, notes for the user)."""
+    TF-IDF model chosen on out-of-fold predictions. (the model; the TF-IDF model's choice, if mixed in;
+    what was chosen on, with the final network's fits; notes for the user)."""
     from textrnn.config import TokenizerKind
     from textrnn.data.tokens import encode_compact
-    from textrnn.training.linear import content_tokens, mix_linear_crossfitted
+    from textrnn.model.tfidf import compose
+    from textrnn.training.tfidf import choose_tfidf_crossfitted, content_tokens_of
 
     tokenizer, settings, task = start.tokenizer, start.settings, splits.task
     compact = encode_compact(tokenizer, splits.train.texts)
@@ -151,12 +153,15 @@ def fit_cross_fitted(splits: Any, start: Any, make_member: Callable[[], nn.Modul
     y = splits.targets("train")
     fitted = fit_folds(make_member, task, ids, y, splits.folds, settings.train, settings.data.fold_model, progress,
                        hooks, pretrained)
-    model, oof = fitted.network, fitted.oof
+    model, oof, choice = fitted.network, fitted.oof, None
     if settings.model.linear:
         if progress:
             progress.on_stage("Fitting the linear n-gram model on the folds")
-        keep = content_tokens(tokenizer.get_vocab(), tokenizer.get_vocab_size(),
-                              settings.tokenizer.kind == TokenizerKind.word)
-        model, oof = mix_linear_crossfitted(model, task, ids, y, splits.folds, oof, tokenizer.get_vocab_size(),
-                                            settings.train.seed, keep)
-    return model, fitted.fits, CrossFit(y, oof, fitted), [fitted.note] if fitted.note else []
+        vocab = tokenizer.get_vocab_size()
+        choice = choose_tfidf_crossfitted(task, ids, y, splits.folds, oof, vocab, settings.train.seed,
+                                          content_tokens_of(tokenizer, settings.tokenizer.kind == TokenizerKind.word))
+        if choice is None:
+            oof = oof.astype(np.float32)
+        else:
+            model, oof = compose(model, task, vocab, choice.info, choice.state), choice.held_out_probs
+    return model, choice, CrossFit(y, oof, fitted), [fitted.note] if fitted.note else []

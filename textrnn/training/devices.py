@@ -1,6 +1,10 @@
-"""Training stage [torch]: which device and which floating-point precision a fit runs in."""
+"""Training stage [torch]: which device and which floating-point precision a fit runs in, and with
+which software (the versions a model folder records)."""
 
 from __future__ import annotations
+
+import platform
+from importlib import metadata as importlib_metadata
 
 import torch
 
@@ -38,3 +42,14 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     if name == "auto" and device.type == "cpu" and native_bf16():
         return torch.bfloat16
     return torch.float32
+
+
+def software_versions() -> dict[str, str]:
+    """Python's and the main libraries' versions, as a model or encoder folder records them."""
+    out = {"python": platform.python_version()}
+    for dist in ("torch", "onnx", "onnxruntime-gpu", "onnxruntime", "tokenizers", "numpy"):
+        try:
+            out[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            pass
+    return out

@@ -28,10 +28,13 @@ from textrnn.folder.store import write_json
 from textrnn.model.language_model import LanguageModel
 from textrnn.tokenizer import encode, pad, train_tokenizer
 from textrnn.training.batches import length_batches, seed_everything
-from textrnn.training.devices import resolve_device, resolve_precision
-from textrnn.training.loop import BestWeights, Diverged, FitCallback, _ending, clip_gradients
+from textrnn.training.devices import resolve_device, resolve_precision, software_versions
+from textrnn.training.loop import FitCallback
+from textrnn.training.steps import BestWeights, adamw, apply_gradients, autocast, check_loss, keep_best_on_stop
 
 MIN_TOKENS = 2  # a text of one token has nothing to predict
+LM_WEIGHT_DECAY = 0.01
+LM_CLIP_NORM = 1.0
 
 
 @dataclass
@@ -59,10 +62,14 @@ def perplexity(model: LanguageModel, ids: list[np.ndarray], device: torch.device
 
 
 def fit_language_model(ids: list[np.ndarray], vocab_size: int, model_config: ModelConfig, config: PretrainConfig,
-                       callback: FitCallback | None = None, keep_on_interrupt: bool = True) -> LMResult:
+                       callback: FitCallback | None = None, keep_on_interrupt: bool = True,
+                       device: torch.device | None = None) -> LMResult:
     """Train a LanguageModel on token ids, keeping the epoch with the lowest held-out perplexity. Ctrl-C
     keeps the best finished epoch when the language model is what the job makes (`keep_on_interrupt`);
-    where it is one stage of a job (train, tune), Ctrl-C is raised on: it ends the job."""
+    where it is one stage of a job (train, tune), Ctrl-C is raised on: it ends the job. `device`: where
+    it trains (a training job passes its own; default: CUDA when there is one, else the CPU); the
+    precision is `config.precision` on that device. The step's parts (AdamW, autocast, clipping, the
+    divergence check, the best weights, Ctrl-C) are the classifier loop's (textrnn.training.steps)."""
     ids = [x for x in ids if len(x) >= MIN_TOKENS]
     if len(ids) < 20:
         raise DataError(f"too little text to pretrain on: {len(ids)} texts of two or more tokens (need 20)")
@@ -71,17 +78,17 @@ def fit_language_model(ids: list[np.ndarray], vocab_size: int, model_config: Mod
     order = rng.permutation(len(ids))
     n_val = max(1, int(round(len(ids) * config.val_share)))
     val, train = [ids[i] for i in order[:n_val]], [ids[i] for i in order[n_val:]]
-    device = resolve_device("auto")
+    device = device if device is not None else resolve_device("auto")
     dtype = resolve_precision(config.precision, device)
     lm_config = replace(model_config, dropout=config.lm_dropout, embedding_dropout=config.lm_dropout)
     model = LanguageModel(lm_config, vocab_size).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01, fused=True)
+    optimizer = adamw(model.parameters(), config.lr, LM_WEIGHT_DECAY)
     result = LMResult(model, [], tokens=int(sum(len(x) for x in train)))
     lengths = np.array([len(x) for x in train])
     deadline = time.perf_counter() + config.minutes * 60 if config.minutes else math.inf
     best, lowest = BestWeights(), math.inf
     start = time.perf_counter()
-    with _ending(result, best):  # Ctrl-C keeps the best finished epoch
+    with keep_best_on_stop(result, best):  # Ctrl-C keeps the best finished epoch
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()
             batches = length_batches(lengths, config.batch_size, rng)
@@ -91,19 +98,14 @@ def fit_language_model(ids: list[np.ndarray], vocab_size: int, model_config: Mod
             total, n = 0.0, 0
             for idx in batches:
                 x = torch.from_numpy(pad([train[j] for j in idx])).to(device)
-                with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                with autocast(device, dtype):
                     loss_sum, count = model(x)
                 if count == 0:
                     continue
                 loss = loss_sum.float() / count
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                clip_gradients(list(model.parameters()), 1.0)
-                optimizer.step()
+                apply_gradients(optimizer, loss, list(model.parameters()), LM_CLIP_NORM)
                 value = loss.item()
-                if not math.isfinite(value):
-                    raise Diverged(f"pretraining diverged: the loss became {value} in epoch {epoch} "
-                                   f"(lr {config.lr:g}); try a lower --lr")
+                check_loss(value, epoch, config.lr, "pretraining")
                 total, n = total + value * count, n + count
                 result.seen += int(lengths[idx].sum())
                 if callback:
@@ -142,8 +144,6 @@ def save_encoder(folder: Path, tokenizer: object, result: LMResult, tokenizer_co
     """Write a pretrained encoder folder (tokenizer, weights, encoder.json) into `folder`."""
     from safetensors.torch import save_file
 
-    from textrnn.training.job import _versions
-
     folder.mkdir(parents=True, exist_ok=True)
     with saving.writing(folder / "tokenizer.json"):
         tokenizer.save(str(folder / "tokenizer.json"))
@@ -152,7 +152,7 @@ def save_encoder(folder: Path, tokenizer: object, result: LMResult, tokenizer_co
     meta = EncoderMetadata(tokenizer_config, model_config, tokenizer.get_vocab_size(), corpus, result.tokens,
                            tuple(result.history), result.best_epoch, result.stopped, round(result.seconds, 2),
                            config.__dict__ | {"precision": config.precision.value},
-                           datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__, _versions())
+                           datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__, software_versions())
     write_json(folder / ENCODER_METADATA, meta.to_dict())
     return folder
 

@@ -28,18 +28,11 @@ from textrnn.config import STAGES, InitConfig, Pretrain, PretrainConfig, Setting
 from textrnn.errors import ConfigError, MissingDependencyError, TrainingError
 from textrnn.folder import saving
 from textrnn.folder.records import Trial, Tuning
-from textrnn.training.job import (
-    Progress,
-    Start,
-    TrainSummary,
-    default_model_dir,
-    finish,
-    fit_model,
-    mix_in_linear,
-    prepare_start,
-    read_splits,
-    record_and_save,
-)
+from textrnn.training.fitting import Fitted, fit_model, mix_in_tfidf
+from textrnn.training.loop import Progress
+from textrnn.training.record import TrainSummary, default_model_dir, finish, record_and_save
+from textrnn.training.splits import read_splits
+from textrnn.training.start import Start, prepare_start
 
 # name: (kind, choices or (low, high)); names are config fields, plus "pretrain" (a language model
 # pretrained on the training texts, as `textrnn pretrain` would, then --init from it)
@@ -90,7 +83,7 @@ class TimeUp(KeyboardInterrupt):
 class _Best:
     key: tuple[float, float] = (-math.inf, -math.inf)
     trial: int = -1
-    fitted: tuple[Start, Any, list] | None = None
+    fitted: tuple[Start, Fitted] | None = None
 
 
 @dataclass
@@ -188,13 +181,13 @@ def tune_model(train_path: str | Path, *, budget: str | float, val_path: str | P
             took = max((t.seconds for t in records), default=0.0)
             raise TrainingError(f"the budget ({seconds:g} s) is too small for one trial to finish an epoch "
                                 f"(the first ran {took:.0f} s); give --budget at least {max(60, 3 * took):.0f}s")
-        start, model, fits = best.fitted
-        model = mix_in_linear(model, splits, start, progress)  # trials compare networks; the kept one is mixed
+        start, fitted = best.fitted
+        fitted = mix_in_tfidf(fitted, splits, start, progress)  # trials compare networks; the kept one is mixed
         tuning = Tuning(seconds, round(time.perf_counter() - started, 2), settings.train.seed,
                         splits.task.metric, tuple(records), best.trial, tuple(sorted(fixed)), stopped)
-        meta = record_and_save(staged.path, splits, start, model, fits, started, int8, stage, tuning=tuning)
+        meta = record_and_save(staged.path, splits, start, fitted, started, int8, stage, tuning=tuning)
     final_dir, notes = finish(staged, out, make_default)
-    return TrainSummary(final_dir, fits[0], fits, meta, notes)
+    return TrainSummary(final_dir, fitted.fits[0], fitted.fits, meta, notes)
 
 
 @contextmanager
@@ -238,18 +231,18 @@ def _run_trial(trial: Any, params: dict[str, Any], splits: Any, settings: Settin
         if params.get("pretrain") == "on":
             trial_settings = _with_encoder(trial_settings, splits, encoders, work, left * PRETRAIN_SHARE)
         start = prepare_start(splits, trial_settings)
-        model, fits, start = fit_model(splits, start, callback, None, linear=False)
+        fitted = fit_model(splits, start, callback, None, tfidf=False)
         if params.get("pretrain") == "on":
             start.info = replace(start.info, source="pretrained on the training texts by textrnn tune")
     except optuna.TrialPruned:
         return Trial(trial.number, params, "pruned", epochs=callback.epochs, seconds=round(time.perf_counter() - t0, 2))
     except TimeUp:  # no epoch finished in the time left
         return Trial(trial.number, params, "failed", epochs=0, seconds=round(time.perf_counter() - t0, 2))
-    fit = fits[0]
+    fit = fitted.fits[0]
     epoch = fit.history[fit.best_epoch - 1]
     key = (epoch.val_score, -epoch.val_loss)
     if key > best.key:
-        best.key, best.trial, best.fitted = key, trial.number, (start, model, fits)
+        best.key, best.trial, best.fitted = key, trial.number, (start, fitted)
     state = "time up" if callback.time_up else "interrupted" if fit.stopped == "interrupted" else "complete"
     return Trial(trial.number, params, state, epoch.val_score, epoch.val_loss, len(fit.history),
                  round(time.perf_counter() - t0, 2))
@@ -260,6 +253,7 @@ def _with_encoder(settings: Settings, splits: Any, encoders: dict[tuple, Path], 
     """The trial's settings starting from a language model pretrained on the training texts (cached by
     the sizes that shape it)."""
     from textrnn.tokenizer import encode, train_tokenizer
+    from textrnn.training.devices import resolve_device
     from textrnn.training.pretrain import fit_language_model, save_encoder
 
     m = settings.model
@@ -268,9 +262,9 @@ def _with_encoder(settings: Settings, splits: Any, encoders: dict[tuple, Path], 
         tokenizer = train_tokenizer(splits.train.texts, settings.tokenizer)
         config = PretrainConfig(seed=settings.train.seed, epochs=settings.init.pretrain_epochs,
                                 minutes=max(min(minutes_of / 60, settings.init.pretrain_minutes or math.inf), 0.05),
-                                tokens=settings.init.pretrain_tokens)
+                                tokens=settings.init.pretrain_tokens, precision=settings.train.precision)
         result = fit_language_model(encode(tokenizer, splits.train.texts), tokenizer.get_vocab_size(), m, config,
-                                    keep_on_interrupt=False)
+                                    keep_on_interrupt=False, device=resolve_device(settings.train.device))
         encoders[key] = save_encoder(work / f"lm-{len(encoders)}", tokenizer, result, settings.tokenizer, m, config)
     return replace(settings, init=InitConfig(init=str(encoders[key]), freeze_epochs=settings.init.freeze_epochs,
                                              pretrained_lr=settings.init.pretrained_lr))

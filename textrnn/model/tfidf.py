@@ -1,10 +1,14 @@
-"""Model stage [torch]: a linear model over the text's token n-grams, and its mix with the network.
+"""Model stage [torch]: the TF-IDF model (the "linear n-gram model" of `--linear`: a logistic regression
+over TF-IDF features of the text's token n-grams) as a layer of the graph, and its mix with the network.
 
-The linear model scores TF-IDF features of the token unigrams and hashed token bigrams (NBSVM-style:
+The TF-IDF model scores TF-IDF features of the token unigrams and hashed token bigrams (NBSVM-style:
 Wang and Manning 2012; Mesnil et al. 2015 mixed such a model with recurrent ones and beat each
-alone). It is trained apart (textrnn.training.linear), then lives in the same graph as the network:
-`Mixed` outputs the logits whose probabilities are (1 - alpha) * network + alpha * linear, so
-export, ONNX Runtime, thresholds and everything after see one model.
+alone). It is fitted apart (textrnn.training.tfidf: `TfidfModel.fit` returns a `TfidfState`), then
+lives in the same graph as the network: `Mixed` outputs the logits whose probabilities are
+(1 - alpha) * network + alpha * TF-IDF model, so export, ONNX Runtime, thresholds and everything
+after see one model. `compose` builds that graph, for training (from the fitted state) and for
+loading a model folder (empty, filled by its weights). Not to be confused with the network's own
+hashed-bigram bag (`--ngram-buckets`, textrnn.model.network), which is learnt with the network.
 
 Features, the same in numpy (training) and torch (the graph), over the content tokens (`keep`: not
 punctuation, not a special token, not a single character of a word vocabulary, as scikit-learn's
@@ -17,7 +21,8 @@ n-gram).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,12 +31,13 @@ from torch import nn
 from textrnn.tokenizer import PAD_ID
 
 if TYPE_CHECKING:
+    from textrnn.folder.records import LinearInfo
     from textrnn.tasks import Task
 
 BUCKET_SIZES = (1_021, 4_093, 16_381, 65_521, 262_139)  # primes: hashed bigram keys (training picks one by data size)
 
 
-def ngram_keys(ids: np.ndarray, vocab_size: int, buckets: int, keep: np.ndarray | None = None) -> np.ndarray:
+def tfidf_keys(ids: np.ndarray, vocab_size: int, buckets: int, keep: np.ndarray | None = None) -> np.ndarray:
     """One text's n-gram keys (its content tokens' ids, then its content bigrams' hashed keys), as the
     graph computes them; `keep`: which ids are content tokens (default: all)."""
     ids = np.asarray(ids, dtype=np.int64)
@@ -40,8 +46,26 @@ def ngram_keys(ids: np.ndarray, vocab_size: int, buckets: int, keep: np.ndarray 
     return np.concatenate([ids[kept], vocab_size + (ids[:-1][pairs] * vocab_size + ids[1:][pairs]) % buckets])
 
 
-class NgramLinear(nn.Module):
-    """Right-padded token ids (batch, seq_len) -> logits (batch, classes) of a linear model over n-grams.
+@dataclass(frozen=True)
+class TfidfState:
+    """A fitted TF-IDF model (what `TfidfModel.fit` learns): which tokens count (`content`), the
+    bigrams' hash buckets, the feature row of each n-gram key (0: not a feature), each row's idf
+    (row 0 first: 0), and the logistic regression's weights (features, classes) and bias."""
+
+    content: np.ndarray
+    buckets: int
+    key_rows: np.ndarray
+    idf: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray
+
+    @property
+    def features(self) -> int:
+        return len(self.idf) - 1
+
+
+class TfidfLayer(nn.Module):
+    """Right-padded token ids (batch, seq_len) -> logits (batch, classes) of the TF-IDF model.
 
     The weight table is sparse (textrnn.model.table: each row's `top_k` largest weights, their classes
     and fp16 values) or, in folders saved before, the dense fp32 `weight` (`top_k` None)."""
@@ -63,15 +87,16 @@ class NgramLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_classes), requires_grad=False)
 
     @classmethod
-    def fitted(cls, vocab_size: int, buckets: int, keep: np.ndarray, rows: np.ndarray, idf: np.ndarray,
-               weight: np.ndarray, bias: np.ndarray, compact: bool = True) -> NgramLinear:
-        """The module holding a fitted model: content-token mask, key rows, idf (row 0 first), weights
-        (features, classes), stored sparse unless `compact` is False, and bias."""
+    def fitted(cls, vocab_size: int, state: TfidfState, compact: bool = True) -> TfidfLayer:
+        """The layer holding a fitted model, its weights stored sparse unless `compact` is False."""
         from textrnn.model.table import sparse
 
+        weight, bias = state.weight, state.bias
         table = sparse(weight) if compact else None
-        linear = cls(vocab_size, len(idf) - 1, len(bias), buckets, table.cols.shape[1] if table is not None else None)
-        values = [(linear.keep, keep), (linear.rows, rows), (linear.idf, idf), (linear.bias, bias)]
+        linear = cls(vocab_size, state.features, len(bias), state.buckets,
+                     table.cols.shape[1] if table is not None else None)
+        values = [(linear.keep, state.content), (linear.rows, state.key_rows), (linear.idf, state.idf),
+                  (linear.bias, bias)]
         if table is not None:
             values += [(linear.cols, table.cols), (linear.vals, table.vals)]
         else:
@@ -100,14 +125,13 @@ class NgramLinear(nn.Module):
 
 
 class Mixed(nn.Module):
-    """The network and the linear n-gram model in one graph: the task combines their probabilities with
-    weights (1 - alpha, alpha). Looks like the network to the rest of textrnn (summary, encode)."""
+    """The network and the TF-IDF model in one graph: the task combines their probabilities with
+    weights (1 - alpha, alpha). Looks like the network to the rest of textrnn (summary, encode).
+    The TF-IDF layer is `linear` (its weights are `linear.*` in model folders)."""
 
-    def __init__(self, network: nn.Module, linear: NgramLinear, alpha: float, task: Task) -> None:
+    def __init__(self, network: nn.Module, linear: TfidfLayer, alpha: float, task: Task) -> None:
         super().__init__()
         self.network, self.linear, self.alpha = network, linear, float(alpha)
-        self.info: Any = None  # the LinearInfo that training recorded (textrnn.training.linear)
-        self.held_out_val_probs: np.ndarray | None = None  # validation, before a refit that saw it
         self.combine = task.combine
         self.config, self.directions = network.config, network.directions
         self.vocab_size, self.num_classes = network.vocab_size, network.num_classes
@@ -121,8 +145,29 @@ class Mixed(nn.Module):
     def summary(self) -> list[dict]:
         lin = self.linear
         return [*self.network.summary(),
+                # the name metadata.json has recorded since the layer was NgramLinear
                 {"layer": f"NgramLinear(TF-IDF, {lin.features:,} unigram and bigram features)",
                  "output_shape": f"(None, {self.num_classes})",
                  "params": lin.idf.numel() * self.num_classes + lin.bias.numel()},
                 {"layer": f"Mix: {1 - self.alpha:.2f} network + {self.alpha:.2f} linear",
                  "output_shape": f"(None, {self.num_classes})", "params": 0}]
+
+
+def compose(network: nn.Module, task: Task, vocab_size: int, info: LinearInfo, state: TfidfState | None = None,
+            top_k: int | None = None) -> Mixed:
+    """The exported model: the network and the TF-IDF model mixed at the share `info` records. Training
+    passes the fitted `state` (the weight table stored sparse); loading passes none and gets a layer of
+    the recorded size for the folder's weights to fill (`top_k`: the sparse table's width; None: the
+    dense fp32 table of folders saved before)."""
+    if state is not None:
+        layer = TfidfLayer.fitted(vocab_size, state)
+    else:
+        layer = TfidfLayer(vocab_size, info.features, len(task.labels), info.buckets, top_k)
+    return Mixed(network, layer, info.alpha, task).eval()
+
+
+def complete_old_weights(state: dict[str, torch.Tensor], model: Mixed) -> dict[str, torch.Tensor]:
+    """Weights of a folder saved before content tokens (no `linear.keep`): every token counts."""
+    if "linear.keep" not in state:
+        state["linear.keep"] = model.linear.keep
+    return state
