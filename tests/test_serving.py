@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("starlette")
 
-from textrnn.serving.app import Service, load_predictors  # noqa: E402
 from textrnn.serving.batcher import Batcher, BatcherClosed  # noqa: E402
 from textrnn.serving.protocol import Limits  # noqa: E402
+from textrnn.serving.service import Service, load_predictors  # noqa: E402
 from textrnn.serving.settings import ServeSettings  # noqa: E402
 
 
