@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import zlib
 from typing import Any
 
 import numpy as np
@@ -169,7 +170,7 @@ class Service:
                 break
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if encoding != "identity":
-            body = protocol.decompress(body, encoding, limit)
+            body = decompress(body, encoding, limit)
         return body
 
     async def explain(self, model: ServedModel, texts: list[str], top_k: int | None) -> list[Any]:
@@ -215,3 +216,17 @@ async def _cancel_on_disconnect(request: Request, future: asyncio.Future) -> Non
         if message["type"] == "http.disconnect":
             future.cancel()
             return
+
+
+def decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """A gzip or deflate request body, decoded; at most `limit` bytes once decompressed (413)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as err:
+        raise RequestError(400, f"the body is not valid {encoding} data ({err})") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise RequestError(413, f"the body is over the limit of {limit:,} bytes once decompressed")
+    if not inflater.eof:
+        raise RequestError(400, f"the body is truncated {encoding} data")
+    return out
