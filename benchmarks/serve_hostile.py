@@ -537,8 +537,8 @@ def markdown(rows: list[dict], args: argparse.Namespace, load: str) -> str:
              "`flock /tmp/textrnn-heavy.lock .venv/bin/python benchmarks/serve_hostile.py "
              f"{' '.join(sys.argv[1:])}`", "",
              f"Machine: {cpu_name()}, {os.cpu_count()} cores, shared: {load}. One `serve` worker, "
-             f"--max-concurrency 256, --max-queue-texts {args.max_queue_texts or 1024}. The probe: one 1-text /predict request "
-             "every 10 ms through every phase (open loop).", "",
+             f"--max-concurrency 256, --max-queue-texts {args.max_queue_texts or 1024}. The probe: one 1-text "
+             "/predict request every 10 ms through every phase (open loop).", "",
              "| phase | probe p50 ms | probe p99 ms | probe requests | probe not 200 | server RSS MiB | note |",
              "|---|---|---|---|---|---|---|"]
     for r in rows[:-1]:
