@@ -9,6 +9,7 @@ import asyncio
 import gzip
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -437,3 +438,18 @@ def test_lone_surrogates_are_refused_in_texts_and_echoed_escaped_in_an_id(server
     assert status == 200 and json.loads(content)["id"] == "x\ud800" and b'"x\\ud800"' in content
     status, body = post_json(server.port, "/predict", {"text": "fine", "model": "m\ud800"})
     assert status == 404 and "no model named" in body["error"]
+
+
+def test_access_log_logs_each_request_and_is_off_by_default(server, trained_model):
+    srv = Server("--model", str(trained_model), "--access-log")
+    try:
+        assert post_json(srv.port, "/predict", {"text": "a fine film"})[0] == 200
+        assert request(srv.port, "GET", "/nowhere")[0] == 404
+        deadline = time.monotonic() + 10
+        while '"GET /nowhere HTTP/1.1" 404' not in srv.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert '"POST /predict HTTP/1.1" 200' in srv.log() and '"GET /nowhere HTTP/1.1" 404' in srv.log()
+    finally:
+        assert srv.stop() == 0
+    post_json(server.port, "/predict", {"text": "a fine film"})  # the module's server: no --access-log
+    assert "POST /predict" not in server.log()
