@@ -16,6 +16,8 @@ pytest.importorskip("starlette")
 
 from tests.conftest import NEGATIVE, POSITIVE  # noqa: E402
 from tests.servers import AsyncClient, Server, post_json, request  # noqa: E402
+from textrnn.inference.predictor import Predictor  # noqa: E402
+from textrnn.views.predictions import json_record  # noqa: E402
 
 
 def _predict(texts: list[str]) -> bytes:
@@ -68,9 +70,10 @@ def test_a_request_past_the_queue_bound_gets_503_at_once_and_the_queued_ones_the
         queued_wait = min(seconds for _, seconds in answers[:2])
         refused_wait = max(seconds for _, seconds in answers[2:])
         assert refused_wait < queued_wait  # refused while the first two still waited for their group
+        predictor = Predictor(trained_model, device="cpu")  # the texts alone, as the server answers them
         for (_, _, body), texts in zip([a[0] for a in answers[:2]], sent[:2], strict=True):
-            alone = post_json(srv.port, "/predict", json.loads(_predict(texts)))
-            assert alone[0] == 200 and _same(json.loads(body)["predictions"], alone[1]["predictions"])
+            alone = [json_record(p, 3) for p in predictor.predict(texts, top_k=3)]
+            assert _same(json.loads(body)["predictions"], alone)
         assert post_json(srv.port, "/predict", {"texts": sent[2]})[0] == 200  # the queue has room again
         _, _, metrics = request(srv.port, "GET", "/metrics")
         assert 'textrnn_requests_total{endpoint="/predict",status="503"} 2.0' in metrics.decode()
@@ -99,12 +102,12 @@ def test_overload_loses_and_swaps_no_request(trained_model):
         assert set(statuses) <= {200, 503} and statuses.count(503) > 0 and statuses.count(200) >= 8, statuses
         assert all(h["retry-after"] == "1" for s, h, _ in answers if s == 503)
         answered = []
+        predictor = Predictor(trained_model, device="cpu")  # each text alone, as the server answers one
         for (status, _, body), text in zip(answers, texts, strict=True):
-            alone = post_json(srv.port, "/predict", json.loads(_predict([text])))
-            assert alone[0] == 200
             if status == 200:
-                assert _same(json.loads(body)["predictions"], alone[1]["predictions"]), text
-                answered.append(json.dumps(alone[1]["predictions"][0]["top"]))
+                alone = [json_record(p, 3) for p in predictor.predict([text], top_k=3)]
+                assert _same(json.loads(body)["predictions"], alone), text
+                answered.append(json.dumps(alone[0]["top"]))
         assert len(set(answered)) > len(answered) // 2  # the texts' answers differ: a swap would show
     finally:
         assert srv.stop() == 0
