@@ -93,6 +93,72 @@ def http(path: str, body: bytes, headers: dict[str, str] | None = None) -> bytes
     return (f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {len(body)}\r\n{head}\r\n").encode() + body
 
 
+class PoolClient(Client):
+    """A Client that knows when the server has closed it (uvicorn closes a keep-alive connection idle
+    for 5 s): a pool skips those, and a request that meets the close as it is sent is retried once on
+    a new connection, as an HTTP client's pool does (a write to a closed transport is lost silently)."""
+
+    closed = False
+    last_head = b""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        joined = bytes(self.buffer) + data
+        end = joined.find(b"\r\n\r\n")
+        if end >= 0:
+            self.last_head = joined[:end]
+        super().data_received(data)
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.closed:
+            raise ConnectionError("closed by the server")
+        return await super().post(path, body)
+
+
+class Pool:
+    """Keep-alive connections for an open loop: a free one, else a new one."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.free: list[PoolClient] = []
+        self.opened = 0
+        self.retried = 0
+
+    async def post(self, path: str, body: bytes, timeout: float = 30) -> tuple[int, bytes, bytes]:
+        """(status, body, header block); ConnectionError or TimeoutError when no answer came."""
+        for attempt in range(2):
+            reused = False
+            while self.free:
+                client = self.free.pop()
+                if not client.closed:
+                    reused = True
+                    break
+            else:
+                self.opened += 1
+                client = await PoolClient.open(HOST, self.port)
+            try:
+                status, content = await asyncio.wait_for(client.post(path, body), timeout)
+            except ConnectionError:
+                client.close()
+                if reused and attempt == 0:  # the server closed it as idle while we sent: once more
+                    self.retried += 1
+                    continue
+                raise
+            except asyncio.TimeoutError:
+                client.close()
+                raise
+            self.free.append(client)
+            return status, content, client.last_head
+        raise ConnectionError("unreachable")
+
+    def close(self) -> None:
+        for client in self.free:
+            client.close()
+
+
 # ---------------------------------------------------------------- the probe
 
 
@@ -107,20 +173,16 @@ class Probe:
         self.stopped = False
 
     async def run(self) -> None:
-        free: list[Client] = []
+        pool = Pool(self.port)
         tasks = set()
 
         async def one() -> None:
-            client = free.pop() if free else await Client.open(HOST, self.port)
             start = time.perf_counter()
             try:
-                status, _ = await client.post("/predict", self.body)
-            except ConnectionError:
+                status = (await pool.post("/predict", self.body))[0]
+            except (ConnectionError, asyncio.TimeoutError):
                 status = 0
-                client = None
             self.samples.append((start, time.perf_counter() - start, status))
-            if client is not None:
-                free.append(client)
 
         due = time.perf_counter()
         while not self.stopped:
@@ -130,8 +192,7 @@ class Probe:
             due += self.every
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
         await asyncio.gather(*tasks)
-        for client in free:
-            client.close()
+        pool.close()
 
     def window(self, start: float, end: float) -> dict[str, float]:
         got = [(s, st) for t, s, st in self.samples if start <= t < end]
@@ -374,45 +435,28 @@ def same_answer(got: list[dict], alone: list[dict], tolerance: float = 1e-5) -> 
         for a, b in zip(got, alone, strict=True))
 
 
-class HeadClient(Client):
-    """A Client that keeps the last answer's header block (to check Retry-After)."""
-
-    last_head = b""
-
-    def data_received(self, data: bytes) -> None:
-        end = (bytes(self.buffer) + data).find(b"\r\n\r\n")
-        if end >= 0:
-            self.last_head = (bytes(self.buffer) + data)[:end]
-        super().data_received(data)
-
-
-async def overload(port: int, pool: list[list[str]], answers: list[bytes], rate: float, seconds: float,
+async def overload(port: int, pool_texts: list[list[str]], answers: list[bytes], rate: float, seconds: float,
                    ) -> dict[str, float]:
-    """An open loop at `rate` requests/s: each request on a free connection of a pool (a new one
+    """An open loop at `rate` requests/s, each request on a free keep-alive connection (a new one
     when none is free). Every answer is checked."""
-    free: list[Client] = []
-    ok, refused, wrong, lost, bad_refusal, other = [], [], 0, 0, 0, 0
-    opened = unconnected = 0
+    pool = Pool(port)
+    ok, refused, wrong, lost, bad_refusal, other, unconnected = [], [], 0, 0, 0, 0, 0
     tasks = set()
 
     async def one(i: int) -> None:
-        nonlocal wrong, lost, bad_refusal, other, opened, unconnected
-        if free:
-            client = free.pop()
-        else:
-            opened += 1
-            try:
-                client = await HeadClient.open(HOST, port)
-            except OSError:
-                unconnected += 1
-                return
-        k = i % len(pool)
+        nonlocal wrong, lost, bad_refusal, other, unconnected
+        k = i % len(pool_texts)
         start = time.perf_counter()
         try:
-            status, content = await asyncio.wait_for(client.post("/predict", body_of(pool[k])), 30)
-        except (ConnectionError, asyncio.TimeoutError):
+            status, content, head = await pool.post("/predict", body_of(pool_texts[k]))
+        except OSError as err:
+            if isinstance(err, ConnectionRefusedError):
+                unconnected += 1
+            else:
+                lost += 1
+            return
+        except asyncio.TimeoutError:
             lost += 1
-            client.close()
             return
         took = time.perf_counter() - start
         if status == 200:
@@ -421,11 +465,10 @@ async def overload(port: int, pool: list[list[str]], answers: list[bytes], rate:
                 wrong += 1
         elif status == 503:
             refused.append(took)
-            if b"retry-after: 1" not in bytes(client.last_head).lower():
+            if b"retry-after: 1" not in head.lower():
                 bad_refusal += 1
         else:
             other += 1
-        free.append(client)
 
     start = time.perf_counter()
     due, i = start, 0
@@ -438,11 +481,10 @@ async def overload(port: int, pool: list[list[str]], answers: list[bytes], rate:
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
     sent_in = time.perf_counter() - start
     await asyncio.gather(*tasks)
-    for client in free:
-        client.close()
+    pool.close()
     return {"sent": i, "rate": i / sent_in, "ok": len(ok), "refused": len(refused), "wrong": wrong, "lost": lost,
-            "bad_refusal": bad_refusal, "other": other, "connections": opened, "unconnected": unconnected,
-            "ok_p50": 1000 * pct(ok, 0.5), "ok_p99": 1000 * pct(ok, 0.99),
+            "bad_refusal": bad_refusal, "other": other, "connections": pool.opened, "unconnected": unconnected,
+            "retried": pool.retried, "ok_p50": 1000 * pct(ok, 0.5), "ok_p99": 1000 * pct(ok, 0.99),
             "refused_p50": 1000 * pct(refused, 0.5), "refused_p99": 1000 * pct(refused, 0.99)}
 
 
@@ -499,8 +541,9 @@ async def bench(args: argparse.Namespace, port: int, pid: int, model: str, texts
     phase(f"fuzzing ({args.fuzz:,} requests)", t, time.perf_counter(),
           note=f"{took:.0f} s; statuses " + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())))
 
+    cases = bombs(args.bombs)  # built before the clock: compressing 512 MiB takes this process seconds
     t = time.perf_counter()
-    counts = await run_bombs(port, bombs(args.bombs))
+    counts = await run_bombs(port, cases)
     phase(f"gzip/deflate bombs ({args.bombs} x 512 MiB inflated)", t, time.perf_counter(),
           note="statuses " + ", ".join(f"{k}: {v:,}" for k, v in sorted(counts.items())))
 
@@ -549,7 +592,8 @@ def markdown(rows: list[dict], args: argparse.Namespace, load: str) -> str:
                     f"{o['ok_p99']:.1f} ms), 503 {o['refused']:,} (p50 {o['refused_p50']:.1f} ms, p99 "
                     f"{o['refused_p99']:.1f} ms); wrong answers {o['wrong']}, unanswered {o['lost']}, 503 without "
                     f"Retry-After {o['bad_refusal']}, other statuses {o['other']}; {o['connections']} connections "
-                    f"opened, {o['unconnected']} refused")
+                    f"opened, {o['unconnected']} refused, {o['retried']} requests sent again on a new connection "
+                    "(the server had closed the idle one as they were sent)")
         lines.append(f"| {r['phase']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['requests']:,} | {r['not_200']} "
                      f"| {r['rss']:.0f} | {note} |")
     lines += ["", f"Server 5xx answers other than 503 (its /metrics), all phases: {summary['5xx']}. "
