@@ -13,7 +13,8 @@ did) through every phase, and its latencies give the p99 of each phase:
      infer, V2 binary tensors whose lengths do not add up, wrong types and shapes, bad encodings),
      8 connections, reconnecting when the server closes one;
   4. gzip bombs: --bombs bodies of gzip (and deflate) that inflate to 512 MiB of zeros, 4 at a time;
-  5. capacity: a closed loop of --size-text requests at concurrency 32 for --capacity-seconds;
+  5. capacity: a closed loop of --size-text requests at concurrency 32 (fewer when the queue bound
+     holds fewer texts) for --capacity-seconds;
   6. overload: an open loop at twice that capacity (in requests/s) for --overload-seconds, each
      request on a free connection of a pool (a new one when none is free); every answer is
      checked: a 200 must carry the answer its texts get alone (same texts in the same order, same
@@ -552,7 +553,9 @@ async def bench(args: argparse.Namespace, port: int, pid: int, model: str, texts
     rng = random.Random(args.seed)
     pool = [[texts[rng.randrange(len(texts))] + f" ({i})" for _ in range(args.size)] for i in range(args.pool)]
     answers = await single_answers(port, pool)
-    cap = await capacity(port, pool, args.capacity_seconds)
+    # a closed loop that keeps at most the queue bound's texts waiting: no 503s in the capacity itself
+    clients = max(1, min(32, (args.max_queue_texts or 1024) // args.size))
+    cap = await capacity(port, pool, args.capacity_seconds, clients)
     print(f"capacity: {cap:.0f} requests/s of {args.size} texts", file=sys.stderr)
 
     probe = Probe(port, texts[0])
