@@ -1,6 +1,7 @@
 """End to end through the CLI: a tiny model really trained, then predict, evaluate, report, bad input."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -60,8 +61,21 @@ def test_an_ensemble_trains_exports_predicts_and_reports(train_csv, tmp_path):
     report = invoke("report", "--model", out)
     assert report.exit_code == 0 and "2 members averaged (seeds 2, 3)" in report.stdout
     assert "member 1 of 2" in report.stdout and "s (all members)" in report.stdout
-    for args in (["inspect", "--model", out, "a fine film"], ["export", "--model", out]):
-        assert invoke(*args).exit_code == 0
+    # inspect reads the whole ensemble: its last line is predict's answer
+    fp32 = ("predict", "--model", out, "--json", "--precision", "fp32", "a fine film")  # model.onnx, not int8
+    record = json.loads(invoke(*fp32).stdout)
+    inspected = invoke("inspect", "--model", out, "a fine film")
+    assert inspected.exit_code == 0, inspected.output
+    found = re.search(r"Prediction: (\S+)\s+([\d.]+)%", inspected.stdout)
+    assert found and found.group(1) == record["label"]
+    assert abs(float(found.group(2)) - 100 * record["probability"]) < 0.01
+    # export rewrites model.onnx from the weights: the same graph of both members, the same answers
+    before = (out / "model.onnx").stat().st_mtime_ns
+    exported = invoke("export", "--model", out)
+    assert exported.exit_code == 0, exported.output
+    parity = float(re.search(r"parity with PyTorch ([\d.e-]+)", exported.stdout).group(1))
+    assert parity < 1e-4 and (out / "model.onnx").stat().st_mtime_ns != before
+    assert json.loads(invoke(*fp32).stdout) == record
 
 
 def test_keras_simple_rnn_relu_example_is_expressible(train_csv, tmp_path):

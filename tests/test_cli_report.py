@@ -71,9 +71,20 @@ def test_compare_and_models(trained_model, models_root):
     for name in ("a", "b"):
         shutil.copytree(trained_model, models_root / name)
     store.set_default(models_root / "b")
+    meta = json.loads((models_root / "b" / "metadata.json").read_text())  # b: another seed, another log-loss
+    meta["settings"]["train"]["seed"] = 7
+    meta["results"]["val"]["metrics"]["log_loss"] = 0.4321
+    (models_root / "b" / "metadata.json").write_text(json.dumps(meta))
+    ours = json.loads((models_root / "a" / "metadata.json").read_text())["results"]["val"]["metrics"]
     result = invoke("report", "--compare", models_root / "a", models_root / "b")
     assert result.exit_code == 0, result.output
-    assert "Comparing 2 models" in result.stdout and "val accuracy" in result.stdout
+    assert "Comparing 2 models" in result.stdout
+    rows = {line.split("  ")[0].strip(): line.split()[-2:] for line in result.stdout.splitlines()
+            if "  " in line.strip()}
+    assert result.stdout.splitlines()[1].split() == ["a", "b"]  # one column per model, in order
+    assert rows["train.seed"] == ["0", "7"]  # the settings that differ
+    assert rows["val log-loss"] == [f"{ours['log_loss']:.4f}", "0.4321"]
+    assert rows["val accuracy"] == [f"{100 * ours['accuracy']:.2f}%"] * 2
     assert invoke("report", "--compare").exit_code == 0  # all models in the models folder
     result = invoke("report", "--compare", models_root / "a", "--model", models_root / "b")
     assert result.exit_code == 0 and "Comparing 2 models" in result.stdout, result.output

@@ -249,3 +249,20 @@ def test_serving_a_multi_label_model(tagged):
         assert json.loads(outputs["top"]["data"][0])  # the chosen labels, at least one
     finally:
         assert server.stop() == 0
+
+
+def test_evaluate_multi_label_reads_one_label_lines_as_multi_label(tagged, tmp_path):
+    """Every line with one tag: single-label data to the reader (refused for a multi-label model)
+    unless --multi-label, which scores it as the same texts with one-tag lists would be scored."""
+    single = [(text, tags) for text, tags in TAGGED if tags and "|" not in tags]
+    lines = write_lines(tmp_path / "one.txt", [f"__label__{tags} {text}" for text, tags in single])
+    as_lists = write_csv(tmp_path / "lists.csv", single)  # the same, read with --label-sep: multi-label
+    model = str(tagged / "m")
+    refused = runner.invoke(app, ["evaluate", str(lines), "--model", model, "--json"])
+    assert refused.exit_code == 1 and "single-label data but the model is multi-label" in refused.output
+    flagged = runner.invoke(app, ["evaluate", str(lines), "--model", model, "--json", "--multi-label"])
+    assert flagged.exit_code == 0, flagged.output
+    reference = runner.invoke(app, ["evaluate", str(as_lists), "--model", model, "--json", "--label-sep", "|"])
+    scores, expected = json.loads(flagged.stdout), json.loads(reference.stdout)
+    assert scores["micro_f1"] == expected["micro_f1"] and scores["p_at_1"] == expected["p_at_1"]
+    assert "subset_accuracy" in scores and "accuracy" not in scores

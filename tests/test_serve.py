@@ -9,6 +9,7 @@ import asyncio
 import gzip
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -423,3 +424,32 @@ def test_serve_refuses_a_corrupt_model_before_listening(trained_model, tmp_path)
     (broken / "model.onnx").write_bytes(b"not onnx")
     result = CliRunner().invoke(app, ["serve", "--model", str(broken), "--port", "0"])
     assert result.exit_code == 1 and "is corrupt or not an ONNX model" in result.output
+
+
+def test_lone_surrogates_are_refused_in_texts_and_echoed_escaped_in_an_id(server, trained_model):
+    """JSON can spell a lone surrogate ("\\ud800"): no UTF-8 and no tokens. Found by
+    benchmarks/serve_hostile.py's fuzzing: an id with one was a 500, a text with one failed its
+    whole inference group (every request batched with it got a 500)."""
+    status, body = post_json(server.port, "/predict", b'{"texts": ["a fine film", "bad \\ud800 film"]}')
+    assert status == 400 and "texts[1] holds a lone surrogate" in body["error"]
+    infer = (b'{"id": "x\\ud800", "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", '
+             b'"data": ["a fine film"]}]}')
+    status, _, content = request(server.port, "POST", f"/v2/models/{trained_model.name}/infer", infer)
+    assert status == 200 and json.loads(content)["id"] == "x\ud800" and b'"x\\ud800"' in content
+    status, body = post_json(server.port, "/predict", {"text": "fine", "model": "m\ud800"})
+    assert status == 404 and "no model named" in body["error"]
+
+
+def test_access_log_logs_each_request_and_is_off_by_default(server, trained_model):
+    srv = Server("--model", str(trained_model), "--access-log")
+    try:
+        assert post_json(srv.port, "/predict", {"text": "a fine film"})[0] == 200
+        assert request(srv.port, "GET", "/nowhere")[0] == 404
+        deadline = time.monotonic() + 10
+        while '"GET /nowhere HTTP/1.1" 404' not in srv.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert '"POST /predict HTTP/1.1" 200' in srv.log() and '"GET /nowhere HTTP/1.1" 404' in srv.log()
+    finally:
+        assert srv.stop() == 0
+    post_json(server.port, "/predict", {"text": "a fine film"})  # the module's server: no --access-log
+    assert "POST /predict" not in server.log()

@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("starlette")
 
-from textrnn.serving.app import Service, load_predictors  # noqa: E402
-from textrnn.serving.batcher import Batcher, BatcherClosed  # noqa: E402
+from textrnn.serving.batcher import Batcher, BatcherClosed, QueueFull  # noqa: E402
 from textrnn.serving.protocol import Limits  # noqa: E402
+from textrnn.serving.service import Service, load_predictors  # noqa: E402
 from textrnn.serving.settings import ServeSettings  # noqa: E402
 
 
@@ -246,3 +246,25 @@ def test_a_failed_warm_up_is_reported_and_never_ready(trained_model, monkeypatch
 
     service = run(go())
     assert "no kernel for this" in str(service.failed) and not service.ready and stops == [signal.SIGTERM]
+
+
+def test_the_queue_bound_refuses_at_once_but_always_takes_a_request_when_nothing_waits():
+    model = FakeModel(seconds=0.2)
+
+    async def go():
+        batcher = Batcher(model, groups=1, max_queue_texts=3)
+        batcher.start()
+        running = batcher.submit(["r 1"])  # taken at once: the queue is empty again
+        await asyncio.sleep(0.05)
+        big = batcher.submit(["b 1", "b 2", "b 3", "b 4", "b 5"])  # over the bound, but nothing waits
+        with pytest.raises(QueueFull, match="5 texts are queued and the limit is 3"):
+            batcher.submit(["x 1"])
+        assert batcher.queued_texts == 5
+        results = await asyncio.gather(running, big)
+        after = await batcher.infer(["a 1", "a 2", "a 3"])  # room again once the queue is taken
+        await batcher.close()
+        return results, after
+
+    (first, big), after = run(go())
+    assert first[0][:, 0].tolist() == [1.0] and big[0][:, 0].tolist() == [1, 2, 3, 4, 5]
+    assert after[0][:, 0].tolist() == [1, 2, 3]

@@ -30,6 +30,7 @@ def serve_cmd(
     max_batch_texts: Annotated[int, typer.Option(metavar="N", min=1, help="Most texts inferred as one group (whole requests).")] = 512,
     max_delay_ms: Annotated[float, typer.Option(metavar="MS", min=0, max=1000, help="Wait up to MS after the first queued request for a fuller group (default 0: never wait).")] = 0.0,
     max_concurrency: Annotated[int, typer.Option(metavar="N", min=1, rich_help_panel=LIMITS, help="Inference requests in flight per worker; more get 503 with Retry-After.")] = 256,
+    max_queue_texts: Annotated[int, typer.Option(metavar="N", min=1, rich_help_panel=LIMITS, help="Texts waiting for inference per model and worker; a request that would queue past N gets 503 with Retry-After at once (bounds the wait under overload to about N / throughput).")] = 1024,
     max_body_bytes: Annotated[int, typer.Option(metavar="BYTES", min=1, rich_help_panel=LIMITS, help="Largest request body (413 past it).")] = 1 << 20,
     max_texts: Annotated[int, typer.Option(metavar="N", min=1, rich_help_panel=LIMITS, help="Most texts per request (422 past it).")] = 256,
     max_text_chars: Annotated[int, typer.Option(metavar="N", min=1, rich_help_panel=LIMITS, help="Most characters per text (422 past it).")] = 100_000,
@@ -58,7 +59,8 @@ def serve_cmd(
 
     served, default = find_models(model, models, name)
     settings = ServeSettings(served, default, device.value, threads, precision.value, None, max_batch_texts,
-                             max_delay_ms, max_concurrency, Limits(max_body_bytes, max_texts, max_text_chars))
+                             max_delay_ms, max_concurrency, Limits(max_body_bytes, max_texts, max_text_chars),
+                             max_queue_texts=max_queue_texts)
     if workers is None:
         from textrnn.inference.sessions import default_threads
 

@@ -9,6 +9,10 @@ by side on the Predictor's one-thread ONNX Runtime sessions. The group's rows ar
 predictions there too, at once for all requests asking the same top_k (vectorised, and off the event
 loop). Each request then gets its own rows and predictions back, in its own order. Requests whose
 client has gone (their future cancelled) are dropped before they cost any inference.
+
+The queue is bounded: a request whose texts would take the texts waiting (not yet running) past
+`max_queue_texts` is refused at once (QueueFull), unless nothing waits (so one request of any size
+always gets in). Under overload the wait stays at most about max_queue_texts / throughput.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ from textrnn.errors import TextrnnError
 
 class BatcherClosed(TextrnnError):
     """The batcher is shutting down and takes no new requests."""
+
+
+class QueueFull(TextrnnError):
+    """The queue holds max_queue_texts texts already: the request is refused, not queued."""
 
 
 @dataclass
@@ -58,12 +66,13 @@ class Batcher:
 
     def __init__(self, infer: Callable[[list[str]], np.ndarray], decode: Decode | None = None, groups: int = 2,
                  max_batch_texts: int = 512, max_delay: float = 0.0,
-                 on_group: Callable[[Group], None] | None = None) -> None:
+                 on_group: Callable[[Group], None] | None = None, max_queue_texts: int | None = None) -> None:
         self._infer = infer
         self._decode = decode
         self.groups = max(1, groups)
         self.max_batch_texts = max(1, max_batch_texts)
         self.max_delay = max(0.0, max_delay)
+        self.max_queue_texts = None if max_queue_texts is None else max(1, max_queue_texts)
         self._on_group = on_group
         self._queue: deque[_Pending] = deque()
         self._queued_texts = 0
@@ -86,9 +95,13 @@ class Batcher:
 
     def submit(self, texts: list[str], top_k: int | None = None) -> asyncio.Future:
         """A future of (probabilities of `texts` (len(texts), classes), their predictions with top_k
-        labels or None without `decode`), in their order; cancel it if the answer is no longer wanted."""
+        labels or None without `decode`), in their order; cancel it if the answer is no longer wanted.
+        QueueFull when `texts` would take the queue past max_queue_texts."""
         if self._closing or self._wakeup is None:
             raise BatcherClosed("the server is shutting down")
+        bound = self.max_queue_texts
+        if bound is not None and self._queue and self._queued_texts + len(texts) > bound:
+            raise QueueFull(f"{self._queued_texts:,} texts are queued and the limit is {bound:,}; retry shortly")
         future = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(texts, top_k, future, time.perf_counter()))
         self._queued_texts += len(texts)

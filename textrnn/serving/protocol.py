@@ -18,7 +18,6 @@ sent as {"error": "..."}.
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +54,10 @@ class Limits:
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate echoed back (an id, a model name): escaped as it came
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def error_body(message: str) -> bytes:
@@ -83,6 +85,14 @@ def parse_json(body: bytes, what: str = "the request body") -> dict[str, Any]:
     return value
 
 
+def _utf8(text: str, where: str) -> None:
+    """400 for a string JSON's escapes made with a lone surrogate ("\\ud800"): no UTF-8, no tokens."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise RequestError(400, f"{where} holds a lone surrogate ({err.object[err.start]!r}): not text") from None
+
+
 def check_texts(texts: Sequence[Any], where: str, limits: Limits) -> list[str]:
     """The texts of a request, checked: strings (400), at least one, not too many, none empty or
     too long (422)."""
@@ -94,6 +104,7 @@ def check_texts(texts: Sequence[Any], where: str, limits: Limits) -> list[str]:
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise RequestError(400, f"{where}[{i}] must be a string (got {_type_name(text)})")
+        _utf8(text, f"{where}[{i}]")
         if len(text) > limits.max_text_chars:
             raise RequestError(422, f"{where}[{i}] has {len(text):,} characters; the limit is "
                                     f"{limits.max_text_chars:,}")
@@ -383,17 +394,3 @@ def model_metadata(name: str, labels: Sequence[str], parameters: dict[str, Any])
                     {"name": "top", "datatype": "BYTES", "shape": [-1]}],
         "parameters": {**parameters, "labels": json.dumps(list(labels), ensure_ascii=False)},
     }
-
-
-def decompress(body: bytes, encoding: str, limit: int) -> bytes:
-    """A gzip or deflate request body, decoded; at most `limit` bytes once decompressed (413)."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as err:
-        raise RequestError(400, f"the body is not valid {encoding} data ({err})") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise RequestError(413, f"the body is over the limit of {limit:,} bytes once decompressed")
-    if not inflater.eof:
-        raise RequestError(400, f"the body is truncated {encoding} data")
-    return out

@@ -12,6 +12,7 @@ answered (for at most `timeout_graceful_shutdown` seconds), the batchers stop, e
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
 import shutil
@@ -85,8 +86,10 @@ def run_server(settings: ServeSettings, options: ServerOptions,
         settings = replace(settings, threads=max(1, default_threads() // options.workers))
     predictors = load_predictors(settings)  # every model checked before the port is taken
     app = create_app(settings, predictors) if options.workers == 1 else None
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # uvicorn's default is stdout; --help says stderr
     config = uvicorn.Config(
-        app or "textrnn.serving.app:app_from_environment",
+        app or "textrnn.serving.app:app_from_environment", log_config=log_config,
         factory=options.workers > 1, host=options.host, port=options.port, workers=options.workers,
         log_level=options.log_level, access_log=options.access_log, lifespan="on",
         proxy_headers=options.access_log,  # X-Forwarded-For only matters to the access log

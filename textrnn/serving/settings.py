@@ -25,6 +25,7 @@ class ServeSettings:
     max_delay_ms: float = 0.0
     max_concurrency: int = 256
     limits: Limits = field(default_factory=Limits)
+    max_queue_texts: int = 1024  # texts waiting per model (not yet running) before 503s; see batcher.py
 
     def check(self) -> None:
         if not self.models:
@@ -35,6 +36,7 @@ class ServeSettings:
         if self.default is not None and self.default not in names:
             raise ConfigError(f"the default model {self.default!r} is not among those served")
         for name, value in (("max-batch-texts", self.max_batch_texts), ("max-concurrency", self.max_concurrency),
+                            ("max-queue-texts", self.max_queue_texts),
                             ("max-body-bytes", self.limits.max_body_bytes), ("max-texts", self.limits.max_texts),
                             ("max-text-chars", self.limits.max_text_chars), ("threads", self.threads),
                             ("groups", self.groups)):
