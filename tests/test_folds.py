@@ -15,7 +15,7 @@ from textrnn.data import Dataset
 from textrnn.data.folds import AUTO_FOLDS, AUTO_MAX_TEXTS, choose_folds, fold_of_each_text
 from textrnn.errors import ConfigError
 from textrnn.model import TextClassifier
-from textrnn.training.crossfit import fit_folds, refit_epochs
+from textrnn.training.crossfit import FOLD_PATIENCE_STEPS, fit_folds, fold_patience, refit_epochs
 from textrnn.training.loop import FitResult, fit
 
 runner = CliRunner()
@@ -116,6 +116,13 @@ def test_members_keep_the_fold_networks():
 
 def test_refit_epochs_is_the_median_best_epoch():
     assert refit_epochs([FitResult(best_epoch=e) for e in (2, 118, 36, 11, 13)]) == 13
+
+
+def test_a_fold_network_waits_half_the_small_data_patience_unless_told():
+    config = TrainConfig(batch_size=32)
+    assert fold_patience(config, 400) == -(-FOLD_PATIENCE_STEPS // 13) == 24  # 13 steps an epoch
+    assert fold_patience(config, 50_000) == 4  # AUTO_PATIENCE: plenty of steps per epoch
+    assert fold_patience(TrainConfig(patience=7), 400) == 7
 
 
 def test_ctrl_c_in_a_fold_keeps_nothing_and_says_why():

