@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from distributed_train import DATASETS, ROOT, Others, cpu_name  # noqa: E402
+from distributed_train import DATASETS, ROOT, Others, cpu_name
 
 TEXTRNN = [sys.executable, "-m", "textrnn"]
 
 
-def timed(command: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]:  # noqa: ANN003
+def timed(command: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
     out = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
     if out.returncode != 0:

@@ -113,7 +113,7 @@ def torch_peak(size: int = 2048) -> float | None:
     return 2 * size**3 / best / 1e9
 
 
-def _timed(fn) -> float:  # noqa: ANN001
+def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start

@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("starlette")
 
-from textrnn.serving.app import Service, load_predictors  # noqa: E402
-from textrnn.serving.batcher import Batcher, BatcherClosed  # noqa: E402
-from textrnn.serving.protocol import Limits  # noqa: E402
-from textrnn.serving.settings import ServeSettings  # noqa: E402
+from textrnn.serving.app import Service, load_predictors
+from textrnn.serving.batcher import Batcher, BatcherClosed
+from textrnn.serving.protocol import Limits
+from textrnn.serving.settings import ServeSettings
 
 
 class FakeModel:

@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from textrnn.errors import ConfigError
-from textrnn.schema import SchemaError, from_json, to_json
+from textrnn.schema import to_json
 
 AUTO_EPOCHS, AUTO_PATIENCE = 20, 4  # what --epochs / --patience mean when not given ...
 MIN_STEPS, MIN_PATIENCE_STEPS = 3000, 600  # ... unless the data is too small for these many steps
@@ -401,21 +401,3 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         return to_json(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Settings:
-        try:
-            return from_json(cls, data)
-        except SchemaError as err:
-            raise ConfigError(str(err)) from err
-
-
-def to_dict(config: Any) -> dict[str, Any]:
-    """A config as a plain JSON-ready dict."""
-    return to_json(config)
-
-
-def from_dict(cls: type, values: dict[str, Any]) -> Any:
-    """Rebuild a config, ignoring keys this version does not know."""
-    known = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in values.items() if k in known})

@@ -73,7 +73,7 @@ def predict_cmd(
     run_predict(request, notice=lambda line: err.print(f"[dim]{line}[/]"))
 
 
-def _predict_table(texts, file, model, top_k, device, precision, batch_size, engine, out, address, workers,  # noqa: ANN001
+def _predict_table(texts, file, model, top_k, device, precision, batch_size, engine, out, address, workers,
                    text_column, force) -> None:
     """`predict --engine ray --file TABLE --out FILE`: see textrnn.inference.tables."""
     from textrnn.inference.tables import TableRequest, predict_table

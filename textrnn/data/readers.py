@@ -196,7 +196,7 @@ def load_dataset(path: str | Path, text_column: str | None = None, label_column:
 def iter_lines(path: str | Path) -> Iterator[str]:
     """Non-blank lines of a UTF-8 file ('-': stdin), read lazily, without their line endings."""
     try:
-        f = sys.stdin if str(path) == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+        f = sys.stdin if str(path) == "-" else open(path, encoding="utf-8")
     except FileNotFoundError as e:
         raise DataError(f"{path} does not exist") from e
     except OSError as e:

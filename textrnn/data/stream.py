@@ -128,7 +128,7 @@ class _Rows:
                                 "rename all but one")
 
 
-class _text_rows(_Rows):  # noqa: N801 - used like a function: rows(path, ...)
+class _text_rows(_Rows):  # used like a function: rows(path, ...)
     """CSV/TSV rows (lists of fields) or JSON Lines objects, read line by line."""
 
     def __init__(self, path: Path, fmt: str, text_column: str | None, label_column: str | None,
@@ -190,7 +190,7 @@ class _text_rows(_Rows):  # noqa: N801 - used like a function: rows(path, ...)
             raise DataError(f"{path} has no data rows (expected a header and at least one row)")
 
 
-class _parquet_rows(_Rows):  # noqa: N801
+class _parquet_rows(_Rows):
     """Parquet rows, read a record batch at a time (only the two columns)."""
 
     def __init__(self, path: Path, fmt: str, text_column: str | None, label_column: str | None,

@@ -116,10 +116,6 @@ class ModelFolder:
     def is_default(self) -> bool:
         return store.is_default(self.path)
 
-    @property
-    def has_weights(self) -> bool:
-        return (self.path / WEIGHTS_FILE).is_file()
-
     def onnx_file(self, precision: str = "auto", device: str = "auto") -> tuple[Path, str]:
         """The ONNX file to run and its precision: int8 when present (CPU only), else fp32.
 

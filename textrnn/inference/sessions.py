@@ -68,7 +68,7 @@ def open_session(path: Path, device: str = "auto", threads: int = 1) -> ort.Infe
         if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from pip's nvidia-* packages, if installed
             try:
                 ort.preload_dlls()
-            except Exception:  # noqa: BLE001 - best effort; the session below tells the truth
+            except Exception:  # best effort; the session below tells the truth
                 pass
         ort.set_default_logger_severity(4)  # a failed CUDA load is handled below, not printed
         try:

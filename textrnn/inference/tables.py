@@ -99,7 +99,7 @@ class TableResult:
 def _ray() -> Any:
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as err:
         raise MissingDependencyError("--engine ray needs Ray Data: pip install 'textrnn[ray]'") from err
     return ray

@@ -74,10 +74,6 @@ class Batcher:
         self._running: set[asyncio.Future] = set()
         self._closing = False
 
-    @property
-    def queued_texts(self) -> int:
-        return self._queued_texts
-
     def start(self) -> None:
         """Start the batching task on the running event loop."""
         self._wakeup = asyncio.Event()
