@@ -39,7 +39,7 @@ def warm_ray(model: str, table: Path, out: Path, workers: int) -> float:
     """Seconds of a Ray prediction in a process where Ray is already running (a second run)."""
     code = (
         "import sys, time\n"
-        "from textrnn.inference.tables import TableRequest, predict_table, start_ray\n"
+        "from textrnn.batch.tables import TableRequest, predict_table, start_ray\n"
         f"start_ray(workers={workers})\n"
         f"predict_table(TableRequest({str(table)!r}, {str(out)!r}, {model!r}, workers={workers}, force=True))\n"
         "t0 = time.perf_counter()\n"

@@ -3,7 +3,7 @@
 A cold `textrnn predict "text"` is mostly imports. typer (which builds adapters for every option)
 and rich together cost about as much as onnxruntime itself, so `main` reads the simple `predict`
 forms itself into the same PredictRequest the typer command builds, and runs the same library call
-(textrnn.inference.predict) with only onnxruntime, tokenizers and numpy loaded:
+(textrnn.views.predictions.run_predict) with only onnxruntime, tokenizers and numpy loaded:
 
     predict [--model DIR] [--json | --csv] [--top-k N] [--precision P] [--device auto|cpu]
             [--threads N] TEXT... [-- TEXT...]
@@ -67,7 +67,8 @@ def parse_fast_predict(argv: list[str]) -> dict | None:
 def fast_predict(opts: dict) -> bool:
     """Run a parsed simple predict; False (nothing written) when it fails and typer should take over."""
     from textrnn.errors import TextrnnError
-    from textrnn.inference.predict import PredictRequest, open_predictor, write_predictions
+    from textrnn.inference.predict import PredictRequest, open_predictor
+    from textrnn.views.predictions import write_predictions
 
     request = PredictRequest(**{**opts, "texts": tuple(opts["texts"])})
     try:

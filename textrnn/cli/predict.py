@@ -1,5 +1,5 @@
 """`textrnn predict TEXT...`: classify texts with ONNX Runtime (no torch import); see
-textrnn.inference.predict, which this and the fast entry point (textrnn.entry) both call."""
+textrnn.inference.predict and textrnn.views.predictions, which this and the fast entry point (textrnn.entry) both call."""
 
 from __future__ import annotations
 
@@ -56,7 +56,8 @@ def predict_cmd(
       textrnn predict --file texts.txt --explain --json --label negative
       textrnn predict --engine ray --file texts.parquet --out predictions.parquet
     """
-    from textrnn.inference.predict import PredictRequest, run_predict
+    from textrnn.inference.predict import PredictRequest
+    from textrnn.views.predictions import run_predict
 
     if as_json and as_csv:
         raise DataError("choose one of --json and --csv")
@@ -75,8 +76,8 @@ def predict_cmd(
 
 def _predict_table(texts, file, model, top_k, device, precision, batch_size, engine, out, address, workers,
                    text_column, force) -> None:
-    """`predict --engine ray --file TABLE --out FILE`: see textrnn.inference.tables."""
-    from textrnn.inference.tables import TableRequest, predict_table
+    """`predict --engine ray --file TABLE --out FILE`: see textrnn.batch.tables."""
+    from textrnn.batch.tables import TableRequest, predict_table
 
     if engine != Engine.ray:
         raise DataError("--out writes a table with --engine ray; without it, predictions go to stdout")

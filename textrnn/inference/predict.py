@@ -1,17 +1,13 @@
-"""Inference stage: `textrnn predict` as one library call, shared by the typer command and the fast
-one-text entry point (textrnn.entry), so both check the same things and write the same output.
-
-Texts from a file or stdin are streamed: read, predicted and written a chunk at a time, so memory
-stays flat however long the input is, and output keeps input order. No torch, typer or rich.
+"""Inference stage: what `textrnn predict` is asked (PredictRequest: each of its options declared
+once, as a field) and the model it opens; textrnn.views.predictions writes the answer. Shared by the
+typer command and the fast one-text entry point (textrnn.entry), so both check the same things.
+No torch, typer or rich.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import chain
-from typing import TextIO
 
 from textrnn.errors import ConfigError, DataError
 from textrnn.folder import PRECISIONS
@@ -75,33 +71,3 @@ def open_predictor(request: PredictRequest, notice: Callable[[str], None] | None
     if notice and (predictor.provider != CPU or request.device == "cuda"):
         notice(f"running on {predictor.provider} ({predictor.precision})")
     return predictor
-
-
-def write_predictions(predictor: Predictor, request: PredictRequest, stream: TextIO | None = None) -> int:
-    """Classify the request's texts and write them as they come; returns how many were written."""
-    from textrnn.views.predictions import write_chunks
-
-    texts: Iterable[str] = request.texts
-    if request.file is not None:
-        from textrnn.data import iter_lines
-
-        texts = chain(texts, iter_lines(request.file))
-    multi = predictor.task.kind == "multi_label"
-    if request.explain:
-        from textrnn.views.explain import write_explanations
-
-        explained = predictor.explainer.explain_stream(texts, request.label, request.min_labels, request.top_k)
-        n = write_explanations(explained, request.format, request.top_k, multi, stream or sys.stdout)
-    else:
-        chunks = predictor.predict_stream(texts, request.top_k, request.batch_size, request.chunk_size,
-                                          request.min_labels)
-        n = write_chunks(chunks, request.format, request.top_k, predictor.labels, stream or sys.stdout, multi=multi)
-    if n == 0:
-        raise DataError(f"no text to classify: {request.file} has no non-blank lines")
-    return n
-
-
-def run_predict(request: PredictRequest, stream: TextIO | None = None,
-                notice: Callable[[str], None] | None = None) -> int:
-    """`textrnn predict`: check, load, classify, write. Returns the number of texts written."""
-    return write_predictions(open_predictor(request, notice), request, stream)

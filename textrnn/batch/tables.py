@@ -1,4 +1,4 @@
-"""Inference stage: classify a table file on Ray Data (`textrnn predict --engine ray`). No torch.
+"""Batch stage: classify a table file on Ray Data (`textrnn predict --engine ray`). No torch.
 
     textrnn predict --engine ray --file texts.parquet --out predictions.parquet [--address ray://head:10001]
 
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from textrnn.batch.predictor import BatchPredictor, PackedModel, RayActor
 from textrnn.errors import ConfigError, DataError, MissingDependencyError
-from textrnn.inference.batch import BatchPredictor, PackedModel, RayActor
 
 INPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json",
           ".json": "json", ".txt": "text"}
