@@ -160,18 +160,9 @@ def read_table(ray: Any, path: str, fmt: str) -> Any:
 
 def text_column_of(columns: list[str], wanted: str | None, path: str) -> str:
     """The text column, named or found by the names training data uses."""
-    from textrnn.data.readers import TEXT_COLUMNS
+    from textrnn.data.readers import TEXT_COLUMNS, find_column
 
-    if wanted is not None:
-        if wanted not in columns:
-            raise DataError(f"{path} has no {wanted!r} column (found: {', '.join(columns)})")
-        return wanted
-    by_lower = {c.strip().lower(): c for c in columns}
-    for name in TEXT_COLUMNS:
-        if name in by_lower:
-            return by_lower[name]
-    raise DataError(f"{path} has no text column (expected one of {', '.join(TEXT_COLUMNS[:6])}, ...; found: "
-                    f"{', '.join(columns)}); name it with --text-column")
+    return find_column(columns, wanted, TEXT_COLUMNS, "text", path)
 
 
 def predict_dataset(ds: Any, predictor: BatchPredictor, workers: int, rows_per_batch: int = ROWS_PER_BATCH) -> Any:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from textrnn.data.dataset import Dataset
-from textrnn.data.readers import FORMATS, LABEL_COLUMNS, TEXT_COLUMNS, _pick
+from textrnn.data.readers import FORMATS, find_columns, jsonl_objects
 from textrnn.data.tokens import TextListBuilder
 from textrnn.errors import DataError, MissingDependencyError
 from textrnn.text import printable
@@ -119,13 +119,7 @@ class _Rows:
 
     def _columns(self, columns: list[str], path: Path, text_column: str | None, label_column: str | None,
                  require_labels: bool) -> None:
-        self.text_col = _pick(columns, text_column, TEXT_COLUMNS, "text", path)
-        self.label_col = _pick(columns, label_column, LABEL_COLUMNS, "label", path) if require_labels else None
-        for col in (self.text_col, self.label_col):
-            if col is not None and columns.count(col) > 1:
-                where = ", ".join(str(i + 1) for i, c in enumerate(columns) if c == col)
-                raise DataError(f"{path} has {columns.count(col)} columns named {col!r} (columns {where}); "
-                                "rename all but one")
+        self.text_col, self.label_col = find_columns(columns, text_column, label_column, require_labels, path)
 
 
 class _text_rows(_Rows):  # used like a function: rows(path, ...)
@@ -152,15 +146,7 @@ class _text_rows(_Rows):  # used like a function: rows(path, ...)
 
     def _jsonl(self, f: Any) -> Iterator[tuple[int, Any, Any]]:
         path, first = self.path, True
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path} line {n} is not valid JSON: {err.msg}") from err
-            if not isinstance(row, dict):
-                raise DataError(f"{path} line {n} is not a JSON object")
+        for n, row in jsonl_objects(f, path):
             if first:  # the columns are the first object's keys, as load_dataset takes them
                 self._columns(list(row.keys()), path, *self.args)
                 first = False

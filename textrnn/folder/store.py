@@ -32,7 +32,7 @@ MODEL_FILES = frozenset({ONNX_FILE, INT8_FILE, TOKENIZER_FILE, WEIGHTS_FILE, MET
                          "encoder.safetensors", "encoder.json"})
 
 
-def _os_error(action: str, path: Path, err: OSError) -> ModelFolderError:
+def os_error(action: str, path: Path, err: OSError) -> ModelFolderError:
     return ModelFolderError(f"cannot {action} {path}: {err.strerror or err}")
 
 
@@ -57,7 +57,7 @@ def _umask() -> int:
     return mask
 
 
-def _as_created(path: Path, directory: bool) -> None:
+def as_created(path: Path, directory: bool) -> None:
     """Give a file or folder made by tempfile (0600/0700) the permissions the user's umask gives
     new ones, so that a service running as another user can read a model (as with `cp`)."""
     path.chmod((0o777 if directory else 0o666) & ~_umask())
@@ -69,7 +69,7 @@ def set_default(model_dir: Path) -> None:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise _os_error("create the models folder", root, err) from err
+        raise os_error("create the models folder", root, err) from err
     target = model_dir.resolve()
     try:
         value = str(target.relative_to(root.resolve()))
@@ -106,15 +106,15 @@ def _write_atomic(path: Path, text: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as err:
-        raise _os_error("write", path, err) from err
+        raise os_error("write", path, err) from err
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        _as_created(Path(tmp), directory=False)
+        as_created(Path(tmp), directory=False)
         os.replace(tmp, path)
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)
-        raise _os_error("write", path, err) from err
+        raise os_error("write", path, err) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
