@@ -21,35 +21,45 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from textrnn.batch.predictor import BatchPredictor, PackedModel, RayActor
 from textrnn.errors import ConfigError, DataError, MissingDependencyError
+from textrnn.options import TEXT_COLUMN_HELP, setting
+
+if TYPE_CHECKING:
+    from textrnn.batch.predictor import BatchPredictor
 
 INPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json",
           ".json": "json", ".txt": "text"}
 OUTPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+DISTRIBUTED = "Distributed"  # the help section of the Ray options
 ROWS_PER_BATCH = 4096  # rows a Ray actor gets at a time (batched by length within them, 16 at a time)
 
 
 @dataclass(frozen=True)
 class TableRequest:
-    """A table file to classify on Ray, where to write the result, and how."""
+    """A table file to classify on Ray, where to write the result, and how. Each field with help is a
+    `predict` option of its own (the others come from PredictRequest's)."""
 
     file: str
-    out: str
+    out: str = setting(MISSING, "With --engine ray: write the input's rows and their predictions, in input order, to "
+                             "FILE (.parquet, .csv, .jsonl), or as Parquet files into DIR/.", metavar="FILE",
+                       panel=DISTRIBUTED)
     model: str | None = None
-    text_column: str | None = None
+    text_column: str | None = setting(None, TEXT_COLUMN_HELP, metavar="NAME")
     top_k: int = 1
     device: str = "cpu"
     precision: str = "auto"
-    address: str | None = None  # None: start Ray on this machine; "auto", or "ray://host:10001"
-    workers: int | None = None  # actors (one CPU each); default: every CPU Ray offers
+    address: str | None = setting(None, "With --engine ray: the Ray cluster (ray://head:10001, or auto); default: "
+                                        "start Ray on this machine.", metavar="ADDR", panel=DISTRIBUTED)
+    workers: int | None = setting(None, "With --engine ray: predicting actors, one CPU each (default: this "
+                                        "machine's CPUs, or a cluster's CPUs less one, left for reading and "
+                                        "writing).", metavar="N", min=1, panel=DISTRIBUTED)
     batch_size: int | None = None  # texts per ONNX Runtime batch
     rows_per_batch: int = ROWS_PER_BATCH
-    force: bool = False
+    force: bool = setting(False, "With --out: replace an existing file.", switch=True, panel=DISTRIBUTED)
 
     def check(self) -> None:
         if "://" not in self.file and not Path(self.file).exists():
@@ -170,6 +180,8 @@ def predict_dataset(ds: Any, predictor: BatchPredictor, workers: int, rows_per_b
     Ray Dataset you already have)."""
     import ray
 
+    from textrnn.batch.predictor import RayActor
+
     # in the object store once, by reference: the actors' arguments stay small
     return ds.map_batches(RayActor, fn_constructor_kwargs={"predictor": [ray.put(predictor)]},
                           compute=ray.data.ActorPoolStrategy(size=workers), batch_size=rows_per_batch,
@@ -178,6 +190,8 @@ def predict_dataset(ds: Any, predictor: BatchPredictor, workers: int, rows_per_b
 
 def predict_table(request: TableRequest) -> TableResult:
     """Classify a table file on Ray Data and write the rows with their predictions."""
+    from textrnn.batch.predictor import BatchPredictor, PackedModel
+
     request.check()
     ray = _ray()
     started = time.perf_counter()

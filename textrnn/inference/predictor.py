@@ -11,6 +11,7 @@ import numpy as np
 
 from textrnn.errors import ConfigError, DataError, DeviceError, ModelFolderError
 from textrnn.folder import ModelFolder
+from textrnn.inference.request import CHUNK_SIZE
 from textrnn.inference.sessions import CPU, default_threads, open_session, session_threads
 from textrnn.tasks import Prediction
 from textrnn.tokenizer import encode, pad
@@ -22,7 +23,6 @@ if TYPE_CHECKING:  # imported when used: the one-text predict path stays light
 
 __all__ = ["CHUNK_SIZE", "Prediction", "Predictor", "load_predictor"]
 
-CHUNK_SIZE = 2048  # texts read, predicted and written at a time by predict_stream
 # Texts per batch when not given. CPU: 16, measured on 100,000 SST-2 lines with two batches at a
 # time: as fast as 32 or 64 (+-10%), and the peak memory of the batches in flight stays small
 # (1.13x that of 1,000 lines, against 1.24x at 32). GPUs want large batches.

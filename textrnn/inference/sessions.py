@@ -9,9 +9,10 @@ from pathlib import Path
 import onnxruntime as ort
 
 from textrnn.errors import DeviceError
+from textrnn.options import Device
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
-DEVICES = ("auto", "cpu", "cuda")  # config.Device offers these
+DEVICES = tuple(d.value for d in Device)
 
 
 def _cuda_driver_present() -> bool:
