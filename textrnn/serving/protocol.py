@@ -28,6 +28,9 @@ import numpy as np
 from textrnn import __version__
 from textrnn.errors import TextrnnError
 from textrnn.inference.records import explained_record, explanation_record, prediction_record, top_strings
+from textrnn.serving.settings import Limits
+
+__all__ = ["Limits", "RequestError"]  # Limits: declared with serve's other settings
 
 INPUT = "text"
 OUTPUTS = ("label", "probabilities", "top")
@@ -44,15 +47,6 @@ class RequestError(TextrnnError):
         super().__init__(message)
         self.status = status
         self.headers = headers or {}
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may hold: body bytes (413), texts and characters per text (422)."""
-
-    max_body_bytes: int = 1 << 20
-    max_texts: int = 256
-    max_text_chars: int = 100_000
 
 
 def dumps(value: Any) -> bytes:
