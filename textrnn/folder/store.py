@@ -24,6 +24,7 @@ INT8_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
+ONNX_INPUT, ONNX_OUTPUT = "input_ids", "logits"  # model.onnx's input (batch, tokens) int64 and output (batch, classes)
 LOCK_FILE = ".textrnn-lock"  # held (flock) by the process writing a staging folder
 DEFAULT_POINTER = "DEFAULT"
 REQUIRED_FILES = (ONNX_FILE, TOKENIZER_FILE, METADATA_FILE)
