@@ -22,7 +22,6 @@ from __future__ import annotations
 import sys
 
 FAST = ("model", "top_k", "precision", "device", "threads")  # the PredictRequest fields this path reads itself
-TYPER_ONLY = {"device": ("cuda",)}  # choices left to typer, which reports the provider and its errors
 
 
 def _count(value: str) -> int | None:
@@ -36,13 +35,15 @@ def fast_options() -> tuple[dict[str, str], dict[str, str], dict[str, tuple[str,
     from dataclasses import fields
 
     from textrnn.inference.request import PredictRequest
-    from textrnn.options import Choice, OutputFormat
+    from textrnn.options import Choice, Device, OutputFormat
+
+    typer_only = {"device": (Device.cuda,)}  # left to typer, which reports the provider and its errors
 
     by_name = {f.name: f for f in fields(PredictRequest)}
     values = {"--" + (by_name[n].metadata.get("flag") or n).replace("_", "-"): n for n in FAST}
     formats = {f"--{fmt.value}": fmt.value for fmt in OutputFormat if fmt != OutputFormat.table}
     kinds = {kind.__name__: kind for kind in Choice.__subclasses__()}
-    allowed = {n: tuple(c.value for c in kinds[by_name[n].type] if c.value not in TYPER_ONLY.get(n, ()))
+    allowed = {n: tuple(c.value for c in kinds[by_name[n].type] if c not in typer_only.get(n, ()))
                for n in FAST if by_name[n].type in kinds}
     return values, formats, allowed
 
