@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from textrnn.data import FORMATS, Dataset
-from textrnn.data.readers import LABEL_COLUMNS, TEXT_COLUMNS, fasttext_line, find_column, jsonl_objects
+from textrnn.data.readers import (
+    LABEL_COLUMNS,
+    TEXT_COLUMNS,
+    delimited_rows,
+    fasttext_line,
+    find_column,
+    jsonl_objects,
+)
 from textrnn.data.stream import read_any
 from textrnn.errors import DataError
 
@@ -119,21 +126,13 @@ def _lenient(path: Path, fmt: str, text_column: str | None, label_column: str | 
             raw_rows = [(n, row.get(text_col), row.get(label_col)) for n, row in objects]
             multi = multi_label or label_sep is not None or any(isinstance(x[2], list) for x in raw_rows)
         else:
-            reader = csv.reader(f, delimiter="," if fmt == "csv" else "\t")
-            header = next(reader, [])
+            header, rows = delimited_rows(f, fmt, path, lambda n, reason, raw: bad.append(BadRow(n, reason, raw)))
             ti = header.index(t) if (t := _column(header, text_column, TEXT_COLUMNS)) else -1
             li = header.index(lc) if (lc := _column(header, label_column, LABEL_COLUMNS)) else -1
             if ti < 0 or li < 0:
                 return None
-            for fields in reader:
-                if not any(x.strip() for x in fields):
-                    continue
-                if len(fields) > len(header):
-                    bad.append(BadRow(reader.line_num, f"{len(fields)} fields, the header has {len(header)}",
-                                      (",".join(fields))[:200]))
-                    continue
-                raw_rows.append((reader.line_num, fields[ti] if ti < len(fields) else None,
-                                 fields[li] if li < len(fields) else None))
+            for n, fields in rows:
+                raw_rows.append((n, fields[ti] if ti < len(fields) else None, fields[li] if li < len(fields) else None))
             multi = multi_label or label_sep is not None
     rows: list[int] = []
     bad_lines = {b.line for b in bad}

@@ -82,6 +82,30 @@ def jsonl_objects(f: Iterable[str], path: str | Path,
         yield n, row
 
 
+def delimited_rows(f: Iterable[str], fmt: str, path: str | Path, bad: Callable[[int, str, str], None] | None = None
+                   ) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """A CSV or TSV file's header and its data rows as (line number, fields), blank lines skipped: the one
+    CSV/TSV parser. A row with more fields than the header raises DataError, or, given `bad`, is passed
+    to bad(line, reason, raw) and skipped."""
+    reader = csv.reader(f, delimiter="," if fmt == "csv" else "\t")
+    header = next(reader, [])
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        for fields in reader:
+            if not any(x.strip() for x in fields):
+                continue  # blank lines
+            if len(fields) > len(header):
+                if bad is None:
+                    what = "a tab" if fmt == "tsv" else "a comma outside quotes"
+                    raise DataError(f"{path} line {reader.line_num} has {len(fields)} fields but the header has "
+                                    f"{len(header)}: is there {what} inside a text? (columns would shift)")
+                bad(reader.line_num, f"{len(fields)} fields, the header has {len(header)}", ",".join(fields)[:200])
+                continue
+            yield reader.line_num, fields
+
+    return header, rows()
+
+
 def fasttext_line(line: str) -> tuple[tuple[str, ...], str]:
     """A fastText line's labels (the names after `__label__`) and its text."""
     heads, text = _FASTTEXT_LINE.match(line.strip()).groups()
@@ -96,18 +120,8 @@ def _read_rows(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]]
                 rows = list(jsonl_objects(f, path))
                 columns = list(rows[0][1].keys()) if rows else []
                 return columns, rows
-            reader = csv.reader(f, delimiter="," if fmt == "csv" else "\t")
-            header = next(reader, [])
-            rows = []
-            for fields in reader:
-                if not any(x.strip() for x in fields):
-                    continue  # blank lines
-                if len(fields) > len(header):
-                    what = "a tab" if fmt == "tsv" else "a comma outside quotes"
-                    raise DataError(f"{path} line {reader.line_num} has {len(fields)} fields but the header has "
-                                    f"{len(header)}: is there {what} inside a text? (columns would shift)")
-                rows.append((reader.line_num, fields))
-            return header, rows
+            header, data = delimited_rows(f, fmt, path)
+            return header, list(data)
     except UnicodeDecodeError as err:
         raise DataError(f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
                         f"{err.start}); re-save it as UTF-8") from err

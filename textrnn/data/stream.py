@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from textrnn.data.dataset import Dataset
-from textrnn.data.readers import FORMATS, find_columns, jsonl_objects
+from textrnn.data.readers import FORMATS, delimited_rows, find_columns, jsonl_objects
 from textrnn.data.tokens import TextListBuilder
 from textrnn.errors import DataError, MissingDependencyError
 from textrnn.text import printable
@@ -156,21 +156,14 @@ class _text_rows(_Rows):  # used like a function: rows(path, ...)
 
     def _delimited(self, f: Any) -> Iterator[tuple[int, Any, Any]]:
         path, fmt = self.path, self.fmt
-        reader = csv.reader(f, delimiter="," if fmt == "csv" else "\t")
-        header = next(reader, [])
+        header, rows = delimited_rows(f, fmt, path)
         ti = li = -1
-        for fields in reader:
-            if not any(x.strip() for x in fields):
-                continue  # blank lines
-            if len(fields) > len(header):
-                what = "a tab" if fmt == "tsv" else "a comma outside quotes"
-                raise DataError(f"{path} line {reader.line_num} has {len(fields)} fields but the header has "
-                                f"{len(header)}: is there {what} inside a text? (columns would shift)")
+        for line, fields in rows:
             if ti < 0:
                 self._columns(header, path, *self.args)
                 ti = header.index(self.text_col)
                 li = header.index(self.label_col) if self.label_col is not None else -1
-            yield (reader.line_num, fields[ti] if ti < len(fields) else None,  # a short row lacks its last columns
+            yield (line, fields[ti] if ti < len(fields) else None,  # a short row lacks its last columns
                    fields[li] if 0 <= li < len(fields) else None)
         if ti < 0:
             raise DataError(f"{path} has no data rows (expected a header and at least one row)")
