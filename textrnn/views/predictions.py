@@ -17,9 +17,10 @@ from itertools import chain
 from typing import Any, TextIO
 
 from textrnn.errors import DataError
-from textrnn.inference.predict import PredictRequest, open_predictor
+from textrnn.inference.predict import open_predictor
 from textrnn.inference.predictor import Predictor
 from textrnn.inference.records import csv_rows, json_lines
+from textrnn.inference.request import PredictRequest
 from textrnn.text import fit
 
 TEXT_WIDTH = 60  # widest text column
