@@ -51,13 +51,13 @@ TextColumnOption = Annotated[Optional[str], typer.Option(metavar="NAME", help=TE
 LabelColumnOption = Annotated[Optional[str], typer.Option(metavar="NAME", help="Label column (default: found by name).")]
 
 
-def settings_parameters(*stages: Any) -> list[inspect.Parameter]:
+def settings_parameters(*stages: Any, seen: set[str] | None = None) -> list[inspect.Parameter]:
     """One keyword parameter per setting field of `stages` (default: the training run's, DataConfig ...
     InitConfig; a stage may be given as (class, field names) to take those fields, in that order), as
     typer options named after the field (or its `flag`), with its help, metavar, bounds and help section
-    (the field's `panel`, else the class's). Fields without help are not options; a name already taken
-    by an earlier stage is not offered twice."""
-    params, seen = [], set()
+    (the field's `panel`, else the class's). Fields without help are not options; a name in `seen` (or
+    taken by an earlier stage) is not offered twice."""
+    params, seen = [], set() if seen is None else seen
     for stage in stages or STAGES:
         stage, only = stage if isinstance(stage, tuple) else (stage, None)
         hints = typing.get_type_hints(stage)
@@ -84,11 +84,19 @@ def settings_parameters(*stages: Any) -> list[inspect.Parameter]:
 
 def with_settings(*stages: Any) -> Any:
     """Give `fn(..., **settings)` the settings options of `stages` (default: all of train's): typer
-    reads its signature. Use as @with_settings or @with_settings(PredictRequest, (TableRequest, names))."""
+    reads its signature. Use as @with_settings or @with_settings(PredictRequest, (TableRequest, names)).
+    A stage given as a string names one of fn's own options, to list it there in --help."""
     def decorate(fn: Any) -> Any:
         signature = inspect.signature(fn, eval_str=True)
-        fixed = [p for p in signature.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
-        fn.__signature__ = signature.replace(parameters=[*fixed, *settings_parameters(*chosen)])
+        own = {p.name: p for p in signature.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD}
+        placed: list[inspect.Parameter] = []
+        seen: set[str] = set()
+        for stage in chosen or (STAGES,):
+            if isinstance(stage, str):
+                placed.append(own.pop(stage).replace(kind=inspect.Parameter.KEYWORD_ONLY))
+            else:
+                placed.extend(settings_parameters(*(stage if stage is STAGES else (stage,)), seen=seen))
+        fn.__signature__ = signature.replace(parameters=[*own.values(), *placed])
         return fn
 
     if len(stages) == 1 and callable(stages[0]) and not isinstance(stages[0], type):

@@ -18,7 +18,10 @@ from textrnn.options import Engine
 
 
 @handle_errors
-@with_settings(PredictRequest, (TableRequest, ("text_column", "out", "address", "workers", "force")))
+# the order of --help: --json and --csv after --min-labels; the Ray options (--engine first) before the
+# explanations; --text-column last
+@with_settings((PredictRequest, ("file", "model", "top_k", "threshold", "min_labels")), "as_json", "as_csv", "engine",
+               (TableRequest, ("out", "address", "workers", "force")), PredictRequest, TableRequest)
 def predict_cmd(
     texts: Annotated[Optional[list[str]], typer.Argument(metavar="TEXT", help="Texts to classify; '-' reads one text per line from stdin.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per line, for scripts.")] = False,

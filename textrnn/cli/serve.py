@@ -16,7 +16,8 @@ from textrnn.serving.settings import Limits, ServerOptions, ServeSettings
 
 
 @handle_errors
-@with_settings((ServerOptions, ("host", "port", "workers")), ServeSettings, Limits, ServerOptions)
+@with_settings((ServerOptions, ("host", "port", "workers")), (ServeSettings, ("device", "precision")), ServeSettings,
+               Limits, ServerOptions)
 def serve_cmd(
     model: ModelOption = None,
     models: Annotated[Optional[Path], typer.Option("--models", metavar="DIR", help="Serve every model folder in DIR, each by its folder name.")] = None,
