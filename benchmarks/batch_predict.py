@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from distributed_train import DATASETS, ROOT, Others, cpu_name  # noqa: E402
+from distributed_train import DATASETS, ROOT, Others, cpu_name
 
 TEXTRNN = [sys.executable, "-m", "textrnn"]
 
 
-def timed(command: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]:  # noqa: ANN003
+def timed(command: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]:
     t0 = time.perf_counter()
     out = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
     if out.returncode != 0:
@@ -39,7 +39,7 @@ def warm_ray(model: str, table: Path, out: Path, workers: int) -> float:
     """Seconds of a Ray prediction in a process where Ray is already running (a second run)."""
     code = (
         "import sys, time\n"
-        "from textrnn.inference.tables import TableRequest, predict_table, start_ray\n"
+        "from textrnn.batch.tables import TableRequest, predict_table, start_ray\n"
         f"start_ray(workers={workers})\n"
         f"predict_table(TableRequest({str(table)!r}, {str(out)!r}, {model!r}, workers={workers}, force=True))\n"
         "t0 = time.perf_counter()\n"

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from distributed_train import DATASETS, ROOT, Others, cpu_name  # noqa: E402
+from distributed_train import DATASETS, ROOT, Others, cpu_name
 
 SETS = ("sst2", "sst5", "mr", "subj", "trec", "agnews")
 FIXED_VOCAB = 8000  # about the vocabulary of the 10,000-row file
@@ -105,7 +105,7 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(record))
 
 
-def time_steps(settings, vocab, train, train_ids, steps, np, torch) -> float:  # noqa: ANN001
+def time_steps(settings, vocab, train, train_ids, steps, np, torch) -> float:
     """Seconds for `steps` optimizer steps of the default model on this data (as the fit loop runs them)."""
     from textrnn.model import build_member
     from textrnn.tasks import Task

@@ -65,7 +65,7 @@ def cpu() -> str:
         return platform.processor() or platform.machine()
 
 
-def load(name: str, max_rows: int, seed: int = 0):  # noqa: ANN201 - a Dataset
+def load(name: str, max_rows: int, seed: int = 0):  # a Dataset
     from textrnn.data.stream import read_any
 
     path = SHARED / name / ("train.txt" if name == "cooking" else "train.csv")

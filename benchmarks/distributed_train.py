@@ -127,7 +127,7 @@ class EpochTimer:
     def on_batch_end(self, loss: float) -> None:
         self.last = time.perf_counter()
 
-    def on_epoch_end(self, stats, is_best: bool) -> None:  # noqa: ANN001
+    def on_epoch_end(self, stats, is_best: bool) -> None:
         self.train.append(self.last - self.start)
         self.val.append(time.perf_counter() - self.last)
 
@@ -140,14 +140,14 @@ def no_allreduce_hooks() -> type:
 
     from textrnn.training.distributed import DataParallel
 
-    def noop(state, bucket):  # noqa: ANN001, ANN202 - the local gradients, unchanged: no communication
+    def noop(state, bucket):  # the local gradients, unchanged: no communication
         future = torch.futures.Future()
         future.set_result(bucket.buffer())
         return future
 
     class _NoAllReduce(DataParallel):
         @contextmanager
-        def fitting(self, model):  # noqa: ANN001, ANN202
+        def fitting(self, model):
             with super().fitting(model) as wrapped:
                 wrapped.register_comm_hook(None, noop)
                 yield wrapped

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from distributed_train import DATASETS, ROOT, Others, cpu_name  # noqa: E402
+from distributed_train import DATASETS, ROOT, Others, cpu_name
 
 sys.path.insert(0, str(ROOT))
 BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
@@ -50,7 +50,7 @@ def top_count(k: float, n: int) -> int:
     return max(1, int(round(k * n)))
 
 
-def faithfulness(predictor, ids: np.ndarray, c: int, p: float, scores: np.ndarray) -> np.ndarray:  # noqa: ANN001
+def faithfulness(predictor, ids: np.ndarray, c: int, p: float, scores: np.ndarray) -> np.ndarray:
     """(comprehensiveness, sufficiency) per bin, (2, len(BINS)), for one ranking of one text's tokens."""
     from textrnn.tokenizer import UNK_ID, pad
 
@@ -64,7 +64,7 @@ def faithfulness(predictor, ids: np.ndarray, c: int, p: float, scores: np.ndarra
     return np.stack([p - probs[0::2], p - probs[1::2]])
 
 
-def lime_scores(explainer, predictor, text: str, item, c: int, samples: int) -> np.ndarray:  # noqa: ANN001
+def lime_scores(explainer, predictor, text: str, item, c: int, samples: int) -> np.ndarray:
     """Each token's LIME weight for label c (its word's; 0 for what LIME does not see as a word)."""
     exp = explainer.explain_instance(text, predictor.predict_proba, labels=(c,), num_features=10_000,
                                      num_samples=samples)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import SHARED, cpu, sample  # noqa: E402 - the benchmarks folder's own module
+from accuracy import SHARED, cpu, sample  # the benchmarks folder's own module
 
 OPTIONS = {"--folds 1": ("1", "refit"), "refit (default)": ("auto", "refit"), "distilled": ("auto", "distilled"),
            "members": ("auto", "members")}

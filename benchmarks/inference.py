@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from textrnn.export.bench import peak_gflops, run_bench  # noqa: E402
 from textrnn.folder import ModelFolder, store  # noqa: E402
-from textrnn.inference.bench import peak_gflops, run_bench  # noqa: E402
 from textrnn.views.bench import render_bench  # noqa: E402
 
 console = Console(highlight=False, width=140)
@@ -113,7 +113,7 @@ def torch_peak(size: int = 2048) -> float | None:
     return 2 * size**3 / best / 1e9
 
 
-def _timed(fn) -> float:  # noqa: ANN001
+def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start

@@ -96,7 +96,7 @@ def mb(n: float) -> str:
     return f"{n / 1e6:.2f}"
 
 
-def scores(meta) -> str:  # noqa: ANN001 - Metadata
+def scores(meta) -> str:  # Metadata
     test = meta.results.get("test")
     if test is None:
         return "-"

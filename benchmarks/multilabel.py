@@ -93,7 +93,7 @@ def run_tfidf(train, test, labels: list[str]) -> dict:
     t0 = time.perf_counter()
     fit_part, held = stratified_split(train, 0.1, 0)
 
-    def model(c: float):  # noqa: ANN202
+    def model(c: float):
         return OneVsRestClassifier(LogisticRegression(C=c, solver="liblinear", max_iter=1000), n_jobs=1)
 
     vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
@@ -124,7 +124,7 @@ def run_fasttext(train_file: Path, train, test, labels: list[str], loss: str) ->
         return None
     from textrnn.data import stratified_split
 
-    def train_on(data, folder: Path):  # noqa: ANN202
+    def train_on(data, folder: Path):
         path = folder / "train.txt"
         path.write_text("".join(" ".join(f"__label__{lab}" for lab in labs) + f" {text}\n"
                                 for text, labs in zip(data.texts, data.labels, strict=True)), encoding="utf-8")
@@ -132,7 +132,7 @@ def run_fasttext(train_file: Path, train, test, labels: list[str], loss: str) ->
                                                                                        "wordNgrams": 2, "loss": "ova"}
         return fasttext.train_supervised(str(path), verbose=0, thread=2, **kwargs)
 
-    def probabilities(model, texts: list[str]) -> np.ndarray:  # noqa: ANN001
+    def probabilities(model, texts: list[str]) -> np.ndarray:
         index = {lab: i for i, lab in enumerate(labels)}
         out = np.zeros((len(texts), len(labels)))
         got, ps = model.predict([" ".join(t.split()) for t in texts], k=-1, threshold=0.0)

@@ -48,14 +48,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 import uvicorn
 from textrnn import load_predictor
-from textrnn.views.predictions import json_record
+from textrnn.inference.records import prediction_record
 
 predictor = load_predictor(sys.argv[1])
 predictor.predict(["warm up"] * 40)
 
 
 def predict_texts(texts):
-    return [json_record(p, 1) for p in predictor.predict(texts)]
+    return [prediction_record(p, 1) for p in predictor.predict(texts)]
 
 
 async def predict(request: Request) -> JSONResponse:

@@ -49,7 +49,7 @@ class EpochTimer:
     def on_batch_end(self, loss: float) -> None:
         self._last = time.perf_counter()
 
-    def on_epoch_end(self, stats, is_best: bool) -> None:  # noqa: ANN001 - EpochStats
+    def on_epoch_end(self, stats, is_best: bool) -> None:  # EpochStats
         self.train.append(self._last - self._t0)
 
 

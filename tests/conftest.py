@@ -34,7 +34,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(getattr(config, "_textrnn_models", ""), ignore_errors=True)
 
 
-def metadata(model_dir: Path):  # noqa: ANN201 - Metadata
+def metadata(model_dir: Path):  # Metadata
     """A model folder's typed metadata."""
     from textrnn.folder import ModelFolder
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROWS
-from textrnn.inference.batch import BatchPredictor, PackedModel, prediction_columns
+from textrnn.batch.predictor import BatchPredictor, PackedModel, prediction_columns
 from textrnn.inference.predictor import Predictor
 
 WORDS = sorted({w for text, _ in ROWS for w in text.split()})
@@ -72,7 +72,7 @@ def test_batch_predictor_names_a_missing_text_column(trained_model):
 def ray_local():
     """A local Ray instance with 2 CPUs for the actors (and the spare slot textrnn starts it with)."""
     pytest.importorskip("ray.data", reason="needs Ray Data: pip install 'textrnn[ray]'")
-    from textrnn.inference.tables import start_ray
+    from textrnn.batch.tables import start_ray
 
     ray = start_ray(workers=2)
     yield ray
@@ -83,8 +83,9 @@ def ray_local():
 def test_ray_predictions_equal_predict_file_row_for_row_on_100000_texts(trained_model, tmp_path, ray_local):
     import pandas as pd
 
-    from textrnn.inference.predict import PredictRequest, run_predict
-    from textrnn.inference.tables import TableRequest, predict_table
+    from textrnn.batch.tables import TableRequest, predict_table
+    from textrnn.inference.predict import PredictRequest
+    from textrnn.views.predictions import run_predict
 
     texts = synthetic_texts(100_000)
     lines = tmp_path / "texts.txt"
@@ -108,7 +109,7 @@ def test_ray_predictions_equal_predict_file_row_for_row_on_100000_texts(trained_
 def test_ray_reads_and_writes_csv_jsonl_text_and_folders(trained_model, tmp_path, ray_local, source, target):
     import pandas as pd
 
-    from textrnn.inference.tables import TableRequest, predict_table
+    from textrnn.batch.tables import TableRequest, predict_table
 
     texts = synthetic_texts(500, seed=1)
     frame = pd.DataFrame({"key": [f"r{i}" for i in range(500)], "review": texts})
@@ -209,8 +210,8 @@ def test_spark_map_in_pandas_adds_the_predictions(trained_model, monkeypatch):
 
 @pytest.mark.engines
 def test_ray_reports_an_unreadable_table_in_one_line(trained_model, tmp_path, ray_local):
+    from textrnn.batch.tables import TableRequest, predict_table
     from textrnn.errors import DataError
-    from textrnn.inference.tables import TableRequest, predict_table
 
     (tmp_path / "bad.parquet").write_text("text\nnot parquet at all\n")
     with pytest.raises(DataError, match="Ray Data could not classify .*bad.parquet"):

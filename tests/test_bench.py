@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 from tests.conftest import metadata
 from textrnn.cli import app
 from textrnn.config import ModelConfig
+from textrnn.export import bench
 from textrnn.export.quantize import quantize_model
 from textrnn.folder import ModelFolder
-from textrnn.inference import bench
 
 runner = CliRunner()
 BILSTM = {"cell": "lstm", "bidirectional": True, "layers": 1, "embedding_dim": 128, "hidden_size": 128,

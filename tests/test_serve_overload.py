@@ -17,7 +17,7 @@ pytest.importorskip("starlette")
 from tests.conftest import NEGATIVE, POSITIVE  # noqa: E402
 from tests.servers import AsyncClient, Server, post_json, request  # noqa: E402
 from textrnn.inference.predictor import Predictor  # noqa: E402
-from textrnn.views.predictions import json_record  # noqa: E402
+from textrnn.inference.records import prediction_record  # noqa: E402
 
 
 def _predict(texts: list[str]) -> bytes:
@@ -72,7 +72,7 @@ def test_a_request_past_the_queue_bound_gets_503_at_once_and_the_queued_ones_the
         assert refused_wait < queued_wait  # refused while the first two still waited for their group
         predictor = Predictor(trained_model, device="cpu")  # the texts alone, as the server answers them
         for (_, _, body), texts in zip([a[0] for a in answers[:2]], sent[:2], strict=True):
-            alone = [json_record(p, 3) for p in predictor.predict(texts, top_k=3)]
+            alone = [prediction_record(p, 3) for p in predictor.predict(texts, top_k=3)]
             assert _same(json.loads(body)["predictions"], alone)
         assert post_json(srv.port, "/predict", {"texts": sent[2]})[0] == 200  # the queue has room again
         _, _, metrics = request(srv.port, "GET", "/metrics")
@@ -105,7 +105,7 @@ def test_overload_loses_and_swaps_no_request(trained_model):
         predictor = Predictor(trained_model, device="cpu")  # each text alone, as the server answers one
         for (status, _, body), text in zip(answers, texts, strict=True):
             if status == 200:
-                alone = [json_record(p, 3) for p in predictor.predict([text], top_k=3)]
+                alone = [prediction_record(p, 3) for p in predictor.predict([text], top_k=3)]
                 assert _same(json.loads(body)["predictions"], alone), text
                 answered.append(json.dumps(alone[0]["top"]))
         assert len(set(answered)) > len(answered) // 2  # the texts' answers differ: a swap would show

@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("starlette")
 
-from textrnn.serving.batcher import Batcher, BatcherClosed, QueueFull  # noqa: E402
-from textrnn.serving.protocol import Limits  # noqa: E402
-from textrnn.serving.service import Service, load_predictors  # noqa: E402
-from textrnn.serving.settings import ServeSettings  # noqa: E402
+from textrnn.serving.batcher import Batcher, BatcherClosed, QueueFull
+from textrnn.serving.protocol import Limits
+from textrnn.serving.service import Service, load_predictors
+from textrnn.serving.settings import ServeSettings
 
 
 class FakeModel:
@@ -205,8 +205,9 @@ def test_a_request_during_the_warm_up_waits_for_it_instead_of_a_503(trained_mode
 
 
 def test_settings_travel_to_workers_as_json():
-    settings = ServeSettings((("a", "/m/a"), ("b", "/m/b")), "b", "cpu", 2, "fp32", 1, 64, 2.5, 10,
-                             Limits(1000, 5, 50))
+    settings = ServeSettings(models=(("a", "/m/a"), ("b", "/m/b")), default="b", device="cpu", threads=2,
+                             precision="fp32", groups=1, max_batch_texts=64, max_delay_ms=2.5, max_concurrency=10,
+                             max_queue_texts=32, limits=Limits(1000, 5, 50))
     assert ServeSettings.from_json(settings.to_json()) == settings
 
 

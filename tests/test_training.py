@@ -147,7 +147,7 @@ class _Record:
     def on_batch_end(self, loss: float) -> None:
         pass
 
-    def on_epoch_end(self, stats, is_best: bool) -> None:  # noqa: ANN001
+    def on_epoch_end(self, stats, is_best: bool) -> None:
         pass
 
 

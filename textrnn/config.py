@@ -1,17 +1,37 @@
 """Settings for each pipeline stage as frozen dataclasses; validation lives here, not in the model.
 
-Each setting is declared once, as a field: its type (choices are Enums), default, checks and the
-help text that `textrnn train --help` shows (the CLI builds its options from these fields).
+Each setting is declared once, as a field (textrnn.options.setting): its type (choices are the Enums
+of textrnn.options), default, checks and the help text that `textrnn train --help` shows (the CLI
+builds its options from these fields).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from enum import Enum
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from textrnn.errors import ConfigError
-from textrnn.schema import SchemaError, from_json, to_json
+from textrnn.options import (
+    Activation,
+    Cell,
+    Choice,
+    ClassWeight,
+    Device,
+    FoldModel,
+    InferPrecision,
+    Metric,
+    Pooling,
+    Pretrain,
+    TokenizerKind,
+    TrainPrecision,
+    choices,
+    setting,
+)
+from textrnn.schema import to_json
+
+# the Enums and setting() live in textrnn.options; these names stay importable from here
+__all__ = ["Activation", "Cell", "Choice", "ClassWeight", "Device", "FoldModel", "InferPrecision", "Metric",
+           "Pooling", "Pretrain", "TokenizerKind", "TrainPrecision", "setting"]
 
 AUTO_EPOCHS, AUTO_PATIENCE = 20, 4  # what --epochs / --patience mean when not given ...
 MIN_STEPS, MIN_PATIENCE_STEPS = 3000, 600  # ... unless the data is too small for these many steps
@@ -20,89 +40,7 @@ MIN_STEPS, MIN_PATIENCE_STEPS = 3000, 600  # ... unless the data is too small fo
 SMALL_DATA_TEXTS = 1_000
 
 
-class Choice(str, Enum):
-    """A setting with named choices; compares equal to, prints and serializes as its value."""
-
-    __str__ = str.__str__
-    __format__ = str.__format__
-
-
-class TokenizerKind(Choice):
-    word = "word"
-    bpe = "bpe"
-    wordpiece = "wordpiece"
-
-
-class Cell(Choice):
-    rnn = "rnn"
-    lstm = "lstm"
-    gru = "gru"
-
-
-class Activation(Choice):
-    tanh = "tanh"
-    relu = "relu"
-
-
-class Pooling(Choice):
-    last = "last"
-    mean = "mean"
-    max = "max"
-    maxmean = "maxmean"
-
-
-class Device(Choice):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class TrainPrecision(Choice):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-
-
-class Metric(Choice):
-    auto = "auto"
-    accuracy = "accuracy"
-    macro_f1 = "macro_f1"
-    micro_f1 = "micro_f1"
-
-
-class ClassWeight(Choice):
-    none = "none"
-    balanced = "balanced"
-
-
-class Pretrain(Choice):
-    auto = "auto"
-    on = "on"
-    off = "off"
-
-
-class FoldModel(Choice):
-    refit = "refit"
-    members = "members"
-    distilled = "distilled"
-
-
-class InferPrecision(Choice):
-    auto = "auto"
-    fp32 = "fp32"
-    int8 = "int8"
-
-
-_ENUMS = {kind.__name__: kind for kind in (TokenizerKind, Cell, Activation, Pooling, Device, TrainPrecision, Pretrain,
-                                           Metric, ClassWeight, FoldModel)}
-
-
 PRETRAIN_TOKENS = 1_500_000  # train --pretrain: the language model's budget (see InitConfig.pretrain_tokens)
-
-
-def setting(default: Any, help: str, *, flag: str | None = None, metavar: str | None = None) -> Any:
-    """A config field with what the CLI needs to offer it as an option (`--name`, its help)."""
-    return field(default=default, metadata={"help": help, "flag": flag, "metavar": metavar})
 
 
 def parse_folds(value: str | int) -> int | None:
@@ -121,20 +59,6 @@ def parse_folds(value: str | int) -> int | None:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
-
-
-def _choices(config: Any) -> None:
-    """Turn strings given for Choice fields into their Enum (with a clear error for others)."""
-    for f in fields(config):
-        value = getattr(config, f.name)
-        kind = _ENUMS.get(f.type) if isinstance(f.type, str) else None  # annotations are strings here
-        if kind is not None and not isinstance(value, kind):
-            try:
-                object.__setattr__(config, f.name, kind(value))
-            except ValueError:
-                name = f.metadata.get("flag") or f.name
-                raise ConfigError(f"{name} must be one of {', '.join(m.value for m in kind)} "
-                                  f"(got {value!r})") from None
 
 
 @dataclass(frozen=True)
@@ -161,7 +85,7 @@ class DataConfig:
                                     "half with the labels) or members (the K fold networks averaged: K times slower).")
 
     def __post_init__(self) -> None:
-        _choices(self)
+        choices(self)
         parse_folds(self.folds)
         object.__setattr__(self, "folds", str(self.folds).strip().lower())  # 5 and "5" alike in metadata.json
         _check(0.0 < self.val_split < 0.9, f"val_split must be in (0, 0.9) (got {self.val_split})")
@@ -185,7 +109,7 @@ class TokenizerConfig:
     max_length: int = setting(256, "Truncate texts to this many tokens.", metavar="N")
 
     def __post_init__(self) -> None:
-        _choices(self)
+        choices(self)
         _check(self.vocab_size >= 10, f"vocab_size must be at least 10 (got {self.vocab_size})")
         _check(self.min_frequency is None or self.min_frequency >= 1,
                f"min_frequency must be at least 1 (got {self.min_frequency})")
@@ -226,7 +150,7 @@ class ModelConfig:
                               "and prediction time. Try --members 3 --hidden-size 64.", metavar="N")
 
     def __post_init__(self) -> None:
-        _choices(self)
+        choices(self)
         _check(self.activation == Activation.tanh or self.cell == Cell.rnn,
                f"activation {self.activation.value!r} applies only to --cell rnn (LSTM and GRU use fixed gates)")
         _check(1 <= self.layers <= 8, f"layers must be between 1 and 8 (got {self.layers})")
@@ -283,7 +207,7 @@ class TrainConfig:
                                                           "negatives / positives), for skewed data.")
 
     def __post_init__(self) -> None:
-        _choices(self)
+        choices(self)
         _check(self.epochs is None or self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})")
         _check(self.batch_size >= 1, f"batch_size must be at least 1 (got {self.batch_size})")
         _check(self.lr > 0, f"lr must be positive (got {self.lr})")
@@ -330,7 +254,7 @@ class InitConfig:
                                         "--freeze-epochs).", metavar="X")
 
     def __post_init__(self) -> None:
-        _choices(self)
+        choices(self)
         _check(self.pretrain_epochs >= 1, f"pretrain_epochs must be at least 1 (got {self.pretrain_epochs})")
         _check(self.pretrain_tokens >= 1, f"pretrain_tokens must be at least 1 (got {self.pretrain_tokens})")
         _check(self.pretrain_minutes is None or self.pretrain_minutes > 0,
@@ -371,7 +295,7 @@ class PretrainConfig:
     precision: TrainPrecision = setting(TrainPrecision.auto, "auto: bfloat16 autocast where the CPU has it natively.")
 
     def __post_init__(self) -> None:
-        _choices(self)
+        choices(self)
         _check(self.epochs >= 1, f"epochs must be at least 1 (got {self.epochs})")
         _check(self.minutes is None or self.minutes > 0, f"minutes must be positive (got {self.minutes})")
         _check(self.tokens is None or self.tokens >= 1, f"tokens must be at least 1 (got {self.tokens})")
@@ -401,21 +325,3 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         return to_json(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Settings:
-        try:
-            return from_json(cls, data)
-        except SchemaError as err:
-            raise ConfigError(str(err)) from err
-
-
-def to_dict(config: Any) -> dict[str, Any]:
-    """A config as a plain JSON-ready dict."""
-    return to_json(config)
-
-
-def from_dict(cls: type, values: dict[str, Any]) -> Any:
-    """Rebuild a config, ignoring keys this version does not know."""
-    known = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in values.items() if k in known})

@@ -3,10 +3,13 @@
 A cold `textrnn predict "text"` is mostly imports. typer (which builds adapters for every option)
 and rich together cost about as much as onnxruntime itself, so `main` reads the simple `predict`
 forms itself into the same PredictRequest the typer command builds, and runs the same library call
-(textrnn.inference.predict) with only onnxruntime, tokenizers and numpy loaded:
+(textrnn.views.predictions.run_predict) with only onnxruntime, tokenizers and numpy loaded:
 
     predict [--model DIR] [--json | --csv] [--top-k N] [--precision P] [--device auto|cpu]
             [--threads N] TEXT... [-- TEXT...]
+
+The options and their choices are read from PredictRequest's fields (textrnn.inference.request), where
+`predict`'s options are declared for the typer command too; FAST names the ones this path reads.
 
 Anything else (other commands, --file or stdin, --help, any other option, --device cuda) and any
 error before output starts goes to the typer app in textrnn.cli, which owns the CLI's messages;
@@ -18,9 +21,7 @@ from __future__ import annotations
 
 import sys
 
-_VALUES = {"--model": "model", "--top-k": "top_k", "--precision": "precision", "--device": "device",
-           "--threads": "threads"}
-_FORMATS = {"--json": "json", "--csv": "csv"}
+FAST = ("model", "top_k", "precision", "device", "threads")  # the PredictRequest fields this path reads itself
 
 
 def _count(value: str) -> int | None:
@@ -28,11 +29,31 @@ def _count(value: str) -> int | None:
     return int(value) if value.isascii() and value.isdigit() and int(value) >= 1 else None
 
 
+def fast_options() -> tuple[dict[str, str], dict[str, str], dict[str, tuple[str, ...]]]:
+    """From PredictRequest's fields (where predict's options are declared): the fast path's value options
+    ({--flag: field}), its format switches ({--json: json, --csv: csv}) and each Choice field's values."""
+    from dataclasses import fields
+
+    from textrnn.inference.request import PredictRequest
+    from textrnn.options import Choice, Device, OutputFormat
+
+    typer_only = {"device": (Device.cuda,)}  # left to typer, which reports the provider and its errors
+
+    by_name = {f.name: f for f in fields(PredictRequest)}
+    values = {"--" + (by_name[n].metadata.get("flag") or n).replace("_", "-"): n for n in FAST}
+    formats = {f"--{fmt.value}": fmt.value for fmt in OutputFormat if fmt != OutputFormat.table}
+    kinds = {kind.__name__: kind for kind in Choice.__subclasses__()}
+    allowed = {n: tuple(c.value for c in kinds[by_name[n].type] if c not in typer_only.get(n, ()))
+               for n in FAST if by_name[n].type in kinds}
+    return values, formats, allowed
+
+
 def parse_fast_predict(argv: list[str]) -> dict | None:
     """The fields of a PredictRequest for a simple `predict TEXT...` command line, or None when typer
     must handle it."""
     if not argv or argv[0] != "predict":
         return None
+    values, formats, allowed = fast_options()
     opts: dict = {"texts": [], "format": "table"}
     args = iter(argv[1:])
     for arg in args:
@@ -40,15 +61,15 @@ def parse_fast_predict(argv: list[str]) -> dict | None:
             opts["texts"].extend(args)
             break
         name, eq, value = arg.partition("=")
-        if name in _VALUES:
+        if name in values:
             value = value if eq else next(args, None)
             if value is None:
                 return None
-            opts[_VALUES[name]] = value
-        elif arg in _FORMATS:
+            opts[values[name]] = value
+        elif arg in formats:
             if opts["format"] != "table":  # --json and --csv together: typer says so
                 return None
-            opts["format"] = _FORMATS[arg]
+            opts["format"] = formats[arg]
         elif arg.startswith("-") or not arg.strip():  # '-' (stdin), other options, empty texts
             return None
         else:
@@ -58,16 +79,17 @@ def parse_fast_predict(argv: list[str]) -> dict | None:
             return None
         if key in opts:
             opts[key] = _count(opts[key])
-    ok = (opts["texts"] and all(t.strip() for t in opts["texts"])
-          and opts.get("precision", "auto") in ("auto", "fp32", "int8")
-          and opts.get("device", "auto") in ("auto", "cpu"))
+    ok = opts["texts"] and all(t.strip() for t in opts["texts"]) and all(
+        opts[key] in choices for key, choices in allowed.items() if key in opts)
     return opts if ok else None
 
 
 def fast_predict(opts: dict) -> bool:
     """Run a parsed simple predict; False (nothing written) when it fails and typer should take over."""
     from textrnn.errors import TextrnnError
-    from textrnn.inference.predict import PredictRequest, open_predictor, write_predictions
+    from textrnn.inference.predict import open_predictor
+    from textrnn.inference.request import PredictRequest
+    from textrnn.views.predictions import write_predictions
 
     request = PredictRequest(**{**opts, "texts": tuple(opts["texts"])})
     try:

@@ -40,7 +40,7 @@ class LabelIssue:
     score: float
 
 
-def features(texts: Sequence[str], chars: bool = True):  # noqa: ANN201 - a scipy sparse matrix
+def features(texts: Sequence[str], chars: bool = True):  # a scipy sparse matrix
     """TF-IDF of word 1-2 grams and character 2-5 grams within words, side by side; without `chars`,
     of words alone."""
     import scipy.sparse as sp
@@ -53,7 +53,7 @@ def features(texts: Sequence[str], chars: bool = True):  # noqa: ANN201 - a scip
     return sp.hstack([words.fit_transform(texts), grams.fit_transform(texts)]).tocsr()
 
 
-def _model(seed: int, binary: bool = False):  # noqa: ANN202
+def _model(seed: int, binary: bool = False):
     from sklearn.linear_model import LogisticRegression
 
     if binary:  # dual: fewer rows than features

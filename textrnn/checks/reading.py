@@ -12,17 +12,20 @@ not UTF-8, no label column, no rows) stay errors, with the reader's own message.
 from __future__ import annotations
 
 import csv
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from textrnn.data import FORMATS, Dataset
-from textrnn.data.readers import LABEL_COLUMNS, TEXT_COLUMNS
+from textrnn.data.readers import (
+    LABEL_COLUMNS,
+    TEXT_COLUMNS,
+    delimited_rows,
+    fasttext_line,
+    find_column,
+    jsonl_objects,
+)
 from textrnn.data.stream import read_any
 from textrnn.errors import DataError
-
-_FASTTEXT_LINE = re.compile(r"^((?:__label__\S*(?:\s+|$))*)(.*)$", re.S)
 
 
 @dataclass
@@ -69,10 +72,11 @@ def read_checked(path: Path, text_column: str | None = None, label_column: str |
 
 
 def _column(columns: list[str], wanted: str | None, candidates: tuple[str, ...]) -> str | None:
-    if wanted is not None:
-        return wanted if wanted in columns else None
-    by_lower = {c.strip().lower(): c for c in columns}
-    return next((by_lower[name] for name in candidates if name in by_lower), None)
+    """The column the reader would take, or None where it finds none."""
+    try:
+        return find_column(columns, wanted, candidates, "", "")
+    except DataError:
+        return None
 
 
 def _labels(value: object, multi: bool, label_sep: str | None) -> str | tuple[str, ...] | None:
@@ -104,24 +108,13 @@ def _lenient(path: Path, fmt: str, text_column: str | None, label_column: str | 
             for n, line in enumerate(f, start=1):
                 if not line.strip():
                     continue
-                heads, text = _FASTTEXT_LINE.match(line.strip()).groups()
-                found = tuple(h[len("__label__"):] for h in heads.split())
+                found, text = fasttext_line(line)
                 multi = multi or len(found) != 1
                 raw_rows.append((n, text, found))
         elif fmt == "jsonl":
             columns: list[str] | None = None
             objects = []
-            for n, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    bad.append(BadRow(n, f"not valid JSON: {err.msg}", line.strip()[:200]))
-                    continue
-                if not isinstance(row, dict):
-                    bad.append(BadRow(n, "not a JSON object", line.strip()[:200]))
-                    continue
+            for n, row in jsonl_objects(f, path, lambda n, reason, raw: bad.append(BadRow(n, reason, raw))):
                 columns = columns or list(row)
                 objects.append((n, row))
             if columns is None:
@@ -133,21 +126,13 @@ def _lenient(path: Path, fmt: str, text_column: str | None, label_column: str | 
             raw_rows = [(n, row.get(text_col), row.get(label_col)) for n, row in objects]
             multi = multi_label or label_sep is not None or any(isinstance(x[2], list) for x in raw_rows)
         else:
-            reader = csv.reader(f, delimiter="," if fmt == "csv" else "\t")
-            header = next(reader, [])
+            header, rows = delimited_rows(f, fmt, path, lambda n, reason, raw: bad.append(BadRow(n, reason, raw)))
             ti = header.index(t) if (t := _column(header, text_column, TEXT_COLUMNS)) else -1
             li = header.index(lc) if (lc := _column(header, label_column, LABEL_COLUMNS)) else -1
             if ti < 0 or li < 0:
                 return None
-            for fields in reader:
-                if not any(x.strip() for x in fields):
-                    continue
-                if len(fields) > len(header):
-                    bad.append(BadRow(reader.line_num, f"{len(fields)} fields, the header has {len(header)}",
-                                      (",".join(fields))[:200]))
-                    continue
-                raw_rows.append((reader.line_num, fields[ti] if ti < len(fields) else None,
-                                 fields[li] if li < len(fields) else None))
+            for n, fields in rows:
+                raw_rows.append((n, fields[ti] if ti < len(fields) else None, fields[li] if li < len(fields) else None))
             multi = multi_label or label_sep is not None
     rows: list[int] = []
     bad_lines = {b.line for b in bad}

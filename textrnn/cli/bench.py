@@ -31,8 +31,8 @@ def bench_cmd(
       textrnn bench --data texts.txt --limit 20000
     """
     from textrnn.data import read_texts
+    from textrnn.export.bench import peak_gflops, run_bench
     from textrnn.folder import ModelFolder
-    from textrnn.inference.bench import peak_gflops, run_bench
     from textrnn.views.bench import render_bench_screen
 
     folder = ModelFolder.open(model)

@@ -13,7 +13,7 @@ import csv
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from textrnn.data.dataset import Dataset
@@ -29,8 +29,10 @@ FASTTEXT_LABEL = "__label__"
 _FASTTEXT_LINE = re.compile(r"^((?:__label__\S*(?:\s+|$))*)(.*)$", re.S)
 
 
-def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str,
-          path: Path) -> str:
+def find_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], what: str,
+                path: str | Path) -> str:
+    """The column named `wanted`, else the first of `candidates` (case and spaces ignored); DataError
+    naming the file and the columns found otherwise."""
     found = ", ".join(columns) if columns else "none"
     if wanted is not None:
         if wanted not in columns:
@@ -44,36 +46,82 @@ def _pick(columns: list[str], wanted: str | None, candidates: tuple[str, ...], w
                     f"found: {found}); name it with --{what}-column")
 
 
+def find_columns(columns: list[str], text_column: str | None, label_column: str | None, require_labels: bool,
+                 path: str | Path) -> tuple[str, str | None]:
+    """The text column and the label column (None unless `require_labels`) of a table, each found
+    once: DataError for a missing column or one whose name repeats."""
+    text_col = find_column(columns, text_column, TEXT_COLUMNS, "text", path)
+    label_col = find_column(columns, label_column, LABEL_COLUMNS, "label", path) if require_labels else None
+    for col in (text_col, label_col):
+        if col is not None and columns.count(col) > 1:
+            where = ", ".join(str(i + 1) for i, c in enumerate(columns) if c == col)
+            raise DataError(f"{path} has {columns.count(col)} columns named {col!r} (columns {where}); "
+                            "rename all but one")
+    return text_col, label_col
+
+
+def jsonl_objects(f: Iterable[str], path: str | Path,
+                  bad: Callable[[int, str, str], None] | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank JSON Lines line: the one JSON Lines parser. A line that
+    is not a JSON object raises DataError, or, given `bad`, is passed to bad(line, reason, raw) and skipped."""
+    for n, line in enumerate(f, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            reason = f"not valid JSON: {err.msg}"
+            row = None
+        else:
+            reason = "" if isinstance(row, dict) else "not a JSON object"
+        if reason:
+            if bad is None:
+                raise DataError(f"{path} line {n} is {reason}")
+            bad(n, reason, line.strip()[:200])
+            continue
+        yield n, row
+
+
+def delimited_rows(f: Iterable[str], fmt: str, path: str | Path, bad: Callable[[int, str, str], None] | None = None
+                   ) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """A CSV or TSV file's header and its data rows as (line number, fields), blank lines skipped: the one
+    CSV/TSV parser. A row with more fields than the header raises DataError, or, given `bad`, is passed
+    to bad(line, reason, raw) and skipped."""
+    reader = csv.reader(f, delimiter="," if fmt == "csv" else "\t")
+    header = next(reader, [])
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        for fields in reader:
+            if not any(x.strip() for x in fields):
+                continue  # blank lines
+            if len(fields) > len(header):
+                if bad is None:
+                    what = "a tab" if fmt == "tsv" else "a comma outside quotes"
+                    raise DataError(f"{path} line {reader.line_num} has {len(fields)} fields but the header has "
+                                    f"{len(header)}: is there {what} inside a text? (columns would shift)")
+                bad(reader.line_num, f"{len(fields)} fields, the header has {len(header)}", ",".join(fields)[:200])
+                continue
+            yield reader.line_num, fields
+
+    return header, rows()
+
+
+def fasttext_line(line: str) -> tuple[tuple[str, ...], str]:
+    """A fastText line's labels (the names after `__label__`) and its text."""
+    heads, text = _FASTTEXT_LINE.match(line.strip()).groups()
+    return tuple(h[len(FASTTEXT_LABEL):] for h in heads.split()), text
+
+
 def _read_rows(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]]:
     """The columns and (line number, row) pairs of a file."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
             if fmt == "jsonl":
-                rows = []
-                for n, line in enumerate(f, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as err:
-                        raise DataError(f"{path} line {n} is not valid JSON: {err.msg}") from err
-                    if not isinstance(row, dict):
-                        raise DataError(f"{path} line {n} is not a JSON object")
-                    rows.append((n, row))
+                rows = list(jsonl_objects(f, path))
                 columns = list(rows[0][1].keys()) if rows else []
                 return columns, rows
-            reader = csv.reader(f, delimiter="," if fmt == "csv" else "\t")
-            header = next(reader, [])
-            rows = []
-            for fields in reader:
-                if not any(x.strip() for x in fields):
-                    continue  # blank lines
-                if len(fields) > len(header):
-                    what = "a tab" if fmt == "tsv" else "a comma outside quotes"
-                    raise DataError(f"{path} line {reader.line_num} has {len(fields)} fields but the header has "
-                                    f"{len(header)}: is there {what} inside a text? (columns would shift)")
-                rows.append((reader.line_num, fields))
-            return header, rows
+            header, data = delimited_rows(f, fmt, path)
+            return header, list(data)
     except UnicodeDecodeError as err:
         raise DataError(f"{path} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
                         f"{err.start}); re-save it as UTF-8") from err
@@ -95,8 +143,8 @@ def _read_fasttext(path: Path, require_labels: bool, multi_label: bool) -> Datas
             for n, line in enumerate(f, start=1):
                 if not line.strip():
                     continue
-                heads, text = _FASTTEXT_LINE.match(line.strip()).groups()
-                found = tuple(_check_label(h[len(FASTTEXT_LABEL):], path, n) for h in heads.split())
+                names, text = fasttext_line(line)
+                found = tuple(_check_label(name, path, n) for name in names)
                 if any(not lab for lab in found):
                     raise DataError(f"{path} line {n}: an empty label ('{FASTTEXT_LABEL}' with no name)")
                 if not text.strip():
@@ -146,13 +194,7 @@ def load_dataset(path: str | Path, text_column: str | None = None, label_column:
         raise DataError(f"cannot read {path}: {err.strerror}") from err
     if not rows:
         raise DataError(f"{path} has no data rows (expected a header and at least one row)")
-    text_col = _pick(columns, text_column, TEXT_COLUMNS, "text", path)
-    label_col = _pick(columns, label_column, LABEL_COLUMNS, "label", path) if require_labels else None
-    for col in (text_col, label_col):
-        if col is not None and columns.count(col) > 1:
-            where = ", ".join(str(i + 1) for i, c in enumerate(columns) if c == col)
-            raise DataError(f"{path} has {columns.count(col)} columns named {col!r} (columns {where}); "
-                            "rename all but one")
+    text_col, label_col = find_columns(columns, text_column, label_column, require_labels, path)
     if fmt == "jsonl":
         get_text, get_label = (lambda row: row.get(text_col)), (lambda row: row.get(label_col))
     else:  # rows are lists of fields; a short row lacks its last columns
@@ -196,7 +238,7 @@ def load_dataset(path: str | Path, text_column: str | None = None, label_column:
 def iter_lines(path: str | Path) -> Iterator[str]:
     """Non-blank lines of a UTF-8 file ('-': stdin), read lazily, without their line endings."""
     try:
-        f = sys.stdin if str(path) == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+        f = sys.stdin if str(path) == "-" else open(path, encoding="utf-8")
     except FileNotFoundError as e:
         raise DataError(f"{path} does not exist") from e
     except OSError as e:

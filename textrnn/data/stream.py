@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from textrnn.data.dataset import Dataset
-from textrnn.data.readers import FORMATS, LABEL_COLUMNS, TEXT_COLUMNS, _pick
+from textrnn.data.readers import FORMATS, delimited_rows, find_columns, jsonl_objects
 from textrnn.data.tokens import TextListBuilder
 from textrnn.errors import DataError, MissingDependencyError
 from textrnn.text import printable
@@ -119,16 +119,10 @@ class _Rows:
 
     def _columns(self, columns: list[str], path: Path, text_column: str | None, label_column: str | None,
                  require_labels: bool) -> None:
-        self.text_col = _pick(columns, text_column, TEXT_COLUMNS, "text", path)
-        self.label_col = _pick(columns, label_column, LABEL_COLUMNS, "label", path) if require_labels else None
-        for col in (self.text_col, self.label_col):
-            if col is not None and columns.count(col) > 1:
-                where = ", ".join(str(i + 1) for i, c in enumerate(columns) if c == col)
-                raise DataError(f"{path} has {columns.count(col)} columns named {col!r} (columns {where}); "
-                                "rename all but one")
+        self.text_col, self.label_col = find_columns(columns, text_column, label_column, require_labels, path)
 
 
-class _text_rows(_Rows):  # noqa: N801 - used like a function: rows(path, ...)
+class _text_rows(_Rows):  # used like a function: rows(path, ...)
     """CSV/TSV rows (lists of fields) or JSON Lines objects, read line by line."""
 
     def __init__(self, path: Path, fmt: str, text_column: str | None, label_column: str | None,
@@ -152,15 +146,7 @@ class _text_rows(_Rows):  # noqa: N801 - used like a function: rows(path, ...)
 
     def _jsonl(self, f: Any) -> Iterator[tuple[int, Any, Any]]:
         path, first = self.path, True
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path} line {n} is not valid JSON: {err.msg}") from err
-            if not isinstance(row, dict):
-                raise DataError(f"{path} line {n} is not a JSON object")
+        for n, row in jsonl_objects(f, path):
             if first:  # the columns are the first object's keys, as load_dataset takes them
                 self._columns(list(row.keys()), path, *self.args)
                 first = False
@@ -170,27 +156,20 @@ class _text_rows(_Rows):  # noqa: N801 - used like a function: rows(path, ...)
 
     def _delimited(self, f: Any) -> Iterator[tuple[int, Any, Any]]:
         path, fmt = self.path, self.fmt
-        reader = csv.reader(f, delimiter="," if fmt == "csv" else "\t")
-        header = next(reader, [])
+        header, rows = delimited_rows(f, fmt, path)
         ti = li = -1
-        for fields in reader:
-            if not any(x.strip() for x in fields):
-                continue  # blank lines
-            if len(fields) > len(header):
-                what = "a tab" if fmt == "tsv" else "a comma outside quotes"
-                raise DataError(f"{path} line {reader.line_num} has {len(fields)} fields but the header has "
-                                f"{len(header)}: is there {what} inside a text? (columns would shift)")
+        for line, fields in rows:
             if ti < 0:
                 self._columns(header, path, *self.args)
                 ti = header.index(self.text_col)
                 li = header.index(self.label_col) if self.label_col is not None else -1
-            yield (reader.line_num, fields[ti] if ti < len(fields) else None,  # a short row lacks its last columns
+            yield (line, fields[ti] if ti < len(fields) else None,  # a short row lacks its last columns
                    fields[li] if 0 <= li < len(fields) else None)
         if ti < 0:
             raise DataError(f"{path} has no data rows (expected a header and at least one row)")
 
 
-class _parquet_rows(_Rows):  # noqa: N801
+class _parquet_rows(_Rows):
     """Parquet rows, read a record batch at a time (only the two columns)."""
 
     def __init__(self, path: Path, fmt: str, text_column: str | None, label_column: str | None,

@@ -52,7 +52,7 @@ class Vectors:
 def _open(path: Path) -> BinaryIO:
     with open(path, "rb") as f:
         magic = f.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")  # noqa: SIM115
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
 def _header(line: bytes) -> tuple[int, int] | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from textrnn.evaluation.metrics import confusion_counts
 from textrnn.schema import from_json, to_json
 
 RELIABILITY_BINS = 10
@@ -142,8 +143,7 @@ def analyze_predictions(texts: list[str], y_true: np.ndarray, probs: np.ndarray,
     class unless given)."""
     y_true = np.asarray(y_true)
     pred = probs.argmax(axis=1) if pred is None else pred
-    confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    np.add.at(confusion, (y_true, pred), 1)
     return Analysis.from_dict({"n": int(len(y_true)), **reliability(y_true, probs),
-                               "confused_pairs": confused_pairs(confusion.tolist(), labels),
+                               "confused_pairs": confused_pairs(confusion_counts(y_true, pred, len(labels)).tolist(),
+                                                                labels),
                                "misclassified": misclassified(texts, y_true, probs, labels, pred=pred)})

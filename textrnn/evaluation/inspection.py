@@ -20,11 +20,14 @@ not a view inside the full-text run. The hidden-state heatmap is from the full-t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from textrnn.errors import DataError
-from textrnn.folder import ModelFolder
+
+if TYPE_CHECKING:  # the folder is given; evaluation sits below the model folder
+    from textrnn.folder import ModelFolder
 
 
 @dataclass(frozen=True)

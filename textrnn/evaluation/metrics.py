@@ -55,11 +55,18 @@ class Metrics:
         return from_json(cls, d)
 
 
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.ndarray:
+    """The confusion matrix (classes, classes): [i][j] counts the texts of class i predicted j."""
+    counts = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return counts
+
+
 def compute_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str], metric: str = "accuracy",
                     y_pred: np.ndarray | None = None) -> Metrics:
     """Metrics from true class indices and predicted probabilities (n, classes) (the predicted classes
     are the most probable unless given); `metric` names the score that picks the kept epoch."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
+    from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_recall_fscore_support
 
     y_pred = probs.argmax(axis=1) if y_pred is None else y_pred
     classes = list(range(len(labels)))
@@ -73,6 +80,6 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, labels: list[str], me
         labels=tuple(labels),
         per_class=tuple(ClassScore(lab, float(p[i]), float(r[i]), float(f[i]), int(s[i]))
                         for i, lab in enumerate(labels)),
-        confusion=tuple(tuple(row) for row in confusion_matrix(y_true, y_pred, labels=classes).tolist()),
+        confusion=tuple(tuple(row) for row in confusion_counts(y_true, y_pred, len(labels)).tolist()),
         metric=metric,
     )

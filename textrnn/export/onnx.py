@@ -19,12 +19,12 @@ import numpy as np
 import torch
 
 from textrnn.errors import ExportMismatchError
+from textrnn.folder.store import ONNX_INPUT, ONNX_OUTPUT
 
 if TYPE_CHECKING:
     from textrnn.folder import ModelFolder
 
 OPSET = 17
-INPUT_NAME, OUTPUT_NAME = "input_ids", "logits"
 
 
 @contextmanager
@@ -97,9 +97,9 @@ def export_onnx(model: torch.nn.Module, path: str | Path) -> Path:
     with _quiet(), writing(path):
         torch.onnx.export(
             model, (example,), str(path), dynamo=False, opset_version=OPSET,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch_size", 1: "sequence_length"},
-                          OUTPUT_NAME: {0: "batch_size"}},
+            input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT],
+            dynamic_axes={ONNX_INPUT: {0: "batch_size", 1: "sequence_length"},
+                          ONNX_OUTPUT: {0: "batch_size"}},
         )
     _store_fp16(Path(path), fp16)
     return Path(path)
@@ -113,12 +113,10 @@ def check_parity(model: torch.nn.Module, onnx_path: str | Path, vocab_size: int,
     Raises ExportMismatchError when any logit differs by more than `atol` (absolute, after
     scaling by the logits' magnitude).
     """
-    import onnxruntime as ort
+    from textrnn.inference.sessions import default_threads, open_session
 
     model = model.cpu().eval()
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    session = open_session(Path(onnx_path), "cpu", default_threads())  # as predict opens it
     rng = np.random.default_rng(seed)
     worst = 0.0
     for batch, seq_len in [(1, 1), (1, 7), (3, 1), (4, 13), (9, 25), (64, 40), (2, max_length + 9)]:
@@ -129,7 +127,7 @@ def check_parity(model: torch.nn.Module, onnx_path: str | Path, vocab_size: int,
             ids[row, :n] = rng.integers(1, vocab_size, size=n)
         with torch.no_grad():
             expected = model(torch.from_numpy(ids)).numpy()
-        got = session.run([OUTPUT_NAME], {INPUT_NAME: ids})[0]
+        got = session.run([ONNX_OUTPUT], {ONNX_INPUT: ids})[0]
         diff = float(np.abs(got - expected).max() / max(1.0, np.abs(expected).max()))
         worst = max(worst, diff)
         if not diff <= atol:

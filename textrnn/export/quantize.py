@@ -23,7 +23,6 @@ from textrnn.folder.store import INT8_FILE, ONNX_FILE
 
 MAX_DROP = 0.5  # score points
 FAST_INT8_CELLS = (Cell.lstm,)
-Int8Result = Int8Info  # what quantize_model returns: the record it writes
 
 
 def decide(fp32_score: float, int8_score: float, max_drop: float = MAX_DROP) -> tuple[bool, float]:

@@ -20,6 +20,7 @@ from textrnn.errors import DataError, DeviceError, ModelFolderError
 from textrnn.folder import store
 from textrnn.folder.format import check_version, read_task, read_vocab_size
 from textrnn.folder.store import INT8_FILE, METADATA_FILE, ONNX_FILE, REQUIRED_FILES, TOKENIZER_FILE, WEIGHTS_FILE
+from textrnn.options import InferPrecision
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PRECISIONS", "ModelFolder"]
 
-PRECISIONS = ("auto", "fp32", "int8")  # which ONNX file to run (config.InferPrecision offers these)
+PRECISIONS = tuple(p.value for p in InferPrecision)  # which ONNX file to run
 
 
 def read_metadata(path: Path) -> dict[str, Any]:
@@ -115,10 +116,6 @@ class ModelFolder:
     @property
     def is_default(self) -> bool:
         return store.is_default(self.path)
-
-    @property
-    def has_weights(self) -> bool:
-        return (self.path / WEIGHTS_FILE).is_file()
 
     def onnx_file(self, precision: str = "auto", device: str = "auto") -> tuple[Path, str]:
         """The ONNX file to run and its precision: int8 when present (CPU only), else fp32.

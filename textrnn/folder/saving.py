@@ -23,7 +23,7 @@ from pathlib import Path
 
 from textrnn import interrupts
 from textrnn.errors import ModelFolderError
-from textrnn.folder.store import LOCK_FILE, METADATA_FILE, MODEL_FILES, _as_created, _os_error
+from textrnn.folder.store import LOCK_FILE, METADATA_FILE, MODEL_FILES, as_created, os_error
 
 STAGING = re.compile(r"^\..+\.(partial|old)-[a-z0-9_]{8}$")  # what mkdtemp makes below
 UNLOCKED_STALE_SECONDS = 600  # a staging folder with no lock file (older textrnn) this old is stale
@@ -49,7 +49,7 @@ def _check_replaceable(final: Path) -> None:
         try:
             other = sorted(e.name for e in final.iterdir() if e.name not in MODEL_FILES or not e.is_file())
         except OSError as err:
-            raise _os_error("read", final, err) from err
+            raise os_error("read", final, err) from err
         shown = ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
         what = f"holds files textrnn did not write ({shown})" if other else "is not a textrnn model folder"
         raise ModelFolderError(f"--force replaces model folders only; {final} {what}: choose another --out")
@@ -190,7 +190,7 @@ def _move_into_place(tmp: Path, final: Path, overwrite: bool) -> Path:
         except FileExistsError:
             continue
         except OSError as err:
-            raise _os_error("save the model as", target, err) from err
+            raise os_error("save the model as", target, err) from err
     raise ModelFolderError(f"cannot save the model: {final} and 999 suffixed names are taken")
 
 
@@ -224,7 +224,7 @@ def staging(final: str | Path, overwrite: bool = False) -> Iterator[Staged]:
         swept = sweep_stale(final.parent)
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.partial-"))
     except OSError as err:
-        raise _os_error("create", final, err) from err
+        raise os_error("create", final, err) from err
     lock = _Lock(tmp / LOCK_FILE)
     staged = Staged(tmp, final, swept=swept)
     try:
@@ -242,13 +242,13 @@ def staging(final: str | Path, overwrite: bool = False) -> Iterator[Staged]:
 def _follow_umask(folder: Path) -> None:
     """Give the folder and every file in it the permissions the user's umask gives new ones: writers
     that go through a temporary file (safetensors' save_file, tempfile) make theirs 0600."""
-    _as_created(folder, directory=True)
+    as_created(folder, directory=True)
     for dirpath, dirs, files in os.walk(folder):
         for name in dirs:
-            _as_created(Path(dirpath) / name, directory=True)
+            as_created(Path(dirpath) / name, directory=True)
         for name in files:
             if name != LOCK_FILE:
-                _as_created(Path(dirpath) / name, directory=False)
+                as_created(Path(dirpath) / name, directory=False)
 
 
 @contextmanager

@@ -24,6 +24,7 @@ INT8_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
+ONNX_INPUT, ONNX_OUTPUT = "input_ids", "logits"  # model.onnx's input (batch, tokens) int64 and output (batch, classes)
 LOCK_FILE = ".textrnn-lock"  # held (flock) by the process writing a staging folder
 DEFAULT_POINTER = "DEFAULT"
 REQUIRED_FILES = (ONNX_FILE, TOKENIZER_FILE, METADATA_FILE)
@@ -32,7 +33,7 @@ MODEL_FILES = frozenset({ONNX_FILE, INT8_FILE, TOKENIZER_FILE, WEIGHTS_FILE, MET
                          "encoder.safetensors", "encoder.json"})
 
 
-def _os_error(action: str, path: Path, err: OSError) -> ModelFolderError:
+def os_error(action: str, path: Path, err: OSError) -> ModelFolderError:
     return ModelFolderError(f"cannot {action} {path}: {err.strerror or err}")
 
 
@@ -57,7 +58,7 @@ def _umask() -> int:
     return mask
 
 
-def _as_created(path: Path, directory: bool) -> None:
+def as_created(path: Path, directory: bool) -> None:
     """Give a file or folder made by tempfile (0600/0700) the permissions the user's umask gives
     new ones, so that a service running as another user can read a model (as with `cp`)."""
     path.chmod((0o777 if directory else 0o666) & ~_umask())
@@ -69,7 +70,7 @@ def set_default(model_dir: Path) -> None:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise _os_error("create the models folder", root, err) from err
+        raise os_error("create the models folder", root, err) from err
     target = model_dir.resolve()
     try:
         value = str(target.relative_to(root.resolve()))
@@ -106,15 +107,15 @@ def _write_atomic(path: Path, text: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as err:
-        raise _os_error("write", path, err) from err
+        raise os_error("write", path, err) from err
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        _as_created(Path(tmp), directory=False)
+        as_created(Path(tmp), directory=False)
         os.replace(tmp, path)
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)
-        raise _os_error("write", path, err) from err
+        raise os_error("write", path, err) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -298,7 +298,7 @@ class Explainer:
         while chunk := list(islice(it, chunk_size)):
             yield self.explain(chunk, label, min_labels, top_k)
 
-    def _pool(self):  # noqa: ANN202 - a ThreadPoolExecutor, made on first use
+    def _pool(self):  # a ThreadPoolExecutor, made on first use
         if getattr(self, "_executor", None) is None:
             from concurrent.futures import ThreadPoolExecutor
 

@@ -11,6 +11,8 @@ import numpy as np
 
 from textrnn.errors import ConfigError, DataError, DeviceError, ModelFolderError
 from textrnn.folder import ModelFolder
+from textrnn.folder.store import ONNX_INPUT
+from textrnn.inference.request import CHUNK_SIZE
 from textrnn.inference.sessions import CPU, default_threads, open_session, session_threads
 from textrnn.tasks import Prediction
 from textrnn.tokenizer import encode, pad
@@ -22,7 +24,6 @@ if TYPE_CHECKING:  # imported when used: the one-text predict path stays light
 
 __all__ = ["CHUNK_SIZE", "Prediction", "Predictor", "load_predictor"]
 
-CHUNK_SIZE = 2048  # texts read, predicted and written at a time by predict_stream
 # Texts per batch when not given. CPU: 16, measured on 100,000 SST-2 lines with two batches at a
 # time: as fast as 32 or 64 (+-10%), and the peak memory of the batches in flight stays small
 # (1.13x that of 1,000 lines, against 1.24x at 32). GPUs want large batches.
@@ -80,11 +81,11 @@ class Predictor:
         against the one the model was trained with, the labels against the output width."""
         onnx_path = self.onnx_path
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or inputs[0].name != "input_ids" or inputs[0].type != "tensor(int64)" \
+        if len(inputs) != 1 or inputs[0].name != ONNX_INPUT or inputs[0].type != "tensor(int64)" \
                 or len(inputs[0].shape) != 2:
             found = ", ".join(f"{i.name} {i.type} rank {len(i.shape)}" for i in inputs)
             raise ModelFolderError(f"{onnx_path} is not a textrnn classifier: it takes {found}, "
-                                   "not input_ids tensor(int64) (batch, tokens)")
+                                   f"not {ONNX_INPUT} tensor(int64) (batch, tokens)")
         if not outputs or len(outputs[0].shape) != 2 or "float" not in outputs[0].type:
             raise ModelFolderError(f"{onnx_path} is not a textrnn classifier: its output is not "
                                    "(batch, classes) floats")
@@ -150,7 +151,7 @@ class Predictor:
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         try:
-            logits = self.session.run(None, {"input_ids": batch})[0]
+            logits = self.session.run(None, {ONNX_INPUT: batch})[0]
         except Exception as err:  # onnxruntime raises its own types (Fail, InvalidArgument, ...)
             raise ModelFolderError(f"{self.onnx_path} failed on a batch of {batch.shape[0]} texts "
                                    f"({str(err).splitlines()[0][:160]}); do the folder's files belong "

@@ -9,9 +9,10 @@ from pathlib import Path
 import onnxruntime as ort
 
 from textrnn.errors import DeviceError
+from textrnn.options import Device
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
-DEVICES = ("auto", "cpu", "cuda")  # config.Device offers these
+DEVICES = tuple(d.value for d in Device)
 
 
 def _cuda_driver_present() -> bool:
@@ -68,7 +69,7 @@ def open_session(path: Path, device: str = "auto", threads: int = 1) -> ort.Infe
         if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from pip's nvidia-* packages, if installed
             try:
                 ort.preload_dlls()
-            except Exception:  # noqa: BLE001 - best effort; the session below tells the truth
+            except Exception:  # best effort; the session below tells the truth
                 pass
         ort.set_default_logger_severity(4)  # a failed CUDA load is handled below, not printed
         try:

@@ -85,6 +85,7 @@ class Batcher:
 
     @property
     def queued_texts(self) -> int:
+        """Texts waiting, not yet running (what the queue bound counts)."""
         return self._queued_texts
 
     def start(self) -> None:

@@ -26,6 +26,10 @@ import numpy as np
 
 from textrnn import __version__
 from textrnn.errors import TextrnnError
+from textrnn.inference.records import explained_record, explanation_record, prediction_record, top_strings
+from textrnn.serving.settings import Limits
+
+__all__ = ["Limits", "RequestError"]  # Limits: declared with serve's other settings
 
 INPUT = "text"
 OUTPUTS = ("label", "probabilities", "top")
@@ -42,15 +46,6 @@ class RequestError(TextrnnError):
         super().__init__(message)
         self.status = status
         self.headers = headers or {}
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may hold: body bytes (413), texts and characters per text (422)."""
-
-    max_body_bytes: int = 1 << 20
-    max_texts: int = 256
-    max_text_chars: int = 100_000
 
 
 def dumps(value: Any) -> bytes:
@@ -132,7 +127,7 @@ class PredictBody:
     texts: list[str]
     top_k: int | None = None
     model: str | None = None
-    explain: bool = False  # each record also gets its `explanations` (textrnn.views.explain)
+    explain: bool = False  # each record also gets its `explanations` (textrnn.inference.records)
 
 
 def parse_predict(body: bytes, limits: Limits) -> PredictBody:
@@ -157,10 +152,7 @@ def parse_predict(body: bytes, limits: Limits) -> PredictBody:
 def predict_response(model: str, predictions: Sequence[Any], top_k: int | None, multi: bool = False,
                      explained: bool = False) -> bytes:
     """`predictions` are Predictions, or TextExplanations when `explained` (records with explanations)."""
-    if explained:
-        from textrnn.views.explain import record as make
-    else:
-        from textrnn.views.predictions import json_record as make
+    make = explained_record if explained else prediction_record
     return dumps({"model": model, "predictions": [make(p, top_k, multi) for p in predictions]})
 
 
@@ -336,8 +328,6 @@ def infer_response(model: str, request: InferBody, predictions: Sequence[Any], p
             if name == "label":
                 strings = [p.top[0][0] if p.top else "" for p in predictions]
             elif name == EXPLANATION:
-                from textrnn.views.explain import explanation_record
-
                 strings = [json.dumps([explanation_record(e) for e in item.explanations], ensure_ascii=False)
                            for item in explained]
             else:
@@ -360,22 +350,6 @@ def infer_response(model: str, request: InferBody, predictions: Sequence[Any], p
         return header, {"content-type": "application/json"}
     return header + b"".join(blobs), {"content-type": "application/octet-stream",
                                       "inference-header-content-length": str(len(header))}
-
-
-def top_strings(predictions: Sequence[Any]) -> list[str]:
-    """Each prediction's `top` as the JSON text json.dumps writes for [{"label", "probability"}, ...]
-    (built by hand: 5x faster, and this is per text)."""
-    quoted: dict[str, str] = {}
-    out = []
-    for p in predictions:
-        items = []
-        for label, probability in p.top:
-            q = quoted.get(label)
-            if q is None:
-                q = quoted[label] = json.dumps(label, ensure_ascii=False)
-            items.append(f'{{"label": {q}, "probability": {float(round(probability, 6))!r}}}')
-        out.append("[" + ", ".join(items) + "]")
-    return out
 
 
 def server_metadata() -> dict[str, Any]:

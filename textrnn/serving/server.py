@@ -19,26 +19,15 @@ import shutil
 import signal
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from textrnn.errors import ConfigError, ModelFolderError
 from textrnn.folder import ModelFolder, store
 from textrnn.inference.sessions import default_threads
-from textrnn.serving.settings import ServeSettings
+from textrnn.serving.settings import ServerOptions, ServeSettings
 
-
-@dataclass(frozen=True)
-class ServerOptions:
-    """Where to listen and how: host, port, worker processes and uvicorn's settings."""
-
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    timeout_graceful_shutdown: int = 30
-    timeout_keep_alive: int = 5
-    log_level: str = "warning"
-    access_log: bool = False
+__all__ = ["ServerOptions", "find_models", "run_server"]
 
 
 def find_models(model: str | Path | None, models_dir: str | Path | None,
@@ -79,6 +68,8 @@ def run_server(settings: ServeSettings, options: ServerOptions,
     from textrnn.serving.app import create_app, load_predictors
 
     settings.check()
+    if options.workers is None:  # the default: one per physical core (one with CUDA)
+        options = replace(options, workers=1 if settings.device == "cuda" else default_threads())
     if options.workers < 1:
         raise ConfigError(f"workers must be at least 1 (got {options.workers})")
     if options.workers > 1 and settings.threads is None and settings.device != "cuda":

@@ -3,11 +3,14 @@ throughput and FLOP rates, and a note on how each engine ran."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from textrnn.inference.bench import BenchResult
+if TYPE_CHECKING:  # a record drawn here; the view needs neither torch nor ONNX Runtime
+    from textrnn.export.bench import BenchResult
 
 
 def render_bench(result: BenchResult, peak: float | None = None) -> Table:

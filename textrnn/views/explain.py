@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TextIO
 
 from rich.console import Console
 from rich.text import Text
 
 from textrnn.inference.explain import Explanation, TextExplanation
-from textrnn.views.predictions import json_record
+from textrnn.inference.records import explained_record
 
 TOWARDS = ("#e5f5e0", "#c7e9c0", "#a1d99b", "#74c476", "#31a354")  # light to dark
 AGAINST = ("#fee0d2", "#fcbba1", "#fc9272", "#fb6a4a", "#de2d26")
@@ -101,40 +101,6 @@ def legend(color: bool) -> Text | str:
     return out
 
 
-def token_record(t: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"token": t.token, "start": t.start, "end": t.end, "weight": round(t.weight, 6),
-                           "removed": round(t.removed, 6), "alone": round(t.alone, 6)}
-    if t.linear is not None:
-        out["linear"] = round(t.linear, 6)
-    if not t.known:
-        out["known"] = False
-    return out
-
-
-def explanation_record(e: Explanation) -> dict[str, Any]:
-    """One label's explanation as JSON: label, probability, tokens (token, start, end, weight, removed,
-    alone, linear), the linear part (share, logit, bias, n-grams) and a note when there is nothing to explain."""
-    out: dict[str, Any] = {"label": e.label, "probability": round(e.probability, 6),
-                           "tokens": [token_record(t) for t in e.tokens]}
-    if e.linear is not None:
-        lin = e.linear
-        out["linear"] = {"share": lin.share, "logit": round(lin.logit, 6), "bias": round(lin.bias, 6),
-                         "ngrams": [{"ngram": g.ngram, "start": g.start, "end": g.end, "weight": round(g.weight, 6)}
-                                    for g in lin.ngrams]}
-    if e.note:
-        out["note"] = e.note
-    return out
-
-
-def record(item: TextExplanation, top_k: int | None, multi: bool) -> dict[str, Any]:
-    """`predict --json`'s record of the text, with its `explanations` (and `truncated` when cut)."""
-    out = json_record(item.prediction, top_k, multi)
-    out["explanations"] = [explanation_record(e) for e in item.explanations]
-    if item.truncated:
-        out["truncated"] = True
-    return out
-
-
 def write_explanations(chunks: Iterable[list[TextExplanation]], fmt: str, top_k: int | None, multi: bool,
                        stream: TextIO) -> int:
     """Write each chunk as it comes: JSON lines, or text (coloured on a terminal, with a legend first);
@@ -144,7 +110,8 @@ def write_explanations(chunks: Iterable[list[TextExplanation]], fmt: str, top_k:
     color = console.is_terminal and not console.no_color
     for chunk in chunks:
         if fmt == "json":
-            stream.write("".join(json.dumps(record(item, top_k, multi), ensure_ascii=False) + "\n" for item in chunk))
+            stream.write("".join(json.dumps(explained_record(item, top_k, multi), ensure_ascii=False) + "\n"
+                                 for item in chunk))
             stream.flush()
         else:
             if n == 0:

@@ -1,18 +1,26 @@
-"""Prediction output for `textrnn predict`: an aligned plain-text table, JSON lines or CSV.
+"""Prediction output for `textrnn predict`: an aligned plain-text table, JSON lines or CSV (the
+records of textrnn.inference.records), and `predict` as one call (`run_predict`), shared by the typer
+command and the fast one-text entry point (textrnn.entry), so both write the same output.
 
 Plain text rather than rich: rich costs as much to import as a cold one-text prediction takes, and
-these formats stream chunk by chunk with one header.
+these formats stream chunk by chunk with one header. Texts from a file or stdin are streamed: read,
+predicted and written a chunk at a time, so memory stays flat however long the input is, and output
+keeps input order. No torch, typer or rich.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from itertools import chain
 from typing import Any, TextIO
 
+from textrnn.errors import DataError
+from textrnn.inference.predict import open_predictor
+from textrnn.inference.predictor import Predictor
+from textrnn.inference.records import csv_rows, json_lines
+from textrnn.inference.request import PredictRequest
 from textrnn.text import fit
 
 TEXT_WIDTH = 60  # widest text column
@@ -49,43 +57,6 @@ def table_lines(predictions: list[Any], labels: list[str], header: bool, width: 
     return "\n".join(lines) + "\n"
 
 
-def json_record(p: Any, top_k: int | None, multi: bool = False) -> dict[str, Any]:
-    """One prediction as `predict --json` (and `serve`'s /predict) write it: text, label, probability
-    (and `top` when top_k > 1); multi-label: text and `labels`, every chosen label with its probability."""
-    if multi:
-        return {"text": p.text, "labels": [{"label": lab, "probability": round(pr, 6)} for lab, pr in p.top]}
-    out: dict[str, Any] = {"text": p.text, "label": p.label, "probability": round(p.probability, 6)}
-    if (top_k or 1) > 1:
-        out["top"] = [{"label": lab, "probability": round(pr, 6)} for lab, pr in p.top]
-    return out
-
-
-def json_lines(predictions: list[Any], top_k: int | None, multi: bool = False) -> str:
-    """One JSON object per prediction (see `record`)."""
-    return "".join(json.dumps(json_record(p, top_k, multi), ensure_ascii=False) + "\n" for p in predictions)
-
-
-def csv_rows(predictions: list[Any], top_k: int | None, header: bool, multi: bool = False) -> str:
-    """CSV: text,label,probability[,label_2,probability_2,...]; multi-label: text,labels,probabilities
-    with the chosen labels and their probabilities joined by '|'."""
-    import csv
-
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    if multi:
-        if header:
-            writer.writerow(["text", "labels", "probabilities"])
-        for p in predictions:
-            writer.writerow([p.text, "|".join(lab for lab, _ in p.top), "|".join(f"{pr:.6f}" for _, pr in p.top)])
-        return buf.getvalue()
-    if header:
-        extra = [f"{name}_{i}" for i in range(2, (top_k or 1) + 1) for name in ("label", "probability")]
-        writer.writerow(["text", "label", "probability", *extra])
-    for p in predictions:
-        writer.writerow([p.text, *(x for lab, pr in p.top for x in (lab, f"{pr:.6f}"))])
-    return buf.getvalue()
-
-
 def write_chunks(chunks: Iterable[list[Any]], fmt: str, top_k: int | None, labels: list[str],
                  stream: TextIO | None = None, multi: bool = False) -> int:
     """Write each chunk of predictions as it comes (header once); return how many were written."""
@@ -102,3 +73,31 @@ def write_chunks(chunks: Iterable[list[Any]], fmt: str, top_k: int | None, label
         stream.flush()
         n += len(chunk)
     return n
+
+
+def write_predictions(predictor: Predictor, request: PredictRequest, stream: TextIO | None = None) -> int:
+    """Classify the request's texts and write them as they come; returns how many were written."""
+    texts: Iterable[str] = request.texts
+    if request.file is not None:
+        from textrnn.data import iter_lines
+
+        texts = chain(texts, iter_lines(request.file))
+    multi = predictor.task.kind == "multi_label"
+    if request.explain:
+        from textrnn.views.explain import write_explanations
+
+        explained = predictor.explainer.explain_stream(texts, request.label, request.min_labels, request.top_k)
+        n = write_explanations(explained, request.format, request.top_k, multi, stream or sys.stdout)
+    else:
+        chunks = predictor.predict_stream(texts, request.top_k, request.batch_size, request.chunk_size,
+                                          request.min_labels)
+        n = write_chunks(chunks, request.format, request.top_k, predictor.labels, stream or sys.stdout, multi=multi)
+    if n == 0:
+        raise DataError(f"no text to classify: {request.file} has no non-blank lines")
+    return n
+
+
+def run_predict(request: PredictRequest, stream: TextIO | None = None,
+                notice: Callable[[str], None] | None = None) -> int:
+    """`textrnn predict`: check, load, classify, write. Returns the number of texts written."""
+    return write_predictions(open_predictor(request, notice), request, stream)

@@ -1,4 +1,4 @@
-"""Inference stage: classify a table file on Ray Data (`textrnn predict --engine ray`). No torch.
+"""Batch stage: classify a table file on Ray Data (`textrnn predict --engine ray`). No torch.
 
     textrnn predict --engine ray --file texts.parquet --out predictions.parquet [--address ray://head:10001]
 
@@ -21,35 +21,45 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textrnn.errors import ConfigError, DataError, MissingDependencyError
-from textrnn.inference.batch import BatchPredictor, PackedModel, RayActor
+from textrnn.options import TEXT_COLUMN_HELP, setting
+
+if TYPE_CHECKING:
+    from textrnn.batch.predictor import BatchPredictor
 
 INPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "json", ".ndjson": "json",
           ".json": "json", ".txt": "text"}
 OUTPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+DISTRIBUTED = "Distributed"  # the help section of the Ray options
 ROWS_PER_BATCH = 4096  # rows a Ray actor gets at a time (batched by length within them, 16 at a time)
 
 
 @dataclass(frozen=True)
 class TableRequest:
-    """A table file to classify on Ray, where to write the result, and how."""
+    """A table file to classify on Ray, where to write the result, and how. Each field with help is a
+    `predict` option of its own (the others come from PredictRequest's)."""
 
     file: str
-    out: str
+    out: str = setting(MISSING, "With --engine ray: write the input's rows and their predictions, in input order, to "
+                             "FILE (.parquet, .csv, .jsonl), or as Parquet files into DIR/.", metavar="FILE",
+                       panel=DISTRIBUTED)
     model: str | None = None
-    text_column: str | None = None
+    text_column: str | None = setting(None, TEXT_COLUMN_HELP, metavar="NAME")
     top_k: int = 1
     device: str = "cpu"
     precision: str = "auto"
-    address: str | None = None  # None: start Ray on this machine; "auto", or "ray://host:10001"
-    workers: int | None = None  # actors (one CPU each); default: every CPU Ray offers
+    address: str | None = setting(None, "With --engine ray: the Ray cluster (ray://head:10001, or auto); default: "
+                                        "start Ray on this machine.", metavar="ADDR", panel=DISTRIBUTED)
+    workers: int | None = setting(None, "With --engine ray: predicting actors, one CPU each (default: this "
+                                        "machine's CPUs, or a cluster's CPUs less one, left for reading and "
+                                        "writing).", metavar="N", min=1, panel=DISTRIBUTED)
     batch_size: int | None = None  # texts per ONNX Runtime batch
     rows_per_batch: int = ROWS_PER_BATCH
-    force: bool = False
+    force: bool = setting(False, "With --out: replace an existing file.", switch=True, panel=DISTRIBUTED)
 
     def check(self) -> None:
         if "://" not in self.file and not Path(self.file).exists():
@@ -99,7 +109,7 @@ class TableResult:
 def _ray() -> Any:
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as err:
         raise MissingDependencyError("--engine ray needs Ray Data: pip install 'textrnn[ray]'") from err
     return ray
@@ -160,24 +170,17 @@ def read_table(ray: Any, path: str, fmt: str) -> Any:
 
 def text_column_of(columns: list[str], wanted: str | None, path: str) -> str:
     """The text column, named or found by the names training data uses."""
-    from textrnn.data.readers import TEXT_COLUMNS
+    from textrnn.data.readers import TEXT_COLUMNS, find_column
 
-    if wanted is not None:
-        if wanted not in columns:
-            raise DataError(f"{path} has no {wanted!r} column (found: {', '.join(columns)})")
-        return wanted
-    by_lower = {c.strip().lower(): c for c in columns}
-    for name in TEXT_COLUMNS:
-        if name in by_lower:
-            return by_lower[name]
-    raise DataError(f"{path} has no text column (expected one of {', '.join(TEXT_COLUMNS[:6])}, ...; found: "
-                    f"{', '.join(columns)}); name it with --text-column")
+    return find_column(columns, wanted, TEXT_COLUMNS, "text", path)
 
 
 def predict_dataset(ds: Any, predictor: BatchPredictor, workers: int, rows_per_batch: int = ROWS_PER_BATCH) -> Any:
     """`ds` with the prediction columns: a pool of `workers` actors, one CPU each (the library call for a
     Ray Dataset you already have)."""
     import ray
+
+    from textrnn.batch.predictor import RayActor
 
     # in the object store once, by reference: the actors' arguments stay small
     return ds.map_batches(RayActor, fn_constructor_kwargs={"predictor": [ray.put(predictor)]},
@@ -187,6 +190,8 @@ def predict_dataset(ds: Any, predictor: BatchPredictor, workers: int, rows_per_b
 
 def predict_table(request: TableRequest) -> TableResult:
     """Classify a table file on Ray Data and write the rows with their predictions."""
+    from textrnn.batch.predictor import BatchPredictor, PackedModel
+
     request.check()
     ray = _ray()
     started = time.perf_counter()

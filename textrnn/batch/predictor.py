@@ -1,4 +1,4 @@
-"""Inference stage: a batch predictor for distributed data engines (Ray Data, Spark). No torch.
+"""Batch stage: a batch predictor for distributed data engines (Ray Data, Spark). No torch.
 
 A `BatchPredictor` is built on the driver from a model folder and sent to the workers: it carries
 the few files prediction needs (metadata.json, tokenizer.json, the ONNX model: a few MB) as bytes, so

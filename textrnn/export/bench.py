@@ -1,4 +1,4 @@
-"""Inference stage, measured: latency and throughput of one model on given texts, PyTorch eager vs ONNX
+"""Export stage, measured: latency and throughput of one model on given texts, PyTorch eager vs ONNX
 fp32 vs ONNX int8.
 
 Every engine is timed from text to class probabilities (tokenizing included):
