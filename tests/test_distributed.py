@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -198,7 +199,11 @@ def test_a_dead_process_ends_the_others_and_nothing_is_written(tmp_path, models_
     rest, _ = proc.communicate(timeout=120)
     output = "".join(lines) + rest
     assert proc.returncode != 0
-    assert "error: process 0 of 2 lost contact with another process" in output, output[-3000:]
+    # Process 0 either finds the dead one first and says so, or torchrun's agent, which ends the other
+    # processes when one dies, reaches it first with SIGTERM (exit 130, interrupted): a race of timing.
+    lost = "error: process 0 of 2 lost contact with another process" in output
+    stopped_by_torchrun = re.search(r"rank\s*:\s*0 .*\n\s*exitcode\s*:\s*130", output) is not None
+    assert lost or stopped_by_torchrun, output[-3000:]
     assert not (tmp_path / "m").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
