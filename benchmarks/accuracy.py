@@ -34,6 +34,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_name
 from rich.console import Console
 from rich.table import Table
 
@@ -248,12 +249,7 @@ def cpu() -> str:
 
     from textrnn.training.devices import resolve_precision
 
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    name = cpu_name()
     bf16 = resolve_precision("auto", torch.device("cpu")) == torch.bfloat16
     return f"{name}, {os.cpu_count()} cores, textrnn trains in {'bfloat16 (native)' if bf16 else 'fp32'}"
 

@@ -38,7 +38,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -47,6 +46,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_name
 from rich.console import Console
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,12 +58,7 @@ NOISE = 0.1
 
 
 def cpu() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
+    return cpu_name()
 
 def load(name: str, max_rows: int, seed: int = 0):  # a Dataset
     from textrnn.data.stream import read_any

@@ -22,28 +22,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("TEXTRNN_DATASETS", ROOT.parent / "shared" / "datasets"))
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                flags = Path("/proc/cpuinfo").read_text()
-                extra = ", AVX512-BF16" if "avx512_bf16" in flags else (", AVX2" if "avx2" in flags else "")
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores{extra})"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
+    flags = machine.cpu_flags()
+    extra = ", AVX512-BF16" if "avx512_bf16" in flags else (", AVX2" if "avx2" in flags else "")
+    return f"{machine.cpu_name()} ({os.cpu_count()} cores{extra})"
 
 class Others:
     """CPU time that processes other than this one and its children used while it ran (the 2 cores

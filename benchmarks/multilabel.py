@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_name
 from rich.console import Console
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,12 +38,7 @@ GRID = np.arange(0.05, 0.96, 0.05)
 
 
 def cpu() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
+    return cpu_name()
 
 def score(gold: np.ndarray, probs: np.ndarray, labels: list[str], threshold: float) -> dict:
     """micro-F1, macro-F1, P@1 of probabilities cut at one threshold (at least the top label), as textrnn scores."""

@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import cpu_name
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,12 +28,6 @@ SHARED = Path(os.environ.get("TEXTRNN_DATASETS", ROOT.parent / "shared" / "datas
 DATASETS = ["trec", "sst5", "mr", "subj"]
 
 
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def run(name: str, minutes: float | None, tokens: int | None) -> dict:

@@ -70,15 +70,18 @@ def _sample(name: str, rows: int, into: Path) -> Path:
     return into
 
 
-def test_the_default_recipe_learns_trec(tmp_path):
-    data = _sample("trec", ROWS, tmp_path / "trec.csv")
+def _train(data: Path, test: Path, tmp_path: Path) -> dict:
+    """The default `textrnn train` of `data`, scored on `test`, as a user runs it: its metadata.json."""
     out = tmp_path / "m"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TEXTRNN_MODELS": str(tmp_path / "models")}
-    proc = subprocess.run([sys.executable, "-m", "textrnn", "train", str(data), "--test",
-                           str(SHARED / "trec" / "test.csv"), "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "textrnn", "train", str(data), "--test", str(test), "--out", str(out)],
                           capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    meta = json.loads((out / "metadata.json").read_text())
+    return json.loads((out / "metadata.json").read_text())
+
+
+def test_the_default_recipe_learns_trec(tmp_path):
+    meta = _train(_sample("trec", ROWS, tmp_path / "trec.csv"), SHARED / "trec" / "test.csv", tmp_path)
     test, network = meta["results"]["test"]["metrics"]["accuracy"], meta["linear"]["network_val_score"]
     assert test >= TEST_FLOOR, f"test accuracy {test:.3f} is below the floor {TEST_FLOOR}"
     assert network >= NETWORK_FLOOR, f"the network's out-of-fold accuracy {network:.3f} is below {NETWORK_FLOOR}"
@@ -92,13 +95,7 @@ def test_the_default_recipe_learns_multi_label_cooking(tmp_path):
     random.Random(0).shuffle(lines)
     data = tmp_path / "cooking.txt"
     data.write_text("\n".join(lines[:COOKING_ROWS]) + "\n", encoding="utf-8")
-    out = tmp_path / "m"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TEXTRNN_MODELS": str(tmp_path / "models")}
-    proc = subprocess.run([sys.executable, "-m", "textrnn", "train", str(data), "--test",
-                           str(SHARED / "cooking" / "test.txt"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=900, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    meta = json.loads((out / "metadata.json").read_text())
+    meta = _train(data, SHARED / "cooking" / "test.txt", tmp_path)
     assert meta["task"]["kind"] == "multi_label"
     test, network = meta["results"]["test"]["metrics"], meta["linear"]["network_val_score"]
     assert test["micro_f1"] >= COOKING_MICRO_F1, f"test micro-F1 {test['micro_f1']:.3f} is below {COOKING_MICRO_F1}"
