@@ -41,7 +41,8 @@ def _texts(rng: np.random.Generator, n: int, vocab: int) -> list[np.ndarray]:
     return [rng.integers(1, vocab, size=rng.integers(1, 12)) for _ in range(n)]
 
 
-def test_the_graph_computes_the_features_training_learns_from():
+@pytest.mark.parametrize("sublinear", [False, True], ids=["count-tf (earlier folders)", "sublinear-tf"])
+def test_the_graph_computes_the_features_training_learns_from(sublinear):
     rng = np.random.default_rng(0)
     vocab, classes = 40, 3
     keep = np.ones(vocab, dtype=bool)
@@ -60,14 +61,21 @@ def test_the_graph_computes_the_features_training_learns_from():
     rows, idf = features_of.key_rows, features_of.idf
     features = len(idf) - 1
     assert features == len(np.unique(keys)) and idf[0] == 0  # every n-gram of the training texts
-    x = tfidf_matrix(texts, keys, len(ids), rows, idf)
+    x = tfidf_matrix(texts, keys, len(ids), rows, idf, sublinear)
     grams = [tfidf_keys(t, vocab, B, keep) for t in ids]
     no_repeat = [i for i, g in enumerate(grams) if len(set(g)) == len(g)]
-    norms = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())[no_repeat]
-    assert np.allclose(norms[norms > 0], 1.0)  # L2-normalised where no n-gram repeats
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())
+    assert np.allclose(norms[no_repeat][norms[no_repeat] > 0], 1.0)  # L2-normalised where no n-gram repeats
+    last = x[len(ids) - 1].toarray().ravel()  # 5 6 5 6: unigrams 5 and 6 twice, bigram 5-6 twice, 6-5 once
+    twice, once = rows[[5, 6, vocab + 5 * vocab + 6]] - 1, rows[vocab + 6 * vocab + 5] - 1
+    tf = 1 + np.log(2) if sublinear else 2.0
+    np.testing.assert_allclose(last[twice] / last[once], tf * idf[twice + 1] / idf[once + 1], rtol=1e-6)
+    if sublinear:
+        assert np.allclose(norms[norms > 0], 1.0)  # L2-normalised, repeats or not
 
     weight, bias = rng.normal(size=(features, classes)).astype(np.float32), rng.normal(size=classes).astype(np.float32)
-    linear = TfidfLayer.fitted(vocab, TfidfState(keep, B, rows, idf, weight, bias), compact=False)  # the fp32 table
+    linear = TfidfLayer.fitted(vocab, TfidfState(keep, B, rows, idf, weight, bias, sublinear),
+                               compact=False)  # the fp32 table
     with torch.no_grad():
         got = linear(torch.from_numpy(pad(ids))).numpy()
     np.testing.assert_allclose(got, np.asarray(x @ weight) + bias, rtol=1e-5, atol=1e-5)

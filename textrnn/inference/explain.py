@@ -113,6 +113,7 @@ class LinearTables:
     weight: np.ndarray  # (features + 1, classes)
     bias: np.ndarray  # (classes,)
     share: float  # alpha: its share of the mixed probabilities
+    sublinear: bool = False  # a feature's count weighs 1 + ln(count) (textrnn.model.tfidf)
 
     @property
     def vocab_size(self) -> int:
@@ -123,7 +124,7 @@ class LinearTables:
         return len(self.rows) - len(self.keep)
 
     @classmethod
-    def from_onnx(cls, paths: Sequence[Path], share: float) -> LinearTables | None:
+    def from_onnx(cls, paths: Sequence[Path], share: float, sublinear: bool = False) -> LinearTables | None:
         """The tables from the first of `paths` that holds them as floats (an int8 model may hold
         them quantized: then the fp32 file's); None when none has a linear part."""
         import onnx
@@ -146,7 +147,7 @@ class LinearTables:
                 continue
             return cls(found["linear.keep"].astype(bool), found["linear.rows"].astype(np.int64),
                        found["linear.idf"].astype(np.float64), weight.astype(np.float64),
-                       found["linear.bias"].astype(np.float64), float(share))
+                       found["linear.bias"].astype(np.float64), float(share), sublinear)
         return None
 
     def terms(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -160,7 +161,12 @@ class LinearTables:
         keys = np.concatenate([ids[uni], v + (ids[pairs] * v + ids[pairs + 1]) % self.buckets])
         rows = self.rows[keys]
         idf = self.idf[rows]
-        norm = max(float(np.sqrt(np.sum(idf**2))), 1e-6)
+        if self.sublinear:  # as the graph: each occurrence carries (1 + ln c) / c of its feature's value
+            count = (rows[:, None] == rows[None, :]).sum(axis=1).astype(np.float64)
+            idf = idf * (1.0 + np.log(count)) / count
+            norm = max(float(np.sqrt(np.sum(idf**2 * count))), 1e-6)
+        else:
+            norm = max(float(np.sqrt(np.sum(idf**2))), 1e-6)
         terms = (idf / norm)[:, None] * self.weight[rows]
         return np.concatenate([uni, pairs]), np.concatenate([uni, pairs + 1]), terms
 
@@ -208,7 +214,7 @@ class Explainer:
             from textrnn.folder.store import ONNX_FILE
 
             self.linear = LinearTables.from_onnx([predictor.onnx_path, folder.path / ONNX_FILE],
-                                                 folder.metadata.linear.alpha)
+                                                 folder.metadata.linear.alpha, folder.metadata.linear.sublinear_tf)
 
     def label_index(self, label: str | None) -> int | None:
         if label is None:

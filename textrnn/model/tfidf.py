@@ -14,9 +14,10 @@ Features, the same in numpy (training) and torch (the graph), over the content t
 punctuation, not a special token, not a single character of a word vocabulary, as scikit-learn's
 TF-IDF tokens): key = token id for a unigram, and vocab_size + (left * vocab_size + right) mod
 buckets for a bigram of two content tokens side by side; `rows` maps a key to its feature
-row (0: not a feature); a text's vector is idf[row] summed per feature over its n-grams, divided
-by the square root of the sum of idf[row] squared over its n-grams (L2 norm for texts that repeat no
-n-gram).
+row (0: not a feature); a text's vector is (1 + ln count) x idf[row] per feature (scikit-learn's
+sublinear_tf), L2-normalised. Folders saved before 2026-12-05 (LinearInfo.sublinear_tf False) keep
+theirs: idf[row] summed per feature over its n-grams, divided by the square root of the sum of
+idf[row] squared over its n-grams (the L2 norm for texts that repeat no n-gram).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class TfidfState:
     idf: np.ndarray
     weight: np.ndarray
     bias: np.ndarray
+    sublinear: bool = False  # a feature's count weighs 1 + ln(count) (False: the count, folders saved before)
 
     @property
     def features(self) -> int:
@@ -71,9 +73,9 @@ class TfidfLayer(nn.Module):
     and fp16 values) or, in folders saved before, the dense fp32 `weight` (`top_k` None)."""
 
     def __init__(self, vocab_size: int, features: int, num_classes: int, buckets: int,
-                 top_k: int | None = None) -> None:
+                 top_k: int | None = None, sublinear: bool = False) -> None:
         super().__init__()
-        self.vocab_size, self.buckets, self.features = vocab_size, buckets, features
+        self.vocab_size, self.buckets, self.features, self.sublinear = vocab_size, buckets, features, sublinear
         self.register_buffer("keep", torch.ones(vocab_size, dtype=torch.bool))  # content tokens
         self.register_buffer("rows", torch.zeros(vocab_size + buckets, dtype=torch.int32))
         self.register_buffer("idf", torch.zeros(features + 1))  # row 0: not a feature, weighs nothing
@@ -94,7 +96,7 @@ class TfidfLayer(nn.Module):
         weight, bias = state.weight, state.bias
         table = sparse(weight) if compact else None
         linear = cls(vocab_size, state.features, len(bias), state.buckets,
-                     table.cols.shape[1] if table is not None else None)
+                     table.cols.shape[1] if table is not None else None, state.sublinear)
         values = [(linear.keep, state.content), (linear.rows, state.key_rows), (linear.idf, state.idf),
                   (linear.bias, bias)]
         if table is not None:
@@ -113,8 +115,13 @@ class TfidfLayer(nn.Module):
         present = torch.cat([valid, valid[:, :-1] & valid[:, 1:]], dim=1)
         rows = self.rows[keys].long() * present.long()  # (batch, grams)
         idf = self.idf[rows]  # (batch, grams)
-        norm = idf.square().sum(dim=1, keepdim=True).sqrt().clamp(min=1e-6)
-        x = idf / norm  # (batch, grams): the TF-IDF vector
+        if self.sublinear:  # each occurrence of a feature seen c times in the text carries (1 + ln c) / c of it
+            count = (rows.unsqueeze(2) == rows.unsqueeze(1)).sum(dim=2).float()  # (batch, grams)
+            idf = idf * (1.0 + torch.log(count)) / count
+            norm = (idf.square() * count).sum(dim=1, keepdim=True).sqrt().clamp(min=1e-6)
+        else:
+            norm = idf.square().sum(dim=1, keepdim=True).sqrt().clamp(min=1e-6)
+        x = idf / norm  # (batch, grams): each occurrence's part of the TF-IDF vector
         if self.compact:  # each gram's kept weights, added into their classes
             parts = (self.vals[rows].float() * x.unsqueeze(2)).flatten(1)  # (batch, grams * top_k)
             classes = self.cols[rows].long().flatten(1)
@@ -162,7 +169,7 @@ def compose(network: nn.Module, task: Task, vocab_size: int, info: LinearInfo, s
     if state is not None:
         layer = TfidfLayer.fitted(vocab_size, state)
     else:
-        layer = TfidfLayer(vocab_size, info.features, len(task.labels), info.buckets, top_k)
+        layer = TfidfLayer(vocab_size, info.features, len(task.labels), info.buckets, top_k, info.sublinear_tf)
     return Mixed(network, layer, info.alpha, task).eval()
 
 
