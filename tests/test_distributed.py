@@ -30,7 +30,8 @@ torch.set_num_threads(1)
 from textrnn.config import ModelConfig, TrainConfig
 from textrnn.model import TextClassifier
 from textrnn.tasks import Task
-from textrnn.training.loop import FitHooks, Step, WeightAverage, train_epoch
+from textrnn.training.epochs import FitHooks, Step, WeightAverage, train_epoch
+from textrnn.training.loop import Classifying
 
 rng = np.random.default_rng(0)
 ids = [rng.integers(2, 40, size=n) for n in (5, 5, 5, 7, 3, 9, 5, 2, 6, 5, 4, 8)]
@@ -49,10 +50,11 @@ else:
     hooks = FitHooks()
 out = {}
 with hooks.fitting(model) as stepped:
-    step = Step(stepped, task, TrainConfig(word_dropout=0.0, lr=1e-2), torch.device("cpu"), torch.float32,
-                WeightAverage(model, 0.9))
+    objective = Classifying(task, ids, y, [], y[:0], TrainConfig(word_dropout=0.0, lr=1e-2), torch.device("cpu"),
+                            torch.float32, patience=1)
+    step = Step(stepped, objective, WeightAverage(model, 0.9))
     for k, batch in enumerate(batches):  # one optimizer step each
-        loss, _ = train_epoch(step, hooks.shard([batch]), ids, task.target_tensor(y), 1, None, hooks)
+        loss, _, _ = train_epoch(step, hooks.shard([batch]), 1, None, hooks)
         out[f"loss{k}"] = np.array(loss)
         for name, p in model.named_parameters():
             out[f"param{k}.{name}"] = p.detach().numpy().copy()

@@ -43,7 +43,7 @@ from torch import nn
 from textrnn import interrupts
 from textrnn.errors import TextrnnError, TrainingError
 from textrnn.training.devices import resolve_device
-from textrnn.training.loop import FitHooks, FitResult
+from textrnn.training.epochs import FitHooks, FitResult
 
 if TYPE_CHECKING:
     from textrnn.config import Settings
@@ -114,24 +114,23 @@ class _Processes(FitHooks):
             raise TrainingError(f"process {other} of {self.where.world} read different training data, or built a "
                                 "different tokenizer, than process 0: every process must see the same files")
 
+    def alike(self) -> FitHooks:
+        return Together(self.where)
 
-class DataParallel(_Processes):
-    """One model trained by all processes (DistributedDataParallel), each computing its rows of every batch."""
 
-    def __init__(self, where: Place, device: torch.device) -> None:
+class Together(_Processes):
+    """Every process does the same work whole (the same batches and steps, as the language model each
+    pretrains for itself) and they stop together: Ctrl-C and SIGTERM are agreed between steps, every
+    CHECK_EVERY steps and at each epoch's end, and rank 0's stop decision is the one all follow."""
+
+    def __init__(self, where: Place) -> None:
         super().__init__(where)
-        self.device = device
         self.interrupted = False  # a Ctrl-C or SIGTERM seen here, not yet agreed
 
     @contextmanager
     def fitting(self, model: nn.Module) -> Iterator[nn.Module]:
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
-            if self.device.type == "cuda" else None
-        wrapped = DistributedDataParallel(model, device_ids=ids)  # broadcasts rank 0's initial weights
         with self._deferred_interrupts():
-            yield wrapped
+            yield model
 
     @contextmanager
     def _deferred_interrupts(self) -> Iterator[None]:
@@ -159,19 +158,17 @@ class DataParallel(_Processes):
         if self.interrupted:  # after the last check: stop as if it had come a moment earlier
             raise KeyboardInterrupt
 
-    def _any_interrupted(self) -> bool:
-        flag = torch.tensor([int(self.interrupted)], dtype=torch.int64)
-        dist.all_reduce(flag)
-        return bool(flag.item())
+    def any_interrupted(self) -> bool:
+        """Whether a Ctrl-C or SIGTERM came to any process (one tiny all-reduce)."""
+        return self.any_process(self.interrupted)
+
+    def any_process(self, flag: bool) -> bool:
+        state = torch.tensor([int(flag)], dtype=torch.int64)
+        dist.all_reduce(state)
+        return bool(state.item())
 
     def shard(self, batches: list[np.ndarray]) -> _Shares:
-        return _Shares(self, batches)
-
-    def average(self, values: tuple[float, ...], rows: int) -> tuple[float, ...]:
-        totals = torch.tensor([*(v * rows for v in values), rows], dtype=torch.float64)
-        dist.all_reduce(totals)
-        n = max(totals[-1].item(), 1.0)
-        return tuple(float(t) / n for t in totals[:-1].tolist())
+        return _Shares(self, batches, split=False)
 
     def agree_stop(self, stop: bool) -> bool:
         """Rank 0's decision (all processes validated the same weights), and any process's Ctrl-C."""
@@ -182,12 +179,39 @@ class DataParallel(_Processes):
         return bool(state[0].item())
 
 
-class _Shares:
-    """This process's rows of each batch, with the weight of their loss; between steps, every
-    CHECK_EVERY steps, a Ctrl-C on any process stops them all at the same step."""
+class DataParallel(Together):
+    """One model trained by all processes (DistributedDataParallel), each computing its rows of every batch."""
 
-    def __init__(self, hooks: DataParallel, batches: list[np.ndarray]) -> None:
-        self.hooks, self.batches = hooks, batches
+    def __init__(self, where: Place, device: torch.device) -> None:
+        super().__init__(where)
+        self.device = device
+
+    @contextmanager
+    def fitting(self, model: nn.Module) -> Iterator[nn.Module]:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
+            if self.device.type == "cuda" else None
+        wrapped = DistributedDataParallel(model, device_ids=ids)  # broadcasts rank 0's initial weights
+        with self._deferred_interrupts():
+            yield wrapped
+
+    def shard(self, batches: list[np.ndarray]) -> _Shares:
+        return _Shares(self, batches)
+
+    def average(self, values: tuple[float, ...], rows: int) -> tuple[float, ...]:
+        totals = torch.tensor([*(v * rows for v in values), rows], dtype=torch.float64)
+        dist.all_reduce(totals)
+        n = max(totals[-1].item(), 1.0)
+        return tuple(float(t) / n for t in totals[:-1].tolist())
+
+
+class _Shares:
+    """This process's rows of each batch (`split`; else the whole batch), with the weight of their loss;
+    between steps, every CHECK_EVERY steps, a Ctrl-C on any process stops them all at the same step."""
+
+    def __init__(self, hooks: Together, batches: list[np.ndarray], split: bool = True) -> None:
+        self.hooks, self.batches, self.split = hooks, batches, split
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -195,8 +219,11 @@ class _Shares:
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
         rank, world = self.hooks.where.rank, self.hooks.where.world
         for n, batch in enumerate(self.batches):
-            if n % CHECK_EVERY == CHECK_EVERY - 1 and self.hooks._any_interrupted():
+            if n % CHECK_EVERY == CHECK_EVERY - 1 and self.hooks.any_interrupted():
                 raise KeyboardInterrupt
+            if not self.split:
+                yield batch, 1.0
+                continue
             rows = np.array_split(batch, world)[rank]
             if len(rows):
                 # DDP averages the processes' gradients: scaled by world * share, the average is the batch mean's
