@@ -52,6 +52,7 @@ CHECK_EVERY = 16  # steps between checks for a Ctrl-C on any process (one tiny a
 # A process that trained its ensemble members waits for the others (which may train for hours);
 # one model's processes move in step, so PyTorch's default (30 minutes) is kept for them.
 MEMBERS_TIMEOUT = timedelta(days=7)
+LEAVE_TIMEOUT = timedelta(seconds=30)  # processes that agreed to stop wait this long for each other to leave
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Together(_Processes):
 
     def __init__(self, where: Place) -> None:
         super().__init__(where)
-        self.interrupted = False  # a Ctrl-C or SIGTERM seen here, not yet agreed
+        self.interrupted = 0  # the Ctrl-C (SIGINT) or SIGTERM seen here, not yet agreed; 0: none
 
     @contextmanager
     def fitting(self, model: nn.Module) -> Iterator[nn.Module]:
@@ -143,11 +144,9 @@ class Together(_Processes):
         previous = {s: signal.getsignal(s) for s in signals}
 
         def note(signum: int, frame: Any) -> None:
-            self.interrupted = True
-            if interrupts.state.received is None:  # for exit code 130 (textrnn.interrupts)
-                interrupts.state.received = signum
+            self.interrupted = self.interrupted or signum
 
-        self.interrupted = False
+        self.interrupted = 0
         for s in signals:
             signal.signal(s, note)
         try:
@@ -156,15 +155,26 @@ class Together(_Processes):
             for s, handler in previous.items():
                 signal.signal(s, handler)
         if self.interrupted:  # after the last check: stop as if it had come a moment earlier
-            raise KeyboardInterrupt
+            self._stop(self.interrupted)
 
-    def any_interrupted(self) -> bool:
-        """Whether a Ctrl-C or SIGTERM came to any process (one tiny all-reduce)."""
-        return self.any_process(self.interrupted)
+    @staticmethod
+    def _stop(signum: int) -> NoReturn:
+        """Stop this process for a signal agreed by all (it came to this process or to another)."""
+        if interrupts.state.received is None:  # for the exit code (130) and the line that names the signal
+            interrupts.state.received = signum
+        interrupts.state.agreed = True
+        raise KeyboardInterrupt
+
+    def check_interrupts(self) -> None:
+        """After a Ctrl-C or SIGTERM to any process, KeyboardInterrupt on every one (one tiny all-reduce)."""
+        state = torch.tensor([self.interrupted], dtype=torch.int64)
+        dist.all_reduce(state, op=dist.ReduceOp.MAX)
+        if state.item():
+            self._stop(int(state.item()))
 
     def any_process(self, flag: bool) -> bool:
         state = torch.tensor([int(flag)], dtype=torch.int64)
-        dist.all_reduce(state)
+        dist.all_reduce(state, op=dist.ReduceOp.MAX)
         return bool(state.item())
 
     def shard(self, batches: list[np.ndarray]) -> _Shares:
@@ -172,10 +182,10 @@ class Together(_Processes):
 
     def agree_stop(self, stop: bool) -> bool:
         """Rank 0's decision (all processes validated the same weights), and any process's Ctrl-C."""
-        state = torch.tensor([int(stop and self.is_writer), int(self.interrupted)], dtype=torch.int64)
-        dist.all_reduce(state)
+        state = torch.tensor([int(stop and self.is_writer), self.interrupted], dtype=torch.int64)
+        dist.all_reduce(state, op=dist.ReduceOp.MAX)
         if state[1].item():
-            raise KeyboardInterrupt
+            self._stop(int(state[1].item()))
         return bool(state[0].item())
 
 
@@ -219,8 +229,8 @@ class _Shares:
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
         rank, world = self.hooks.where.rank, self.hooks.where.world
         for n, batch in enumerate(self.batches):
-            if n % CHECK_EVERY == CHECK_EVERY - 1 and self.hooks.any_interrupted():
-                raise KeyboardInterrupt
+            if n % CHECK_EVERY == CHECK_EVERY - 1:
+                self.hooks.check_interrupts()
             if not self.split:
                 yield batch, 1.0
                 continue
@@ -274,6 +284,9 @@ def distributed_run(settings: Settings) -> Iterator[FitHooks]:
             raise
         _quiet_exit(1)
     except KeyboardInterrupt:
+        if interrupts.state.agreed:  # every process is here: they leave together (see _leave_together)
+            _leave_together()
+        interrupts.ending()  # its clean-up done; torchrun ends the others when one exits: not rank 0's last line
         if hooks.is_writer:
             raise
         _quiet_exit(130)
@@ -291,6 +304,16 @@ def _is_lost_peer(err: BaseException) -> bool:
     text = str(err).lower()
     return isinstance(err, dist.DistError) or any(
         s in text for s in ("connection closed", "connection reset", "broken pipe", "gloo", "nccl", "timed out"))
+
+
+def _leave_together() -> None:
+    """A barrier before the process group is torn down: a process that leaves while another still holds
+    its connections can make gloo abort that one (SIGABRT). Bounded: a process that is not coming (it
+    stopped on its own) does not hold the others up."""
+    try:
+        dist.monitored_barrier(timeout=LEAVE_TIMEOUT)
+    except Exception:  # leaving anyway
+        pass
 
 
 def _quiet_exit(code: int) -> NoReturn:
@@ -314,6 +337,9 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
         run(args)
     except SignalException:
         return 130
-    except ChildFailedError:  # the process that failed printed its error line; torchrun's report adds nothing
-        return 1
+    except ChildFailedError as failed:  # the process that failed printed its error line; torchrun's report adds nothing
+        # a process ended by an agreed Ctrl-C or SIGTERM (130), and none by an error: interrupted, not failed (the
+        # others may show torchrun's own SIGTERM or a teardown abort)
+        codes = {f.exitcode for f in failed.failures.values()}
+        return 130 if 130 in codes and 1 not in codes else 1
     return 0
