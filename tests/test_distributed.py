@@ -248,6 +248,8 @@ dist.init_process_group("gloo")
 where = place()
 hooks = DataParallel(where, torch.device("cpu"))
 hooks.check_inputs([np.array([2, 3])], np.array([0]))  # the same everywhere: passes
+# a decision by each process's clock (the pretraining's --pretrain-minutes): any process's yes is every one's
+assert hooks.any_process(where.rank == 1) and not hooks.any_process(False)
 try:
     hooks.check_inputs([np.array([2, 3 + where.rank])], np.array([0]))  # process 1 tokenized differently
 except TrainingError as err:
@@ -292,5 +294,6 @@ def test_a_signal_during_pretraining_ends_every_process_with_nothing_saved(tmp_p
     said = [line for line in output.splitlines() if "nothing was saved" in line]
     assert len(said) == 1 and said[0].startswith(f"stopped by {name} during: Pretraining a language model"), output
     assert "Traceback" not in output and "epoch   2 " not in rest.split("Pretraining")[-1], output
+    print(f"{to} {name}: ended {time.monotonic() - sent:.1f} s after the signal")
     assert time.monotonic() - sent < 30 and not any(Path(f"/proc/{pid}").exists() for pid in ranks.values())
     assert not (tmp_path / "m").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -15,11 +15,16 @@ go on if any differs. Then, by `--members`:
 - an ensemble (`--members N`): member i is trained by process i mod P, on all the data, with no
   gradient exchange; rank 0 gathers the members.
 
+The automatic language-model pretraining is not split: every process trains the same language
+model whole (`FitHooks.alike`: `Together`), as one process would.
+
 Only rank 0 (`is_writer`) shows progress and writes the model folder and the DEFAULT pointer.
-Ctrl-C (torchrun passes SIGINT to every process) or SIGTERM is noted, agreed by all processes at the
-next check (every CHECK_EVERY steps and at each epoch's end) and then handled as in one process:
-rank 0 keeps the best finished epoch; a dead process makes torchrun end the others. Backend: gloo
-for CPU tensors, NCCL for CUDA ones (with `--device cuda`, each process on GPU LOCAL_RANK).
+Ctrl-C (torchrun passes SIGINT to every process) or SIGTERM, to any process, is noted, agreed by all
+processes at the next check (every CHECK_EVERY steps and at each epoch's end; in the classifier's fit
+and in the pretraining) and then handled as in one process: rank 0 keeps the best finished epoch,
+or says that nothing was saved; the processes leave together and exit 130. A dead process makes
+torchrun end the others. Backend: gloo for CPU tensors, NCCL for CUDA ones (with `--device cuda`,
+each process on GPU LOCAL_RANK).
 """
 
 from __future__ import annotations
