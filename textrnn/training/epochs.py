@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -120,7 +121,7 @@ class Loss:
     seen: tuple[Any, ...] = ()
 
 
-class Objective:
+class Objective(ABC):
     """What a fit trains for: a loss function and the per-task parts around it. Subclasses give
     `loss`, `optimizer` and `end_epoch`; the others have defaults."""
 
@@ -128,16 +129,18 @@ class Objective:
     lr = 0.0  # for that message
     clip_norm = 1.0  # gradients are clipped to this norm
 
+    @abstractmethod
     def optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
-        raise NotImplementedError
+        """The optimizer of `model`'s parameters (the module that runs the steps)."""
 
+    @abstractmethod
     def loss(self, model: nn.Module, rows: np.ndarray) -> Loss | None:
         """The loss of the batch of `rows`, computed with `model` (the module that runs the steps);
         None: nothing to learn from these rows (no step)."""
-        raise NotImplementedError
 
     def start_epoch(self, model: nn.Module, epoch: int) -> None:
-        """Before each epoch's steps (layers frozen in the first epochs, ...)."""
+        """Before each epoch's steps (layers frozen in the first epochs, ...); by default nothing."""
+        return None
 
     def running_score(self) -> Any:
         """The epoch's training score: an object with add(*Loss.seen) and value(); None: none (NaN)."""
@@ -148,11 +151,11 @@ class Objective:
         batch, after its epoch's validation)."""
         return False
 
+    @abstractmethod
     def end_epoch(self, model: nn.Module, epoch: int, loss: float, score: float,
                   started: float) -> tuple[EpochStats, bool, bool]:
         """After an epoch's steps (mean loss, training score; `started`: its perf_counter at the start):
         (its statistics with validation, whether it is the best epoch so far, whether to stop)."""
-        raise NotImplementedError
 
 
 class Step:
