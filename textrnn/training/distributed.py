@@ -159,15 +159,15 @@ class Together(_Processes):
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-        if self.interrupted:  # after the last check: stop as if it had come a moment earlier
-            self._stop(self.interrupted)
+        if self.interrupted:  # after the last check: stop as if it had come a moment earlier (not agreed)
+            self._stop(self.interrupted, agreed=False)
 
     @staticmethod
-    def _stop(signum: int) -> NoReturn:
-        """Stop this process for a signal agreed by all (it came to this process or to another)."""
+    def _stop(signum: int, agreed: bool = True) -> NoReturn:
+        """Stop this process for a signal (`agreed`: by all processes; it came to this one or to another)."""
         if interrupts.state.received is None:  # for the exit code (130) and the line that names the signal
             interrupts.state.received = signum
-        interrupts.state.agreed = True
+        interrupts.state.agreed = agreed
         raise KeyboardInterrupt
 
     def check_interrupts(self) -> None:
