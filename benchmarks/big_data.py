@@ -109,18 +109,18 @@ def time_steps(settings, vocab, train, train_ids, steps, np, torch) -> float:
     """Seconds for `steps` optimizer steps of the default model on this data (as the fit loop runs them)."""
     from textrnn.model import build_member
     from textrnn.tasks import Task
-    from textrnn.tokenizer import pad
     from textrnn.training.batches import length_batches
     from textrnn.training.devices import resolve_device, resolve_precision
-    from textrnn.training.loop import Step, WeightAverage, token_lengths
+    from textrnn.training.epochs import Step, WeightAverage
+    from textrnn.training.loop import Classifying, token_lengths
 
     task = Task.from_training_data(train)
-    targets = task.target_tensor(task.targets(train))
     torch.manual_seed(0)
     model = build_member(settings.model, vocab, task)
     device = resolve_device("cpu")
-    step = Step(model, task, settings.train, device, resolve_precision("auto", device),
-                WeightAverage(model, settings.train.ema))
+    objective = Classifying(task, train_ids, task.targets(train), [], None, settings.train, device,
+                            resolve_precision("auto", device), patience=1)
+    step = Step(model, objective, WeightAverage(model, settings.train.ema))
     model.train()
     rng = np.random.default_rng(0)
     lengths = token_lengths(train_ids)
@@ -131,7 +131,7 @@ def time_steps(settings, vocab, train, train_ids, steps, np, torch) -> float:
                 t = time.perf_counter()
             if done == steps + 100:
                 break
-            step(torch.from_numpy(pad([train_ids[j] for j in idx])), targets[idx])
+            step(idx)
             done += 1
     return time.perf_counter() - t
 

@@ -30,7 +30,8 @@ torch.set_num_threads(1)
 from textrnn.config import ModelConfig, TrainConfig
 from textrnn.model import TextClassifier
 from textrnn.tasks import Task
-from textrnn.training.loop import FitHooks, Step, WeightAverage, train_epoch
+from textrnn.training.epochs import FitHooks, Step, WeightAverage, train_epoch
+from textrnn.training.loop import Classifying
 
 rng = np.random.default_rng(0)
 ids = [rng.integers(2, 40, size=n) for n in (5, 5, 5, 7, 3, 9, 5, 2, 6, 5, 4, 8)]
@@ -49,10 +50,11 @@ else:
     hooks = FitHooks()
 out = {}
 with hooks.fitting(model) as stepped:
-    step = Step(stepped, task, TrainConfig(word_dropout=0.0, lr=1e-2), torch.device("cpu"), torch.float32,
-                WeightAverage(model, 0.9))
+    objective = Classifying(task, ids, y, [], y[:0], TrainConfig(word_dropout=0.0, lr=1e-2), torch.device("cpu"),
+                            torch.float32, patience=1)
+    step = Step(stepped, objective, WeightAverage(model, 0.9))
     for k, batch in enumerate(batches):  # one optimizer step each
-        loss, _ = train_epoch(step, hooks.shard([batch]), ids, task.target_tensor(y), 1, None, hooks)
+        loss, _, _ = train_epoch(step, hooks.shard([batch]), 1, None, hooks)
         out[f"loss{k}"] = np.array(loss)
         for name, p in model.named_parameters():
             out[f"param{k}.{name}"] = p.detach().numpy().copy()
@@ -246,6 +248,8 @@ dist.init_process_group("gloo")
 where = place()
 hooks = DataParallel(where, torch.device("cpu"))
 hooks.check_inputs([np.array([2, 3])], np.array([0]))  # the same everywhere: passes
+# a decision by each process's clock (the pretraining's --pretrain-minutes): any process's yes is every one's
+assert hooks.any_process(where.rank == 1) and not hooks.any_process(False)
 try:
     hooks.check_inputs([np.array([2, 3 + where.rank])], np.array([0]))  # process 1 tokenized differently
 except TrainingError as err:
@@ -263,3 +267,33 @@ def test_processes_refuse_to_train_on_different_data(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     for rank in (0, 1):  # every process stops, with the same message
         assert "process 1 of 2 read different training data" in (tmp_path / f"err{rank}").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+@pytest.mark.parametrize("to, sig, name", [("process 1", signal.SIGTERM, "SIGTERM"),
+                                            ("torchrun", signal.SIGINT, "Ctrl-C")])
+def test_a_signal_during_pretraining_ends_every_process_with_nothing_saved(tmp_path, models_root, to, sig, name):
+    """`train --nproc 2` during the automatic language-model pretraining: a SIGTERM to process 1 alone (a
+    scheduler's, a `kill`), or Ctrl-C to torchrun (which passes it on), is agreed by both processes
+    between steps; every process ends, the job exits 130 and says once that nothing was saved."""
+    data = write_csv(tmp_path / "train.csv", ROWS * 40)
+    proc = subprocess.Popen([sys.executable, "-m", "textrnn", "train", str(data), *SMALL, "--pretrain", "on",
+                             "--pretrain-epochs", "300", "--pretrain-tokens", "100000000", "--out", str(tmp_path / "m"),
+                             "--nproc", "2"],
+                            env={**_env(), "TEXTRNN_MODELS": str(models_root), "COLUMNS": "200"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    _wait_for_epochs(proc, lines)  # the language model's first epoch: pretraining is under way
+    assert any("Pretraining a language model" in line for line in lines), "".join(lines)[-3000:]
+    ranks = _ranks(proc.pid)
+    os.kill(ranks[1] if to == "process 1" else proc.pid, sig)
+    sent = time.monotonic()
+    rest, _ = proc.communicate(timeout=120)
+    output = "".join(lines) + rest
+    assert proc.returncode == 130, output[-3000:]
+    said = [line for line in output.splitlines() if "nothing was saved" in line]
+    assert len(said) == 1 and said[0].startswith(f"stopped by {name} during: Pretraining a language model"), output
+    assert "Traceback" not in output and "epoch   2 " not in rest.split("Pretraining")[-1], output
+    print(f"{to} {name}: ended {time.monotonic() - sent:.1f} s after the signal")
+    assert time.monotonic() - sent < 30 and not any(Path(f"/proc/{pid}").exists() for pid in ranks.values())
+    assert not (tmp_path / "m").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -8,6 +8,7 @@
                 set aside and removed): a signal that arrives inside waits for the block's end and is
                 then remembered as having come while saving, not raised: the saving completes
     stage       the stage the job is in, for the line that says where it stopped
+    ending()    the job is over but for its last line and its exit: further stop signals are ignored
 
 Library callers that never enter watched() get Python's own Ctrl-C; held() works for them too.
 """
@@ -31,6 +32,8 @@ class State:
     received: int | None = None  # the first stop signal of the job
     while_saving: bool = False  # it came inside held(): what was being saved was saved completely
     stage: str | None = None  # the last stage the job announced
+    agreed: bool = False  # the processes of a distributed job agreed to stop (textrnn.training.distributed)
+    ending: bool = False  # ending(): the handlers are not put back
 
 
 state = State()
@@ -41,7 +44,7 @@ def _main_thread() -> bool:
 
 
 def reset() -> None:
-    state.received, state.while_saving, state.stage = None, False, None
+    state.received, state.while_saving, state.stage, state.agreed, state.ending = None, False, None, False, False
 
 
 def on_signal(signum: int, frame: Any) -> None:
@@ -65,7 +68,18 @@ def watched() -> Iterator[State]:
         yield state
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            if not state.ending:
+                signal.signal(s, handler)
+
+
+def ending() -> None:
+    """The job has stopped and cleaned up; only its last line and its exit remain: ignore further stop
+    signals until the process ends (torchrun's agent sends SIGTERM to the other processes of a job when one
+    exits, which must not cut rank 0's line or make its exit a kill)."""
+    state.ending = True
+    if _main_thread():
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
 
 
 @contextmanager

@@ -26,15 +26,8 @@ import numpy as np
 from textrnn.config import AUTO_PATIENCE, FoldModel, TrainConfig
 from textrnn.folder.records import Training
 from textrnn.training.batches import member_seed
-from textrnn.training.loop import (
-    FitCallback,
-    FitHooks,
-    FitResult,
-    PretrainedLayers,
-    describe_members,
-    fit_members,
-    predict_logits,
-)
+from textrnn.training.epochs import FitCallback, FitHooks, FitResult
+from textrnn.training.loop import PretrainedLayers, describe_members, fit_members, predict_logits
 
 if TYPE_CHECKING:
     from torch import nn

@@ -15,11 +15,16 @@ go on if any differs. Then, by `--members`:
 - an ensemble (`--members N`): member i is trained by process i mod P, on all the data, with no
   gradient exchange; rank 0 gathers the members.
 
+The automatic language-model pretraining is not split: every process trains the same language
+model whole (`FitHooks.alike`: `Together`), as one process would.
+
 Only rank 0 (`is_writer`) shows progress and writes the model folder and the DEFAULT pointer.
-Ctrl-C (torchrun passes SIGINT to every process) or SIGTERM is noted, agreed by all processes at the
-next check (every CHECK_EVERY steps and at each epoch's end) and then handled as in one process:
-rank 0 keeps the best finished epoch; a dead process makes torchrun end the others. Backend: gloo
-for CPU tensors, NCCL for CUDA ones (with `--device cuda`, each process on GPU LOCAL_RANK).
+Ctrl-C (torchrun passes SIGINT to every process) or SIGTERM, to any process, is noted, agreed by all
+processes at the next check (every CHECK_EVERY steps and at each epoch's end; in the classifier's fit
+and in the pretraining) and then handled as in one process: rank 0 keeps the best finished epoch,
+or says that nothing was saved; the processes leave together and exit 130. A dead process makes
+torchrun end the others. Backend: gloo for CPU tensors, NCCL for CUDA ones (with `--device cuda`,
+each process on GPU LOCAL_RANK).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from torch import nn
 from textrnn import interrupts
 from textrnn.errors import TextrnnError, TrainingError
 from textrnn.training.devices import resolve_device
-from textrnn.training.loop import FitHooks, FitResult
+from textrnn.training.epochs import FitHooks, FitResult
 
 if TYPE_CHECKING:
     from textrnn.config import Settings
@@ -52,6 +57,7 @@ CHECK_EVERY = 16  # steps between checks for a Ctrl-C on any process (one tiny a
 # A process that trained its ensemble members waits for the others (which may train for hours);
 # one model's processes move in step, so PyTorch's default (30 minutes) is kept for them.
 MEMBERS_TIMEOUT = timedelta(days=7)
+LEAVE_TIMEOUT = timedelta(seconds=30)  # processes that agreed to stop wait this long for each other to leave
 
 
 @dataclass(frozen=True)
@@ -114,24 +120,23 @@ class _Processes(FitHooks):
             raise TrainingError(f"process {other} of {self.where.world} read different training data, or built a "
                                 "different tokenizer, than process 0: every process must see the same files")
 
+    def alike(self) -> FitHooks:
+        return Together(self.where)
 
-class DataParallel(_Processes):
-    """One model trained by all processes (DistributedDataParallel), each computing its rows of every batch."""
 
-    def __init__(self, where: Place, device: torch.device) -> None:
+class Together(_Processes):
+    """Every process does the same work whole (the same batches and steps, as the language model each
+    pretrains for itself) and they stop together: Ctrl-C and SIGTERM are agreed between steps, every
+    CHECK_EVERY steps and at each epoch's end, and rank 0's stop decision is the one all follow."""
+
+    def __init__(self, where: Place) -> None:
         super().__init__(where)
-        self.device = device
-        self.interrupted = False  # a Ctrl-C or SIGTERM seen here, not yet agreed
+        self.interrupted = 0  # the Ctrl-C (SIGINT) or SIGTERM seen here, not yet agreed; 0: none
 
     @contextmanager
     def fitting(self, model: nn.Module) -> Iterator[nn.Module]:
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
-            if self.device.type == "cuda" else None
-        wrapped = DistributedDataParallel(model, device_ids=ids)  # broadcasts rank 0's initial weights
         with self._deferred_interrupts():
-            yield wrapped
+            yield model
 
     @contextmanager
     def _deferred_interrupts(self) -> Iterator[None]:
@@ -144,11 +149,9 @@ class DataParallel(_Processes):
         previous = {s: signal.getsignal(s) for s in signals}
 
         def note(signum: int, frame: Any) -> None:
-            self.interrupted = True
-            if interrupts.state.received is None:  # for exit code 130 (textrnn.interrupts)
-                interrupts.state.received = signum
+            self.interrupted = self.interrupted or signum
 
-        self.interrupted = False
+        self.interrupted = 0
         for s in signals:
             signal.signal(s, note)
         try:
@@ -156,13 +159,57 @@ class DataParallel(_Processes):
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-        if self.interrupted:  # after the last check: stop as if it had come a moment earlier
-            raise KeyboardInterrupt
+        if self.interrupted:  # after the last check: stop as if it had come a moment earlier (not agreed)
+            self._stop(self.interrupted, agreed=False)
 
-    def _any_interrupted(self) -> bool:
-        flag = torch.tensor([int(self.interrupted)], dtype=torch.int64)
-        dist.all_reduce(flag)
-        return bool(flag.item())
+    @staticmethod
+    def _stop(signum: int, agreed: bool = True) -> NoReturn:
+        """Stop this process for a signal (`agreed`: by all processes; it came to this one or to another)."""
+        if interrupts.state.received is None:  # for the exit code (130) and the line that names the signal
+            interrupts.state.received = signum
+        interrupts.state.agreed = agreed
+        raise KeyboardInterrupt
+
+    def check_interrupts(self) -> None:
+        """After a Ctrl-C or SIGTERM to any process, KeyboardInterrupt on every one (one tiny all-reduce)."""
+        state = torch.tensor([self.interrupted], dtype=torch.int64)
+        dist.all_reduce(state, op=dist.ReduceOp.MAX)
+        if state.item():
+            self._stop(int(state.item()))
+
+    def any_process(self, flag: bool) -> bool:
+        state = torch.tensor([int(flag)], dtype=torch.int64)
+        dist.all_reduce(state, op=dist.ReduceOp.MAX)
+        return bool(state.item())
+
+    def shard(self, batches: list[np.ndarray]) -> _Shares:
+        return _Shares(self, batches, split=False)
+
+    def agree_stop(self, stop: bool) -> bool:
+        """Rank 0's decision (all processes validated the same weights), and any process's Ctrl-C."""
+        state = torch.tensor([int(stop and self.is_writer), self.interrupted], dtype=torch.int64)
+        dist.all_reduce(state, op=dist.ReduceOp.MAX)
+        if state[1].item():
+            self._stop(int(state[1].item()))
+        return bool(state[0].item())
+
+
+class DataParallel(Together):
+    """One model trained by all processes (DistributedDataParallel), each computing its rows of every batch."""
+
+    def __init__(self, where: Place, device: torch.device) -> None:
+        super().__init__(where)
+        self.device = device
+
+    @contextmanager
+    def fitting(self, model: nn.Module) -> Iterator[nn.Module]:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
+            if self.device.type == "cuda" else None
+        wrapped = DistributedDataParallel(model, device_ids=ids)  # broadcasts rank 0's initial weights
+        with self._deferred_interrupts():
+            yield wrapped
 
     def shard(self, batches: list[np.ndarray]) -> _Shares:
         return _Shares(self, batches)
@@ -173,21 +220,13 @@ class DataParallel(_Processes):
         n = max(totals[-1].item(), 1.0)
         return tuple(float(t) / n for t in totals[:-1].tolist())
 
-    def agree_stop(self, stop: bool) -> bool:
-        """Rank 0's decision (all processes validated the same weights), and any process's Ctrl-C."""
-        state = torch.tensor([int(stop and self.is_writer), int(self.interrupted)], dtype=torch.int64)
-        dist.all_reduce(state)
-        if state[1].item():
-            raise KeyboardInterrupt
-        return bool(state[0].item())
-
 
 class _Shares:
-    """This process's rows of each batch, with the weight of their loss; between steps, every
-    CHECK_EVERY steps, a Ctrl-C on any process stops them all at the same step."""
+    """This process's rows of each batch (`split`; else the whole batch), with the weight of their loss;
+    between steps, every CHECK_EVERY steps, a Ctrl-C on any process stops them all at the same step."""
 
-    def __init__(self, hooks: DataParallel, batches: list[np.ndarray]) -> None:
-        self.hooks, self.batches = hooks, batches
+    def __init__(self, hooks: Together, batches: list[np.ndarray], split: bool = True) -> None:
+        self.hooks, self.batches, self.split = hooks, batches, split
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -195,8 +234,11 @@ class _Shares:
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
         rank, world = self.hooks.where.rank, self.hooks.where.world
         for n, batch in enumerate(self.batches):
-            if n % CHECK_EVERY == CHECK_EVERY - 1 and self.hooks._any_interrupted():
-                raise KeyboardInterrupt
+            if n % CHECK_EVERY == CHECK_EVERY - 1:
+                self.hooks.check_interrupts()
+            if not self.split:
+                yield batch, 1.0
+                continue
             rows = np.array_split(batch, world)[rank]
             if len(rows):
                 # DDP averages the processes' gradients: scaled by world * share, the average is the batch mean's
@@ -247,6 +289,9 @@ def distributed_run(settings: Settings) -> Iterator[FitHooks]:
             raise
         _quiet_exit(1)
     except KeyboardInterrupt:
+        if interrupts.state.agreed:  # every process is here: they leave together (see _leave_together)
+            _leave_together()
+        interrupts.ending()  # its clean-up done; torchrun ends the others when one exits: not rank 0's last line
         if hooks.is_writer:
             raise
         _quiet_exit(130)
@@ -264,6 +309,16 @@ def _is_lost_peer(err: BaseException) -> bool:
     text = str(err).lower()
     return isinstance(err, dist.DistError) or any(
         s in text for s in ("connection closed", "connection reset", "broken pipe", "gloo", "nccl", "timed out"))
+
+
+def _leave_together() -> None:
+    """A barrier before the process group is torn down: a process that leaves while another still holds
+    its connections can make gloo abort that one (SIGABRT). Bounded: a process that is not coming (it
+    stopped on its own) does not hold the others up."""
+    try:
+        dist.monitored_barrier(timeout=LEAVE_TIMEOUT)
+    except Exception:  # leaving anyway
+        pass
 
 
 def _quiet_exit(code: int) -> NoReturn:
@@ -287,6 +342,9 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
         run(args)
     except SignalException:
         return 130
-    except ChildFailedError:  # the process that failed printed its error line; torchrun's report adds nothing
-        return 1
+    except ChildFailedError as failed:  # the process that failed printed its error line; torchrun's report adds nothing
+        # a process ended by an agreed Ctrl-C or SIGTERM (130), and none by an error: interrupted, not failed (the
+        # others may show torchrun's own SIGTERM or a teardown abort)
+        codes = {f.exitcode for f in failed.failures.values()}
+        return 130 if 130 in codes and 1 not in codes else 1
     return 0

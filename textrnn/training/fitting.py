@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from textrnn.config import TokenizerKind
-from textrnn.training.loop import FitHooks, FitResult, Progress
+from textrnn.training.epochs import FitHooks, FitResult, Progress
 from textrnn.training.splits import Splits
 from textrnn.training.start import Start, member_factory
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from textrnn.config import Settings
 from textrnn.folder import saving
+from textrnn.training.epochs import FitHooks, Progress
 from textrnn.training.fitting import fit_model
-from textrnn.training.loop import FitHooks, Progress
 from textrnn.training.record import TrainSummary, default_model_dir, finish, record_and_save
 from textrnn.training.splits import read_splits
 from textrnn.training.start import prepare_start
@@ -47,13 +47,13 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None, t
     if progress is not None and hasattr(progress, "metric"):  # epoch lines name the task's score
         progress.metric = splits.task.metric
     if not hooks.is_writer:  # its part of the training; the writer saves
-        fit_model(splits, prepare_start(splits, settings, progress), progress, hooks)
+        fit_model(splits, prepare_start(splits, settings, progress, hooks), progress, hooks)
         return None
     final_dir = Path(out) if out is not None else default_model_dir(train_path)
 
     with saving.staging(final_dir, overwrite=force) as staged:
         stage("Training tokenizer" if not settings.init.init else "Loading the pretrained encoder")
-        start = prepare_start(splits, settings, progress)
+        start = prepare_start(splits, settings, progress, hooks)
         for note in start.notes:
             stage(note)
         fitted = fit_model(splits, start, progress, hooks)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from textrnn import __version__
 from textrnn.config import ModelConfig, PretrainConfig, TokenizerConfig
@@ -24,13 +25,14 @@ from textrnn.data import file_sha256, read_texts
 from textrnn.errors import DataError
 from textrnn.folder import saving
 from textrnn.folder.encoder import ENCODER_METADATA, ENCODER_WEIGHTS, Corpus, EncoderMetadata, LMEpoch
+from textrnn.folder.records import EpochStats
 from textrnn.folder.store import write_json
 from textrnn.model.language_model import LanguageModel
 from textrnn.tokenizer import encode, pad, train_tokenizer
 from textrnn.training.batches import length_batches, seed_everything
 from textrnn.training.devices import resolve_device, resolve_precision, software_versions
-from textrnn.training.loop import FitCallback
-from textrnn.training.steps import BestWeights, adamw, apply_gradients, autocast, check_loss, keep_best_on_stop
+from textrnn.training.epochs import FitCallback, FitHooks, FitResult, Loss, Objective, fit_epochs
+from textrnn.training.steps import adamw, autocast
 
 MIN_TOKENS = 2  # a text of one token has nothing to predict
 LM_WEIGHT_DECAY = 0.01
@@ -61,18 +63,60 @@ def perplexity(model: LanguageModel, ids: list[np.ndarray], device: torch.device
     return math.exp(total / max(n, 1))
 
 
+class LanguageModeling(Objective):
+    """The language model's objective in the one fit loop (textrnn.training.epochs): the mean loss of
+    predicting each next (and previous) token, so an epoch's statistics are weighted by tokens; the
+    best epoch has the lowest held-out perplexity, and no epoch stops early; the budget (training
+    tokens, `config.tokens`; minutes, `config.minutes`) ends the fit at the batch that spends it."""
+
+    what = "pretraining"
+    clip_norm = LM_CLIP_NORM
+
+    def __init__(self, train: list[np.ndarray], val: list[np.ndarray], config: PretrainConfig, device: torch.device,
+                 dtype: torch.dtype, hooks: FitHooks) -> None:
+        self.train, self.val, self.config, self.device, self.dtype = train, val, config, device, dtype
+        self.lr, self.lengths, self.any_process = config.lr, np.array([len(x) for x in train]), hooks.any_process
+        self.seen, self.lowest = 0, math.inf  # training tokens of every step taken; the best perplexity
+        self.deadline = time.perf_counter() + config.minutes * 60 if config.minutes else None
+
+    def optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        return adamw(model.parameters(), self.config.lr, LM_WEIGHT_DECAY)
+
+    def loss(self, model: nn.Module, rows: np.ndarray) -> Loss | None:
+        x = torch.from_numpy(pad([self.train[j] for j in rows])).to(self.device)
+        with autocast(self.device, self.dtype):
+            loss_sum, count = model(x)
+        return Loss(loss_sum.float() / count, count) if count else None
+
+    def spent(self, rows: np.ndarray) -> bool:
+        self.seen += int(self.lengths[rows].sum())
+        tokens = self.config.tokens is not None and self.seen >= self.config.tokens
+        # the clock differs between processes: they stop at the batch where any of them ran out of time
+        return tokens or (self.deadline is not None and self.any_process(time.perf_counter() > self.deadline))
+
+    def end_epoch(self, model: nn.Module, epoch: int, loss: float, score: float,
+                  started: float) -> tuple[EpochStats, bool, bool]:
+        val_ppl = perplexity(model, self.val, self.device)
+        is_best = val_ppl < self.lowest
+        self.lowest = min(self.lowest, val_ppl)
+        stats = EpochStats(epoch, loss, math.exp(loss), math.log(val_ppl), val_ppl, time.perf_counter() - started)
+        return stats, is_best, False
+
+
 def fit_language_model(ids: list[np.ndarray], vocab_size: int, model_config: ModelConfig, config: PretrainConfig,
                        callback: FitCallback | None = None, keep_on_interrupt: bool = True,
-                       device: torch.device | None = None) -> LMResult:
-    """Train a LanguageModel on token ids, keeping the epoch with the lowest held-out perplexity. Ctrl-C
+                       device: torch.device | None = None, hooks: FitHooks | None = None) -> LMResult:
+    """Train a LanguageModel on token ids, keeping the epoch with the lowest held-out perplexity, through
+    the classifier's fit loop (textrnn.training.epochs) with the LanguageModeling objective. Ctrl-C
     keeps the best finished epoch when the language model is what the job makes (`keep_on_interrupt`);
     where it is one stage of a job (train, tune), Ctrl-C is raised on: it ends the job. `device`: where
     it trains (a training job passes its own; default: CUDA when there is one, else the CPU); the
-    precision is `config.precision` on that device. The step's parts (AdamW, autocast, clipping, the
-    divergence check, the best weights, Ctrl-C) are the classifier loop's (textrnn.training.steps)."""
+    precision is `config.precision` on that device. `hooks`: in a distributed run, every process trains
+    the same language model (FitHooks.alike: the same stops, Ctrl-C agreed by all)."""
     ids = [x for x in ids if len(x) >= MIN_TOKENS]
     if len(ids) < 20:
         raise DataError(f"too little text to pretrain on: {len(ids)} texts of two or more tokens (need 20)")
+    hooks = hooks.alike() if hooks is not None else FitHooks()
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(ids))
@@ -82,61 +126,15 @@ def fit_language_model(ids: list[np.ndarray], vocab_size: int, model_config: Mod
     dtype = resolve_precision(config.precision, device)
     lm_config = replace(model_config, dropout=config.lm_dropout, embedding_dropout=config.lm_dropout)
     model = LanguageModel(lm_config, vocab_size).to(device)
-    optimizer = adamw(model.parameters(), config.lr, LM_WEIGHT_DECAY)
-    result = LMResult(model, [], tokens=int(sum(len(x) for x in train)))
-    lengths = np.array([len(x) for x in train])
-    deadline = time.perf_counter() + config.minutes * 60 if config.minutes else math.inf
-    best, lowest = BestWeights(), math.inf
-    start = time.perf_counter()
-    with keep_best_on_stop(result, best):  # Ctrl-C keeps the best finished epoch
-        for epoch in range(1, config.epochs + 1):
-            t0 = time.perf_counter()
-            batches = length_batches(lengths, config.batch_size, rng)
-            if callback:
-                callback.on_epoch_start(epoch, config.epochs, len(batches))
-            model.train()
-            total, n = 0.0, 0
-            for idx in batches:
-                x = torch.from_numpy(pad([train[j] for j in idx])).to(device)
-                with autocast(device, dtype):
-                    loss_sum, count = model(x)
-                if count == 0:
-                    continue
-                loss = loss_sum.float() / count
-                apply_gradients(optimizer, loss, list(model.parameters()), LM_CLIP_NORM)
-                value = loss.item()
-                check_loss(value, epoch, config.lr, "pretraining")
-                total, n = total + value * count, n + count
-                result.seen += int(lengths[idx].sum())
-                if callback:
-                    callback.on_batch_end(value)
-                if time.perf_counter() > deadline or (config.tokens is not None and result.seen >= config.tokens):
-                    result.stopped = "budget"
-                    break
-            val_ppl = perplexity(model, val, device)
-            stats = LMEpoch(epoch, math.exp(total / max(n, 1)), val_ppl, time.perf_counter() - t0)
-            result.history.append(stats)
-            is_best = val_ppl < lowest
-            if is_best:
-                lowest, result.best_epoch = val_ppl, epoch
-                best.keep(model)
-            if callback:
-                callback.on_epoch_end(_as_epoch_stats(stats), is_best)
-            if result.stopped == "budget":
-                break
-    if result.stopped == "interrupted" and not keep_on_interrupt:
+    objective = LanguageModeling(train, val, config, device, dtype, hooks)
+    fit = FitResult(precision="bf16" if dtype == torch.bfloat16 else "fp32", epochs=config.epochs)
+    fit_epochs(model, objective, lambda: length_batches(objective.lengths, config.batch_size, rng), config.epochs,
+               fit, hooks, callback)
+    if fit.stopped == "interrupted" and not keep_on_interrupt:
         raise KeyboardInterrupt
-    best.restore(model)
-    model.eval().cpu()
-    result.seconds = time.perf_counter() - start
-    return result
-
-
-def _as_epoch_stats(stats: LMEpoch):  # noqa: ANN202 - EpochStats, for the progress view
-    from textrnn.folder.records import EpochStats
-
-    return EpochStats(stats.epoch, math.log(stats.perplexity), stats.perplexity, math.log(stats.val_perplexity),
-                      stats.val_perplexity, stats.seconds)
+    history = [LMEpoch(e.epoch, e.score, e.val_score, e.seconds) for e in fit.history]
+    return LMResult(model.cpu(), history, fit.best_epoch, fit.stopped, fit.seconds,
+                    int(objective.lengths.sum()), objective.seen)
 
 
 def save_encoder(folder: Path, tokenizer: object, result: LMResult, tokenizer_config: TokenizerConfig,

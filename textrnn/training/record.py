@@ -34,7 +34,7 @@ from textrnn.folder.records import (
     write_metadata,
 )
 from textrnn.training.devices import software_versions
-from textrnn.training.loop import FitResult
+from textrnn.training.epochs import FitResult
 from textrnn.training.splits import Splits
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from textrnn.config import Settings
 from textrnn.folder.records import PretrainedInfo
-from textrnn.training.loop import PretrainedLayers, Progress
+from textrnn.training.epochs import FitHooks, Progress
+from textrnn.training.loop import PretrainedLayers
 from textrnn.training.splits import Splits
 
 if TYPE_CHECKING:
@@ -34,17 +35,19 @@ class Start:
     notes: list[str] = field(default_factory=list)
 
 
-def prepare_start(splits: Splits, settings: Settings, progress: Progress | None = None) -> Start:
+def prepare_start(splits: Splits, settings: Settings, progress: Progress | None = None,
+                  hooks: FitHooks | None = None) -> Start:
     """Train the tokenizer, or take it (and the sizes) from a pretrained encoder; read word vectors;
     pretrain a language model on the training texts, on the device the run trains on (`--device`:
-    the same device and precision as the fit's, textrnn.training.devices)."""
+    the same device and precision as the fit's, textrnn.training.devices). `hooks`: the run's (in a
+    distributed run, every process pretrains the same language model and they stop together)."""
     from textrnn.tokenizer import train_tokenizer
     from textrnn.training.devices import resolve_device
 
     init = settings.init
     if pretrains(settings, splits):
         device = resolve_device(settings.train.device)
-        return _pretrained_on_training_texts(splits, settings, progress, device)
+        return _pretrained_on_training_texts(splits, settings, progress, device, hooks)
     if init.init:
         from textrnn.model.pretrained import encoder_initializer
         from textrnn.training.pretrain import load_encoder
@@ -108,7 +111,7 @@ def pretrains(settings: Settings, splits: Splits) -> bool:
 
 
 def _pretrained_on_training_texts(splits: Splits, settings: Settings, progress: Progress | None,
-                                  device: torch.device) -> Start:
+                                  device: torch.device, hooks: FitHooks | None) -> Start:
     from textrnn.config import PretrainConfig
     from textrnn.model.pretrained import encoder_initializer
     from textrnn.tokenizer import encode, train_tokenizer
@@ -126,7 +129,7 @@ def _pretrained_on_training_texts(splits: Splits, settings: Settings, progress: 
     try:
         result = fit_language_model(encode(tokenizer, splits.train.texts), tokenizer.get_vocab_size(), settings.model,
                                     config, progress, keep_on_interrupt=False,  # Ctrl-C here ends the job
-                                    device=device)
+                                    device=device, hooks=hooks)
     finally:
         if metric is not None:
             progress.metric = metric

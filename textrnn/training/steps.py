@@ -1,5 +1,5 @@
-"""Training stage [torch]: the parts both fit loops share, the classifier's (textrnn.training.loop)
-and the language model's (textrnn.training.pretrain).
+"""Training stage [torch]: the parts of a training step and of what a fit keeps, used by the one fit
+loop (textrnn.training.epochs) that the classifier and the language model both train through.
 
     adamw / autocast     the optimizer (fused AdamW) and the forward pass's mixed precision
     apply_gradients      backward, gradient clipping (clip_gradients) and the optimizer's step

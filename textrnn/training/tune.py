@@ -28,8 +28,8 @@ from textrnn.config import STAGES, InitConfig, Pretrain, PretrainConfig, Setting
 from textrnn.errors import ConfigError, MissingDependencyError, TrainingError
 from textrnn.folder import saving
 from textrnn.folder.records import Trial, Tuning
+from textrnn.training.epochs import Progress
 from textrnn.training.fitting import Fitted, fit_model, mix_in_tfidf
-from textrnn.training.loop import Progress
 from textrnn.training.record import TrainSummary, default_model_dir, finish, record_and_save
 from textrnn.training.splits import read_splits
 from textrnn.training.start import Start, prepare_start
