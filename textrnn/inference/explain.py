@@ -283,6 +283,8 @@ class Explainer:
         else:
             probs, singles = self.predictor.probabilities(text), self.predictor.probabilities(singles)
         labels = chosen(probs)
+        if not labels:  # a multi-label model that chose none (--min-labels 0)
+            return probs, {}
         alone = {c: log_odds(singles[:-1, c]) - log_odds(singles[-1, c]) for c in labels}
         m = n if n <= CANDIDATES else max(CANDIDATES, int(np.ceil(CANDIDATE_SHARE * n)))
         picks = {c: np.argsort(-alone[c], kind="stable")[:m] for c in labels}
