@@ -41,6 +41,7 @@ from distributed_train import DATASETS, ROOT, Others, cpu_name
 
 sys.path.insert(0, str(ROOT))
 BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
+BEFORE = "every deletion + alone (before)"
 
 
 def read_texts(path: Path) -> list[str]:
@@ -66,6 +67,16 @@ def faithfulness(predictor, ids: np.ndarray, c: int, p: float, scores: np.ndarra
     return np.stack([p - probs[0::2], p - probs[1::2]])
 
 
+def every_deletion(predictor, ids: np.ndarray, c: int) -> np.ndarray:
+    """The weights of the earlier method (kept to compare within one run): the mean of every token's
+    removal from the text and of it alone, from the same two batches (Explainer.run, split across
+    the workers as explaining one text is)."""
+    from textrnn.inference.explain import log_odds
+
+    probs, alone = predictor.explainer.run(ids, split=True)
+    return (log_odds(probs[0, c]) - log_odds(probs[1:, c]) + log_odds(alone[:-1, c]) - log_odds(alone[-1, c])) / 2
+
+
 def lime_scores(explainer, predictor, text: str, item, c: int, samples: int) -> np.ndarray:
     """Each token's LIME weight for label c (its word's; 0 for what LIME does not see as a word)."""
     exp = explainer.explain_instance(text, predictor.predict_proba, labels=(c,), num_features=10_000,
@@ -84,7 +95,7 @@ def run_set(name: str, model: str, args: argparse.Namespace) -> dict:
     test = read_texts(DATASETS / name / "test.csv")
     texts = [test[i] for i in rng.choice(len(test), min(args.texts, len(test)), replace=False)]
     explainer = LimeTextExplainer(class_names=predictor.labels, random_state=args.seed)
-    methods = ["textrnn", "linear part alone", *[f"LIME-{s}" for s in args.lime_samples], "random"]
+    methods = ["textrnn", BEFORE, "linear part alone", *[f"LIME-{s}" for s in args.lime_samples], "random"]
     results = {m: [] for m in methods}
     seconds = {m: [] for m in methods}
     steps, counted, lock = {m: [] for m in methods}, [0], threading.Lock()
@@ -110,6 +121,10 @@ def run_set(name: str, model: str, args: argparse.Namespace) -> dict:
                   "random": rng.permutation(len(ids)).astype(float)}
         if e.tokens[0].linear is not None:
             ranked["linear part alone"] = np.array([t.linear for t in e.tokens])
+        counted[0], t0 = 0, time.perf_counter()
+        ranked[BEFORE] = every_deletion(predictor, ids, c)
+        seconds[BEFORE].append(time.perf_counter() - t0)
+        steps[BEFORE].append(counted[0])
         for s in args.lime_samples:
             counted[0], t0 = 0, time.perf_counter()
             ranked[f"LIME-{s}"] = lime_scores(explainer, predictor, text, item, c, s)
@@ -162,7 +177,7 @@ def table(results: list[dict], lime_samples: list[int]) -> list[str]:
         for m, s in r["scores"].items():
             sec = r["seconds"].get(m)
             speed = f"{sec:.4f}" if sec is not None else ""
-            ratio = f"{sec / occ:.0f}x" if sec is not None and m != "textrnn" else ""
+            ratio = f"{sec / occ:.{0 if sec / occ >= 10 else 1}f}x" if sec is not None and m != "textrnn" else ""
             lines.append(f"| {r['name']} | {m} | {s[0, 2]:.3f} | {s[0, 3]:.3f} | {s[0].mean():.3f} | {s[1, 2]:.3f} "
                          f"| {s[1, 3]:.3f} | {s[1].mean():.3f} | {speed} | {ratio} | {steps.get(m, '')} |")
     return lines
