@@ -212,7 +212,7 @@ def deletions(ids: np.ndarray, sets: Sequence[Sequence[int]]) -> np.ndarray:
     width = len(ids) - len(sets[0])
     if width <= 0:
         return np.full((len(sets), 1), UNK_ID, dtype=np.int64)
-    return np.broadcast_to(ids, keep.shape)[keep].reshape(len(sets), width)
+    return np.repeat(ids[None, :], len(sets), axis=0)[keep].reshape(len(sets), width)
 
 
 class Explainer:
