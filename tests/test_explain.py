@@ -17,6 +17,7 @@ from textrnn.cli import app
 from textrnn.inference.explain import (
     CANDIDATE_SHARE,
     CANDIDATES,
+    CANDIDATES_LONG,
     EMPTY,
     NOTHING,
     deletions,
@@ -53,7 +54,7 @@ def test_a_long_text_measures_the_removal_of_its_strongest_tokens_only(predictor
     text = " ".join([TEXT, "and a dull plot with a wonderful cast"] * 2)
     e = predictor.explain([text])[0].explanations[0]
     n, measured = len(e.tokens), [t for t in e.tokens if t.removed is not None]
-    assert n > CANDIDATES and len(measured) == max(CANDIDATES, int(np.ceil(CANDIDATE_SHARE * n)))
+    assert n > CANDIDATES and len(measured) == max(CANDIDATES_LONG, int(np.ceil(CANDIDATE_SHARE * n)))
     assert min(t.alone for t in measured) >= max(t.alone for t in e.tokens if t.removed is None)
     assert max(e.tokens, key=lambda t: t.weight).removed == max(t.removed for t in measured)
     record = explained_record(predictor.explain([text])[0], None, False)

@@ -1,20 +1,15 @@
 """Inference stage: why the model said what it said, on the exported ONNX model, without torch.
 
-Greedy deletion, measured in three small rounds of ONNX Runtime runs (`Explainer.weigh`): each
-token alone (n one-token rows and the empty text), then the text without each candidate token (a
-short text: every token; a longer one: the quarter strongest alone, at least 5), then, once the
-first token (the candidate whose deletion lowers the label most) is gone, the deletion of each of
-the next tokens by weight (a quarter of the text's, at least 3). In the label's log-odds,
-ln(p / (1 - p)), a token's `removed` is how much they fall when it is deleted from the text (None
-where not measured), its `alone` how much they rise from the empty text to the token alone. Its
-`weight` ranks the tokens as deleting them one after the other would: the first token, then the
-one whose deletion lowers the label most once the first is gone (`after`), then the others of that
-round by the mean of `after` and (removed + alone) / 2, then the other candidates by
-(removed + alone) / 2 and the rest by alone / 2, none above the second round's least positive
-weight. Positive: the token pushes the model towards the label; negative, away. Removing the
-top-ranked tokens is what faithfulness is measured by (ERASER's comprehensiveness): on 200 test
-texts of SST-2 and of TREC it lost at least as much of the label's probability as LIME with 5,000
-samples, for about a twenty-fifth of LIME-500's model work (benchmarks/results-explain.md).
+Greedy deletion, in three small ONNX Runtime batches (`Explainer.weigh`): each token alone, then
+the text without each candidate token (every token of a text of up to 8, else the quarter strongest
+alone, at least 5), then, once the first token (whose deletion lowers the label most) is gone, the
+deletion of each of the next tokens by weight (a quarter of them, at least 3). In the label's
+log-odds, ln(p / (1 - p)), a token's `removed` is how much they fall when it is deleted from the
+text (None where not measured), its `alone` how much they rise from the empty text to the token
+alone. Its `weight` ranks the tokens as deleting them one after the other would (see `weigh`):
+positive, the token pushes the model towards the label; negative, away. Removing the top-ranked
+tokens is what ERASER's comprehensiveness measures: on 200 test texts of SST-2 and of TREC it lost
+at least as much of the label's probability as LIME's 5,000 samples (benchmarks/results-explain.md).
 
 The linear n-gram part (the TF-IDF model, textrnn.model.tfidf), where the model has one, is a sum over n-grams: its
 logit for a label is bias + the sum over the text's n-grams of tfidf(n-gram) x weight(n-gram, label),
@@ -44,10 +39,12 @@ if TYPE_CHECKING:
 EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before their log-odds
 NOTHING = "no known token: nothing to explain"
 EMPTY = "empty text: nothing to explain"
-PARALLEL_FROM = 12  # tokens: from this length the text and its one-token rows run side by side
-SPLIT_FROM = 96  # token steps (rows x tokens): a batch this large is split across two workers
-CANDIDATES = 5  # tokens whose removal is measured: every token of a text this short
-CANDIDATE_SHARE = 0.25  # a longer one: this share of its tokens (at least CANDIDATES), the strongest alone
+PARALLEL_FROM = 400  # token steps: the first two batches run side by side from this size
+SPLIT_FROM = 400  # token steps (rows x tokens): a batch this large is split across two workers (measured:
+# below, handing a batch to a thread cost more than it saved, one text at a time on 2 cores)
+CANDIDATES = 8  # tokens whose removal is measured: every token of a text this short
+CANDIDATES_LONG = 5  # a longer one: at least this many,
+CANDIDATE_SHARE = 0.25  # or this share of its tokens, the strongest alone
 SECOND = 3  # tokens whose removal is measured again once the first token is gone: at least this many
 SECOND_SHARE = 0.25  # and this share of a longer text's tokens
 
@@ -260,8 +257,8 @@ class Explainer:
         (weight, removed, alone) in log-odds (removed: NaN where not measured). Three rounds of runs:
 
         1. the text, and each token alone (n + 1 one-token rows: the tokens and the empty text);
-        2. the text without each candidate: every token of a text of up to CANDIDATES tokens, else
-           the CANDIDATE_SHARE of its tokens (at least CANDIDATES) strongest alone;
+        2. the text without each candidate: every token of a text of up to CANDIDATES tokens (run
+           with the text), else the CANDIDATE_SHARE of its tokens (at least CANDIDATES_LONG) strongest alone;
         3. the text without the first token (the candidate whose removal lowers the label's log-odds
            most) and without one more token, for the next max(SECOND, SECOND_SHARE * n) tokens by
            weight: each one's fall once the first is gone, `after` (a word whose neighbour says the
@@ -277,19 +274,22 @@ class Explainer:
         at most the second round's least positive weight.
         """
         n = len(ids)
-        text, singles = ids[None, :], np.concatenate([ids, [UNK_ID]])[:, None]
-        if split and self.predictor.workers > 1 and n >= PARALLEL_FROM:
-            probs, singles = self._pool().map(self.predictor.probabilities, [text, singles])
+        singles = np.concatenate([ids, [UNK_ID]])[:, None]
+        short = n <= CANDIDATES  # every token a candidate: the text and its deletions in one batch
+        first_batch = occlusion_batch(ids) if short else ids[None, :]
+        if split and self.predictor.workers > 1 and first_batch.size >= PARALLEL_FROM:
+            probs, singles = self._pool().map(self.predictor.probabilities, [first_batch, singles])
         else:
-            probs, singles = self.predictor.probabilities(text), self.predictor.probabilities(singles)
-        labels = chosen(probs)
+            probs, singles = self.predictor.probabilities(first_batch), self.predictor.probabilities(singles)
+        labels = chosen(probs[:1])
         if not labels:  # a multi-label model that chose none (--min-labels 0)
-            return probs, {}
+            return probs[:1], {}
         alone = {c: log_odds(singles[:-1, c]) - log_odds(singles[-1, c]) for c in labels}
-        m = n if n <= CANDIDATES else max(CANDIDATES, int(np.ceil(CANDIDATE_SHARE * n)))
+        m = n if short else max(CANDIDATES_LONG, int(np.ceil(CANDIDATE_SHARE * n)))
         picks = {c: np.argsort(-alone[c], kind="stable")[:m] for c in labels}
         cands = np.unique(np.concatenate(list(picks.values())))
-        deleted = self._probabilities(deletions(ids, [[i] for i in cands]), split)
+        deleted = probs[1:] if short else self._probabilities(deletions(ids, [[i] for i in cands]), split)
+        probs = probs[:1]
         base = log_odds(probs[0])
         weights, removed, firsts, seconds, rows = {}, {}, {}, {}, []
         for c in labels:
@@ -364,11 +364,9 @@ class Explainer:
         first, last, terms = self.linear.terms(ids)
         d = label_direction(self.kind, len(self.labels), c)
         g = terms @ d
-        per_token = np.zeros(len(ids))
-        single = first == last
-        np.add.at(per_token, first[single], g[single])
-        np.add.at(per_token, first[~single], g[~single] / 2)
-        np.add.at(per_token, last[~single], g[~single] / 2)
+        pair = first != last  # a unigram's term to its token, a bigram's half to each of its two
+        half = np.where(pair, g / 2, g)
+        per_token = np.bincount(np.concatenate([first, last[pair]]), np.concatenate([half, half[pair]]), len(ids))
         bias = float(self.linear.bias @ d)
         ngrams = tuple(NgramTerm(text[offsets[i][0]: offsets[j][1]], offsets[i][0], offsets[j][1], float(w))
                        for i, j, w in zip(first, last, g, strict=True) if w != 0.0)
