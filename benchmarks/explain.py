@@ -1,4 +1,4 @@
-"""Explanations: how faithful and how fast `predict --explain` (occlusion on the ONNX model) is, beside
+"""Explanations: how faithful and how fast `predict --explain` (greedy deletion on the ONNX model) is, beside
 LIME on the same ONNX model, a random ranking (the floor) and the linear part's exact terms alone.
 
     flock /tmp/textrnn-heavy.lock .venv/bin/python benchmarks/explain.py \
@@ -16,7 +16,8 @@ alone, in their order; lower is better); at k = 10% and 20%, and AOPC, the mean 
 20, 50}%. LIME (lime 0.2.0.1, LimeTextExplainer defaults: bag of words, words split on \\W+; its
 default 5,000 samples and 500) scores words: each token gets its word's weight (punctuation: 0).
 
-Speed: seconds per explained text (median) for each method, one process; one explanation of a text
+Speed: seconds per explained text (median) for each method, one process, and token steps (rows x
+tokens the model ran for it, padding included: the work, whatever the machine); one explanation of a text
 of 28 to 32 tokens (median of the test texts of that length, the model warm); and `textrnn predict
 --file --explain --json` on 10,000 texts (the set's training texts, repeated), wall time.
 """
@@ -29,6 +30,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +41,7 @@ from distributed_train import DATASETS, ROOT, Others, cpu_name
 
 sys.path.insert(0, str(ROOT))
 BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
+BEFORE = "every deletion + alone (before)"
 
 
 def read_texts(path: Path) -> list[str]:
@@ -64,6 +67,16 @@ def faithfulness(predictor, ids: np.ndarray, c: int, p: float, scores: np.ndarra
     return np.stack([p - probs[0::2], p - probs[1::2]])
 
 
+def every_deletion(predictor, ids: np.ndarray, c: int) -> np.ndarray:
+    """The weights of the earlier method (kept to compare within one run): the mean of every token's
+    removal from the text and of it alone, from the same two batches (Explainer.run, split across
+    the workers as explaining one text is)."""
+    from textrnn.inference.explain import log_odds
+
+    probs, alone = predictor.explainer.run(ids, split=True)
+    return (log_odds(probs[0, c]) - log_odds(probs[1:, c]) + log_odds(alone[:-1, c]) - log_odds(alone[-1, c])) / 2
+
+
 def lime_scores(explainer, predictor, text: str, item, c: int, samples: int) -> np.ndarray:
     """Each token's LIME weight for label c (its word's; 0 for what LIME does not see as a word)."""
     exp = explainer.explain_instance(text, predictor.predict_proba, labels=(c,), num_features=10_000,
@@ -82,26 +95,41 @@ def run_set(name: str, model: str, args: argparse.Namespace) -> dict:
     test = read_texts(DATASETS / name / "test.csv")
     texts = [test[i] for i in rng.choice(len(test), min(args.texts, len(test)), replace=False)]
     explainer = LimeTextExplainer(class_names=predictor.labels, random_state=args.seed)
-    methods = ["occlusion", "linear part alone", *[f"LIME-{s}" for s in args.lime_samples], "random"]
+    methods = ["textrnn", BEFORE, "linear part alone", *[f"LIME-{s}" for s in args.lime_samples], "random"]
     results = {m: [] for m in methods}
     seconds = {m: [] for m in methods}
+    steps, counted, lock = {m: [] for m in methods}, [0], threading.Lock()
+    run = predictor._run
+
+    def counting(batch):  # the one function every model run goes through: rows x tokens, padding included
+        with lock:
+            counted[0] += batch.size
+        return run(batch)
+
+    predictor._run = counting
     for i, text in enumerate(texts):
-        t0 = time.perf_counter()
+        counted[0], t0 = 0, time.perf_counter()
         item = predictor.explain([text])[0]
-        seconds["occlusion"].append(time.perf_counter() - t0)
+        seconds["textrnn"].append(time.perf_counter() - t0)
+        steps["textrnn"].append(counted[0])
         e = item.explanations[0]
         if not e.tokens:  # nothing to explain (only unknown tokens)
             continue
         ids = np.asarray(predictor.tokenizer.encode(text, add_special_tokens=False).ids, dtype=np.int64)
         c, p = predictor.labels.index(e.label), e.probability
-        ranked = {"occlusion": np.array([t.weight for t in e.tokens]),
+        ranked = {"textrnn": np.array([t.weight for t in e.tokens]),
                   "random": rng.permutation(len(ids)).astype(float)}
         if e.tokens[0].linear is not None:
             ranked["linear part alone"] = np.array([t.linear for t in e.tokens])
+        counted[0], t0 = 0, time.perf_counter()
+        ranked[BEFORE] = every_deletion(predictor, ids, c)
+        seconds[BEFORE].append(time.perf_counter() - t0)
+        steps[BEFORE].append(counted[0])
         for s in args.lime_samples:
-            t0 = time.perf_counter()
+            counted[0], t0 = 0, time.perf_counter()
             ranked[f"LIME-{s}"] = lime_scores(explainer, predictor, text, item, c, s)
             seconds[f"LIME-{s}"].append(time.perf_counter() - t0)
+            steps[f"LIME-{s}"].append(counted[0])
         for m, scores in ranked.items():
             results[m].append(faithfulness(predictor, ids, c, p, scores))
         if (i + 1) % 20 == 0:
@@ -113,10 +141,11 @@ def run_set(name: str, model: str, args: argparse.Namespace) -> dict:
         t0 = time.perf_counter()
         predictor.explain([t])
         one.append(time.perf_counter() - t0)
-    return {"name": name, "texts": len(results["occlusion"]), "tokens": float(np.mean(lengths)),
+    return {"name": name, "texts": len(results["textrnn"]), "tokens": float(np.mean(lengths)),
             "alpha": predictor.explainer.linear.share if predictor.explainer.linear else 0.0,
             "scores": {m: np.mean(r, axis=0) for m, r in results.items() if r},
             "seconds": {m: float(np.median(s)) for m, s in seconds.items() if s},
+            "steps": {m: f"{np.median(s):,.0f}" for m, s in steps.items() if s},
             "thirty": (float(np.median(one)) if one else None, len(one)),
             "file": file_speed(name, model, args.file_texts)}
 
@@ -140,16 +169,17 @@ def file_speed(name: str, model: str, n: int) -> tuple[float, int]:
 
 def table(results: list[dict], lime_samples: list[int]) -> list[str]:
     lines = ["| set | method | compr. 10% | compr. 20% | compr. AOPC | suff. 10% | suff. 20% | suff. AOPC "
-             "| s / text | occlusion faster by |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| s / text | textrnn faster by | token steps / text |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
-        occ = r["seconds"]["occlusion"]
+        occ = r["seconds"]["textrnn"]
+        steps = r["steps"]
         for m, s in r["scores"].items():
             sec = r["seconds"].get(m)
             speed = f"{sec:.4f}" if sec is not None else ""
-            ratio = f"{sec / occ:.0f}x" if sec is not None and m != "occlusion" else ""
+            ratio = f"{sec / occ:.{0 if sec / occ >= 10 else 1}f}x" if sec is not None and m != "textrnn" else ""
             lines.append(f"| {r['name']} | {m} | {s[0, 2]:.3f} | {s[0, 3]:.3f} | {s[0].mean():.3f} | {s[1, 2]:.3f} "
-                         f"| {s[1, 3]:.3f} | {s[1].mean():.3f} | {speed} | {ratio} |")
+                         f"| {s[1, 3]:.3f} | {s[1].mean():.3f} | {speed} | {ratio} | {steps.get(m, '')} |")
     return lines
 
 

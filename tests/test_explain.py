@@ -14,8 +14,19 @@ from typer.testing import CliRunner
 
 from tests.conftest import TINY, write_csv
 from textrnn.cli import app
-from textrnn.inference.explain import EMPTY, NOTHING, label_direction, log_odds, occlusion_batch
+from textrnn.inference.explain import (
+    CANDIDATE_SHARE,
+    CANDIDATES,
+    CANDIDATES_LONG,
+    EMPTY,
+    NOTHING,
+    deletions,
+    label_direction,
+    log_odds,
+    occlusion_batch,
+)
 from textrnn.inference.predictor import Predictor
+from textrnn.inference.records import explained_record
 from textrnn.tokenizer import UNK_ID
 
 runner = CliRunner()
@@ -32,6 +43,22 @@ def test_occlusion_batch_deletes_each_token_in_turn():
     batch = occlusion_batch(np.array([5, 6, 7]))
     assert batch.tolist() == [[5, 6, 7], [6, 7, 0], [5, 7, 0], [5, 6, 0]]
     assert occlusion_batch(np.array([9])).tolist() == [[9], [UNK_ID]]  # as predict reads an empty text
+
+
+def test_deletions_remove_each_set_of_positions():
+    assert deletions(np.array([5, 6, 7, 8]), [[0, 2], [1, 3]]).tolist() == [[6, 8], [5, 7]]
+    assert deletions(np.array([5, 6]), [[0, 1]]).tolist() == [[UNK_ID]]  # nothing left: the empty text
+
+
+def test_a_long_text_measures_the_removal_of_its_strongest_tokens_only(predictor):
+    text = " ".join([TEXT, "and a dull plot with a wonderful cast"] * 2)
+    e = predictor.explain([text])[0].explanations[0]
+    n, measured = len(e.tokens), [t for t in e.tokens if t.removed is not None]
+    assert n > CANDIDATES and len(measured) == max(CANDIDATES_LONG, int(np.ceil(CANDIDATE_SHARE * n)))
+    assert min(t.alone for t in measured) >= max(t.alone for t in e.tokens if t.removed is None)
+    assert max(e.tokens, key=lambda t: t.weight).removed == max(t.removed for t in measured)
+    record = explained_record(predictor.explain([text])[0], None, False)
+    assert sum(t["removed"] is None for t in record["explanations"][0]["tokens"]) == n - len(measured)
 
 
 def test_label_directions():
@@ -51,8 +78,14 @@ def test_a_weight_is_what_removing_the_token_does(predictor):
         p, alone = predictor.predict_proba([without, t.token])[:, 2]
         assert t.removed == pytest.approx(float(log_odds(e.probability) - log_odds(p)), abs=1e-4)
         assert t.alone == pytest.approx(float(log_odds(alone) - log_odds(empty)), abs=1e-4)
-        assert t.weight == pytest.approx((t.removed + t.alone) / 2)
-    decisive = max(e.tokens, key=lambda t: t.weight)
+    decisive = max(e.tokens, key=lambda t: t.weight)  # greedy deletion: the largest fall first
+    assert decisive.removed == max(t.removed for t in e.tokens)
+    rest = [t for t in e.tokens if t is not decisive]  # then the largest fall once that one is gone
+    without = [" ".join(x.token for x in e.tokens if x is not decisive and x is not t) for t in rest]
+    p_without = log_odds(predictor.predict_proba([" ".join(t.token for t in rest)])[0, 2])
+    after = p_without - log_odds(predictor.predict_proba(without)[:, 2])
+    ranked = sorted(e.tokens, key=lambda t: -t.weight)
+    assert ranked[1] is rest[int(np.argmax(after))]
     assert decisive.weight > 0 and decisive.token in ("wonderful", "moving")
     neg = predictor.explain([TEXT], label="neg")[0].explanations[0]  # the same words push away from neg
     assert {t.token: t.weight for t in neg.tokens}[decisive.token] < 0

@@ -2,9 +2,9 @@
 
 Two views of a model:
 - occlusion over texts (the validation texts when they can be rebuilt, else the test file): each
-  token's weight for every label, as `predict --explain` weighs it (textrnn.inference.explain),
-  from the same runs, and a word's weight for a label is its mean over the word's occurrences
-  (words seen at least MIN_COUNT times);
+  token's weight for every label, the mean of its removal and of it alone (Explainer.run: every
+  token, all labels from the same runs), and a word's weight for a label is its mean over the word's
+  occurrences (words seen at least MIN_COUNT times);
 - the linear n-gram part's weights, where the model has one: a unigram or bigram's weight for a label
   (against the mean of the other labels' for a single-label model) times its idf, the term it adds
   to the logit of a text where it is the only n-gram. Bigram features are hashed: they are named
@@ -86,7 +86,7 @@ def occlusion_means(predictor: Predictor, texts: list[str]) -> tuple[np.ndarray,
         known = ids != UNK_ID
         if not known.any():
             continue
-        probs, alone = predictor.explainer.run(ids)  # as `predict --explain` weighs tokens, every label at once
+        probs, alone = predictor.explainer.run(ids)  # every token's removal and alone, every label at once
         weights = (log_odds(probs[:1]) - log_odds(probs[1:]) + log_odds(alone[:-1]) - log_odds(alone[-1:])) / 2
         np.add.at(sums, ids[known], weights[known])
         np.add.at(counts, ids[known], 1)

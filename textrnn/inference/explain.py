@@ -1,17 +1,15 @@
 """Inference stage: why the model said what it said, on the exported ONNX model, without torch.
 
-Occlusion from both ends: each token of a text is deleted in turn (the text and its n
-one-token-shorter variants run as one ONNX Runtime batch; padding never changes a result), and each
-token is also read alone (n one-token texts and the empty text: a second, tiny batch). In the
-label's log-odds, ln(p / (1 - p)), a token's `removed` is how much they fall when it is deleted
-from the text, its `alone` how much they rise from the empty text to the token alone, and its
-`weight` the mean of the two: positive, the token pushes the model towards the label; negative,
-away from it. These are the token's marginal contributions last and first in Shapley's
-permutations: for a model that adds up its tokens' effects in log-odds both equal that effect, and
-for a two-token text their mean is the Shapley value. The deletion alone misses a word whose
-neighbour says the same ("how many": either is enough); the word alone catches it (on 200 test
-texts, comprehensiveness at 20% went from 0.42 to 0.43 on SST-2 and 0.50 to 0.52 on TREC, at the
-cost of n + 1 one-token rows: benchmarks/results-explain.md).
+Greedy deletion, in three small ONNX Runtime batches (`Explainer.weigh`): each token alone, then
+the text without each candidate token (every token of a text of up to 8, else the quarter strongest
+alone, at least 5), then, once the first token (whose deletion lowers the label most) is gone, the
+deletion of each of the next tokens by weight (a quarter of them, at least 3). In the label's
+log-odds, ln(p / (1 - p)), a token's `removed` is how much they fall when it is deleted from the
+text (None where not measured), its `alone` how much they rise from the empty text to the token
+alone. Its `weight` ranks the tokens as deleting them one after the other would (see `weigh`):
+positive, the token pushes the model towards the label; negative, away. Removing the top-ranked
+tokens is what ERASER's comprehensiveness measures: on 200 test texts of SST-2 and of TREC it lost
+at least as much of the label's probability as LIME's 5,000 samples (benchmarks/results-explain.md).
 
 The linear n-gram part (the TF-IDF model, textrnn.model.tfidf), where the model has one, is a sum over n-grams: its
 logit for a label is bias + the sum over the text's n-grams of tfidf(n-gram) x weight(n-gram, label),
@@ -24,7 +22,7 @@ multi-label model, the label's own logit (its log-odds).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -41,7 +39,14 @@ if TYPE_CHECKING:
 EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before their log-odds
 NOTHING = "no known token: nothing to explain"
 EMPTY = "empty text: nothing to explain"
-SPLIT_FROM = 8  # tokens: one text's rows are split across two workers from this length
+PARALLEL_FROM = 400  # token steps: the first two batches run side by side from this size
+SPLIT_FROM = 400  # token steps (rows x tokens): a batch this large is split across two workers (measured:
+# below, handing a batch to a thread cost more than it saved, one text at a time on 2 cores)
+CANDIDATES = 8  # tokens whose removal is measured: every token of a text this short
+CANDIDATES_LONG = 5  # a longer one: at least this many,
+CANDIDATE_SHARE = 0.25  # or this share of its tokens, the strongest alone
+SECOND = 3  # tokens whose removal is measured again once the first token is gone: at least this many
+SECOND_SHARE = 0.25  # and this share of a longer text's tokens
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class TokenWeight:
     start: int
     end: int
     weight: float
-    removed: float  # the fall in the label's log-odds when the token is deleted from the text
+    removed: float | None  # the fall in the label's log-odds when the token is deleted (None: not measured)
     alone: float  # the rise from the empty text to the token alone
     linear: float | None = None
     known: bool = True  # False: the vocabulary's unknown token
@@ -200,6 +205,19 @@ def occlusion_batch(ids: np.ndarray) -> np.ndarray:
     return batch
 
 
+def deletions(ids: np.ndarray, sets: Sequence[Sequence[int]]) -> np.ndarray:
+    """(len(sets), n - k) token ids: the text without each set of k positions (an empty result is the
+    unknown token, as `predict` reads an empty text)."""
+    if not len(sets):
+        return np.zeros((0, max(len(ids) - 1, 1)), dtype=np.int64)
+    keep = np.ones((len(sets), len(ids)), dtype=bool)
+    keep[np.arange(len(sets))[:, None], np.asarray(sets)] = False
+    width = len(ids) - len(sets[0])
+    if width <= 0:
+        return np.full((len(sets), 1), UNK_ID, dtype=np.int64)
+    return np.repeat(ids[None, :], len(sets), axis=0)[keep].reshape(len(sets), width)
+
+
 class Explainer:
     """Explanations of a Predictor's model; the linear part's tables are read once."""
 
@@ -226,48 +244,123 @@ class Explainer:
 
     def run(self, ids: np.ndarray, split: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities of the text and of it without each token (n + 1, classes), and of each token
-        alone and of the empty text (n + 1, classes): two batches, or with `split` three run side by
-        side on the predictor's workers (one text's latency on two cores)."""
+        alone and of the empty text (n + 1, classes): every token, every label at once (the report's
+        per-class words average (removed + alone) / 2 over many texts: textrnn.inference.drivers)."""
         singles = np.concatenate([ids, [UNK_ID]])[:, None]  # the empty text reads as the unknown token
-        deleted = occlusion_batch(ids)
-        if not split or self.predictor.workers == 1 or len(ids) < SPLIT_FROM:
-            return self.predictor.probabilities(deleted), self.predictor.probabilities(singles)
-        half = (len(deleted) + 1) // 2
-        a, b, c = self._pool().map(self.predictor.probabilities, [deleted[:half], deleted[half:], singles])
-        return np.concatenate([a, b]), c
+        return self._probabilities(occlusion_batch(ids), split), self.predictor.probabilities(singles)
+
+    def _probabilities(self, batch: np.ndarray, split: bool) -> np.ndarray:
+        """One batch's probabilities; with `split`, a large one runs in two halves side by side on the
+        predictor's workers (one text's latency on two cores)."""
+        if not split or self.predictor.workers == 1 or batch.size < SPLIT_FROM or len(batch) < 2:
+            return self.predictor.probabilities(batch)
+        half = (len(batch) + 1) // 2
+        return np.concatenate(list(self._pool().map(self.predictor.probabilities, [batch[:half], batch[half:]])))
+
+    def weigh(self, ids: np.ndarray, chosen: Callable[[np.ndarray], list[int]],
+              split: bool = False) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """The text's probabilities and, for each label `chosen(probabilities)` names, every token's
+        (weight, removed, alone) in log-odds (removed: NaN where not measured). Three rounds of runs:
+
+        1. the text, and each token alone (n + 1 one-token rows: the tokens and the empty text);
+        2. the text without each candidate: every token of a text of up to CANDIDATES tokens (run
+           with the text), else the CANDIDATE_SHARE of its tokens (at least CANDIDATES_LONG) strongest alone;
+        3. the text without the first token (the candidate whose removal lowers the label's log-odds
+           most) and without one more token, for the next max(SECOND, SECOND_SHARE * n) tokens by
+           weight: each one's fall once the first is gone, `after` (a word whose neighbour says the
+           same, "a funny, witty film", falls little while the other is there).
+
+        About n * n / 2 token steps (rows x tokens) for a long text, against about 250 n for LIME's
+        500 samples: a 25th at 20 tokens, a 10th at 50 (the model's time follows the token steps).
+
+        Weights follow greedy deletion, which is what removing the top tokens measures: the first
+        token is ranked first, the token with the largest `after` second, then the second round's
+        others by the mean of `after` and (removed + alone) / 2; the remaining candidates weigh
+        (removed + alone) / 2 and the other tokens alone / 2 (removal not measured: taken as 0),
+        at most the second round's least positive weight.
+        """
+        n = len(ids)
+        singles = np.concatenate([ids, [UNK_ID]])[:, None]
+        short = n <= CANDIDATES  # every token a candidate: the text and its deletions in one batch
+        first_batch = occlusion_batch(ids) if short else ids[None, :]
+        if split and self.predictor.workers > 1 and first_batch.size >= PARALLEL_FROM:
+            probs, singles = self._pool().map(self.predictor.probabilities, [first_batch, singles])
+        else:
+            probs, singles = self.predictor.probabilities(first_batch), self.predictor.probabilities(singles)
+        labels = chosen(probs[:1])
+        if not labels:  # a multi-label model that chose none (--min-labels 0)
+            return probs[:1], {}
+        alone = {c: log_odds(singles[:-1, c]) - log_odds(singles[-1, c]) for c in labels}
+        m = n if short else max(CANDIDATES_LONG, int(np.ceil(CANDIDATE_SHARE * n)))
+        picks = {c: np.argsort(-alone[c], kind="stable")[:m] for c in labels}
+        cands = np.unique(np.concatenate(list(picks.values())))
+        deleted = probs[1:] if short else self._probabilities(deletions(ids, [[i] for i in cands]), split)
+        probs = probs[:1]
+        base = log_odds(probs[0])
+        weights, removed, firsts, seconds, rows = {}, {}, {}, {}, []
+        for c in labels:
+            removed[c] = np.full(n, np.nan)
+            removed[c][cands] = base[c] - log_odds(deleted[:, c])
+            pick = picks[c]
+            weights[c] = w = alone[c] / 2  # removal not measured: taken as 0
+            w[pick] = (removed[c][pick] + alone[c][pick]) / 2
+            firsts[c] = first = int(pick[np.argmax(removed[c][pick])])
+            order = [int(i) for i in np.argsort(-w, kind="stable") if i != first]
+            seconds[c] = order[:max(SECOND, int(np.ceil(SECOND_SHARE * n)))]
+            rows += [[first, j] for j in seconds[c]]
+        again = self._probabilities(deletions(ids, rows), split) if rows else np.zeros((0, len(self.labels)))
+        out, at = {}, 0
+        for c in labels:
+            w, first, second = weights[c], firsts[c], seconds[c]
+            if second:
+                after = (base[c] - removed[c][first]) - log_odds(again[at: at + len(second), c])
+                at += len(second)
+                w[second] = (after + w[second]) / 2
+                rest = np.ones(n, dtype=bool)
+                rest[second + [first]] = False
+                w[rest] = np.minimum(w[rest], np.nextafter(max(w[second].min(), 0.0), -np.inf))
+                top = second[int(np.argmax(after))]
+                if n > 2:
+                    w[top] = max(w[top], np.nextafter(np.delete(w, [first, top]).max(), np.inf))
+            others = np.delete(w, first)
+            w[first] = max((removed[c][first] + w[first]) / 2, np.nextafter(others.max(), np.inf) if n > 1 else -np.inf)
+            out[c] = (w, removed[c], alone[c])
+        return probs, out
 
     def explain_one(self, text: str, label: int | None = None, min_labels: int = 1,
                     top_k: int | None = None, split: bool = False) -> TextExplanation:
-        """One text: the runs of its variants (see `run`), then each label's weights."""
+        """One text: its runs (see `weigh`), then each label's weights."""
         enc = self.predictor.tokenizer.encode(text, add_special_tokens=False)
         ids = np.asarray(enc.ids or [UNK_ID], dtype=np.int64)
         known = ids != UNK_ID
         nothing = EMPTY if not enc.ids else NOTHING if not known.any() else None
+        k = top_k or (None if self.kind == "multi_label" else 1)
+        found: dict[str, Any] = {}
+
+        def chosen(probs: np.ndarray) -> list[int]:
+            found["prediction"] = prediction = self.task.decode([text], probs[:1], k, min_labels)[0]
+            return [label] if label is not None else [self.labels.index(name) for name, _ in prediction.top]
+
         if nothing:
             probs = self.predictor.probabilities(ids[None, :])
+            labels, weights = chosen(probs), {}
         else:
-            probs, alone = self.run(ids, split)
-        prediction = self.task.decode([text], probs[:1], top_k or (None if self.kind == "multi_label" else 1),
-                                      min_labels)[0]
-        if label is not None:
-            chosen = [label]
-        else:
-            chosen = [self.labels.index(name) for name, _ in prediction.top]
+            probs, weights = self.weigh(ids, chosen, split)
+            labels = list(weights)
         explanations = []
-        for c in chosen:
+        for c in labels:
             p = float(probs[0, c])
             if nothing:
                 explanations.append(Explanation(self.labels[c], p, (), None, nothing))
                 continue
-            removed = log_odds(p) - log_odds(probs[1:, c])
-            gained = log_odds(alone[:-1, c]) - log_odds(alone[-1, c])
-            weight = (removed + gained) / 2
+            weight, removed, alone = weights[c]
             token_linear, linear = self._linear(text, ids, enc.offsets, c)
-            tokens = tuple(TokenWeight(text[a:b], a, b, float(weight[i]), float(removed[i]), float(gained[i]),
+            tokens = tuple(TokenWeight(text[a:b], a, b, float(weight[i]),
+                                       None if np.isnan(removed[i]) else float(removed[i]), float(alone[i]),
                                        None if token_linear is None else float(token_linear[i]), bool(known[i]))
                            for i, (a, b) in enumerate(enc.offsets))
             explanations.append(Explanation(self.labels[c], p, tokens, linear))
-        return TextExplanation(text, prediction, tuple(explanations), bool(enc.overflowing))
+        return TextExplanation(text, found["prediction"], tuple(explanations), bool(enc.overflowing))
 
     def _linear(self, text: str, ids: np.ndarray, offsets: list[tuple[int, int]],
                 c: int) -> tuple[np.ndarray | None, LinearTerms | None]:
@@ -277,11 +370,9 @@ class Explainer:
         first, last, terms = self.linear.terms(ids)
         d = label_direction(self.kind, len(self.labels), c)
         g = terms @ d
-        per_token = np.zeros(len(ids))
-        single = first == last
-        np.add.at(per_token, first[single], g[single])
-        np.add.at(per_token, first[~single], g[~single] / 2)
-        np.add.at(per_token, last[~single], g[~single] / 2)
+        pair = first != last  # a unigram's term to its token, a bigram's half to each of its two
+        half = np.where(pair, g / 2, g)
+        per_token = np.bincount(np.concatenate([first, last[pair]]), np.concatenate([half, half[pair]]), len(ids))
         bias = float(self.linear.bias @ d)
         ngrams = tuple(NgramTerm(text[offsets[i][0]: offsets[j][1]], offsets[i][0], offsets[j][1], float(w))
                        for i, j, w in zip(first, last, g, strict=True) if w != 0.0)

@@ -77,9 +77,11 @@ def csv_rows(predictions: Sequence[Any], top_k: int | None, header: bool, multi:
 
 
 def token_record(t: Any) -> dict[str, Any]:
-    """One explained token: token, start, end, weight, removed, alone (linear; known=False when unknown)."""
+    """One explained token: token, start, end, weight, removed (null: not measured), alone (linear;
+    known=False when unknown)."""
     out: dict[str, Any] = {"token": t.token, "start": t.start, "end": t.end, "weight": round(t.weight, 6),
-                           "removed": round(t.removed, 6), "alone": round(t.alone, 6)}
+                           "removed": None if t.removed is None else round(t.removed, 6),
+                           "alone": round(t.alone, 6)}
     if t.linear is not None:
         out["linear"] = round(t.linear, 6)
     if not t.known:

@@ -1,9 +1,9 @@
 """`textrnn predict --explain`: each text coloured by its tokens' weights (a terminal), the same as
 `[+0.31]token` notation (no colour: a pipe, a file, NO_COLOR), or JSON records for tools.
 
-A token's weight is the mean of how much the label's log-odds fall when the token is removed and
-rise from nothing to the token alone (see textrnn.inference.explain): green pushes towards the
-label, red away from it, darker is stronger
+A token's weight is its effect on the label's log-odds as deleting the tokens one after the other
+measures it (see textrnn.inference.explain): green pushes towards the label, red away from it,
+darker is stronger
 (five shades, relative to the text's strongest token, so 256-colour terminals show them too).
 """
 
@@ -22,8 +22,9 @@ from textrnn.inference.records import explained_record
 TOWARDS = ("#e5f5e0", "#c7e9c0", "#a1d99b", "#74c476", "#31a354")  # light to dark
 AGAINST = ("#fee0d2", "#fcbba1", "#fc9272", "#fb6a4a", "#de2d26")
 TOP = 4  # strongest tokens and linear n-grams listed under each text
-LEGEND = ("weight = the token's effect on the label's log-odds, the mean of removing it from the text and of "
-          "it alone (+ towards the label, - against it); linear = the linear n-gram part's exact terms of its logit")
+LEGEND = ("weight = the token's effect on the label's log-odds, from deleting it (after the strongest one) "
+          "and from it alone (+ towards the label, - against it); "
+          "linear = the linear n-gram part's exact terms of its logit")
 
 
 def shade(weight: float, strongest: float) -> str | None:
