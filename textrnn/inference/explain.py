@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from textrnn.data.tokens import bigram_keys
 from textrnn.errors import ConfigError
 from textrnn.tokenizer import UNK_ID
 
@@ -157,7 +158,7 @@ class LinearTables:
         kept = self.keep[ids]
         uni = np.flatnonzero(kept)
         pairs = np.flatnonzero(kept[:-1] & kept[1:])
-        keys = np.concatenate([ids[uni], v + (ids[pairs] * v + ids[pairs + 1]) % self.buckets])
+        keys = np.concatenate([ids[uni], bigram_keys(ids[pairs], ids[pairs + 1], v, self.buckets)])
         rows = self.rows[keys]
         idf = self.idf[rows]
         norm = max(float(np.sqrt(np.sum(idf**2))), 1e-6)
