@@ -220,3 +220,22 @@ def test_content_tokens_are_words_as_tf_idf_counts_them():
     vocab = {"[PAD]": 0, "[UNK]": 1, "a": 2, "?": 3, "the": 4, "42": 5, "##ing": 6, "##s": 7, "...": 8, "1": 9}
     assert content_tokens(vocab, 10, word_level=True).tolist() == [0, 0, 0, 0, 1, 1, 1, 0, 0, 0]
     assert content_tokens(vocab, 10, word_level=False).tolist() == [0, 0, 1, 0, 1, 1, 1, 1, 0, 1]
+
+
+def test_one_bigram_hash_keeps_what_each_table_computed():
+    """bigram_keys is the TF-IDF model's hash (multiplier: the vocabulary size) and the network bag's
+    (BAG_MULTIPLIER), as both computed it before, the same on ints, numpy and torch."""
+    from textrnn.data.tokens import BAG_MULTIPLIER, bigram_keys
+
+    left, right, vocab, buckets = np.array([5, 900, 17]), np.array([3, 4, 899]), 1000, 1021
+    np.testing.assert_array_equal(bigram_keys(left, right, vocab, buckets), vocab + (left * vocab + right) % buckets)
+    np.testing.assert_array_equal(bigram_keys(left, right, vocab, 100_000, BAG_MULTIPLIER),
+                                  vocab + (left * 1000003 + right) % 100_000)
+    as_torch = bigram_keys(torch.from_numpy(left), torch.from_numpy(right), vocab, buckets).numpy()
+    np.testing.assert_array_equal(as_torch, bigram_keys(left, right, vocab, buckets))
+    assert bigram_keys(900, 4, vocab, buckets) == int(bigram_keys(left, right, vocab, buckets)[1])
+    # the bag with the vocabulary size as multiplier would put all of a right token's bigrams in 5 of
+    # 100,000 buckets (20,000 words); the prime spreads them
+    lefts = np.arange(1, 20_000)
+    assert len(np.unique(bigram_keys(lefts, 7, 20_000, 100_000))) == 5
+    assert len(np.unique(bigram_keys(lefts, 7, 20_000, 100_000, BAG_MULTIPLIER))) == len(lefts)

@@ -48,3 +48,36 @@ def test_serve_settings_travel_as_json():
     settings = ServeSettings(models=(("a", "/m/a"),), device="cpu", precision="fp32", limits=Limits(max_texts=5))
     again = ServeSettings.from_json(settings.to_json())
     assert again == settings and again.device is Device.cpu and again.limits.max_texts == 5
+
+
+def _declared(*classes: type) -> set[str]:
+    from dataclasses import fields
+
+    return {f.name for cls in classes for f in fields(cls) if f.metadata.get("help")}
+
+
+def test_every_other_command_takes_its_options_from_its_request():
+    from textrnn.checks.request import CheckOptions, CheckRequest
+    from textrnn.evaluation.request import InspectRequest
+    from textrnn.export.request import BenchRequest, ExportRequest
+    from textrnn.inference.request import EvaluateRequest
+    from textrnn.views.request import ReportRequest
+
+    shown = {"as_json", "png"}  # how the answer is shown: the command's own options
+    for command, classes in (("evaluate", (EvaluateRequest,)), ("bench", (BenchRequest,)),
+                             ("inspect", (InspectRequest,)), ("report", (ReportRequest,)),
+                             ("export", (ExportRequest,)), ("check", (CheckRequest, CheckOptions))):
+        cmd = typer.main.get_command(app).commands[command]
+        options = {p.name for p in cmd.params if p.param_type_name == "option"} - shown
+        assert options == _declared(*classes), command
+    assert _params("check")["--no-label-check"].name == "skip_labels"
+    assert _params("export")["--max-drop"].min == 0.0 and _params("bench")["--device"].default == Device.cpu
+
+
+def test_building_the_cli_loads_no_numpy():
+    import subprocess
+    import sys
+
+    code = "import sys, textrnn.cli; print(sorted(m for m in ('numpy', 'onnxruntime', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

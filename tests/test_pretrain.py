@@ -70,7 +70,9 @@ def test_train_init_end_to_end(encoder, tmp_path):
     assert result.exit_code == 0, result.output
     meta = metadata(tmp_path / "m")
     assert meta.pretrained.kind == "language model" and meta.pretrained.freeze_epochs == 1
-    assert meta.settings.init.init == str(encoder) and meta.tokenizer.vocab_size == read_encoder(encoder).vocab_size
+    assert meta.settings.init.encoder == str(encoder) and meta.tokenizer.vocab_size == read_encoder(encoder).vocab_size
+    stored = json.loads((tmp_path / "m" / "metadata.json").read_text())["settings"]["init"]
+    assert stored["encoder"] == str(encoder) and "init" not in stored  # settings.init.init before
     assert meta.export.parity_max_diff < 1e-4
     report = runner.invoke(app, ["report", "--model", str(tmp_path / "m")], env={"COLUMNS": "120"})
     assert "language model lm (held-out perplexity" in report.stdout and "frozen 1" in report.stdout
@@ -149,3 +151,13 @@ def test_automatic_pretraining_trains_on_the_jobs_device(tmp_path, monkeypatch):
     start = prepare_start(splits, settings)
     assert placed and all(d.type == "cpu" for d in placed), placed
     assert start.info is not None and start.info.kind == "language model"
+
+
+def test_the_encoder_setting_is_read_under_its_old_name_too():
+    from textrnn.config import InitConfig
+    from textrnn.schema import from_json, to_json
+
+    old = {"embeddings": None, "init": "models/lm", "pretrain": "auto", "freeze_epochs": 1}
+    assert from_json(InitConfig, old) == InitConfig(encoder="models/lm", freeze_epochs=1)
+    assert from_json(InitConfig, {**old, "encoder": "models/new"}).encoder == "models/new"
+    assert to_json(InitConfig(encoder="models/lm"))["encoder"] == "models/lm"

@@ -48,3 +48,16 @@ def test_a_recorded_task_is_checked():
                          ([], "must be an object")]:
         with pytest.raises(ModelFolderError, match=message):
             task_from_dict(bad)
+
+
+def test_the_analysis_reads_the_confusion_matrix_the_metrics_counted(monkeypatch):
+    from textrnn.evaluation import analysis
+
+    task = Task(["a", "b", "c"])
+    y = np.array([0, 0, 1, 2, 2])
+    probs = task.probabilities(np.array([[0, 3, 0], [3, 0, 0], [0, 3, 0], [0, 3, 0], [0, 0, 3]], dtype=np.float32))
+    metrics = task.evaluate(y, probs)
+    assert metrics.confusion == ((1, 1, 0), (0, 1, 0), (0, 1, 1))
+    monkeypatch.setattr(analysis, "confusion_counts", lambda *a: pytest.fail("the confusion matrix counted twice"))
+    pairs = task.analyze(["t"] * 5, y, probs, metrics).confused_pairs
+    assert {(p.true, p.pred, p.count) for p in pairs} == {("a", "b", 1), ("c", "b", 1)}

@@ -224,11 +224,14 @@ class InitConfig:
     (`textrnn pretrain`), and how training treats the layers they fill."""
 
     panel: ClassVar[str] = "Pretrained"
+    renamed: ClassVar[dict[str, str]] = {"init": "encoder"}  # metadata.json keys of earlier versions
     embeddings: str | None = setting(None, "Start the embedding from word vectors: GloVe/word2vec/fastText text "
                                            "(.txt, .vec, .gz) or word2vec binary (.bin). Needs --tokenizer word; the "
                                            "vectors' dimension sets --embedding-dim.", metavar="FILE")
-    init: str | None = setting(None, "Start from a pretrained encoder (the folder `textrnn pretrain` writes): its "
-                                     "tokenizer, embedding and recurrent layers, and their sizes.", metavar="DIR")
+    # the encoder folder of `--init` (metadata.json's settings.init.encoder; `init` before)
+    encoder: str | None = setting(None, "Start from a pretrained encoder (the folder `textrnn pretrain` writes): its "
+                                        "tokenizer, embedding and recurrent layers, and their sizes.", flag="init",
+                                  metavar="DIR")
     # auto (on unless --init or --embeddings give other knowledge): a language model pretrained on the
     # training texts, then the classifier from it. Measured (test accuracy, 3 seeds, the same seeds
     # without): trec 89.4 -> 90.3, mr 78.3 -> 79.1, subj 92.4 -> 93.5, sst5 41.2 -> 43.2; but sst2
@@ -259,14 +262,14 @@ class InitConfig:
         _check(self.pretrain_tokens >= 1, f"pretrain_tokens must be at least 1 (got {self.pretrain_tokens})")
         _check(self.pretrain_minutes is None or self.pretrain_minutes > 0,
                f"pretrain_minutes must be positive (got {self.pretrain_minutes})")
-        _check(not (self.embeddings and self.init),
+        _check(not (self.embeddings and self.encoder),
                "--embeddings and --init both fill the embedding: give one (the encoder's own vectors come with --init)")
         _check(self.freeze_epochs >= 0, f"freeze_epochs must be >= 0 (got {self.freeze_epochs})")
         _check(self.pretrained_lr > 0, f"pretrained_lr must be positive (got {self.pretrained_lr})")
 
     @property
     def pretrained(self) -> bool:
-        return bool(self.embeddings or self.init)
+        return bool(self.embeddings or self.encoder)
 
 
 

@@ -3,8 +3,10 @@
 A setting is a dataclass field made with `setting()`: its type (choices are the Enums below), its
 default, and what the command line needs to offer it (help, metavar, limits, help section). The
 settings of `train` are the config fields (textrnn.config); `predict`'s are PredictRequest's
-(textrnn.inference.predict) and TableRequest's (textrnn.batch.tables); `serve`'s are ServeSettings'
-(textrnn.serving.settings), Limits' (textrnn.serving.protocol) and ServerOptions' (textrnn.serving.server).
+(textrnn.inference.request) and TableRequest's (textrnn.batch.tables); `serve`'s are ServeSettings',
+Limits' and ServerOptions' (textrnn.serving.settings); every other command's are the fields of its
+request, in the light `request.py` module of its stage (EvaluateRequest, ExportRequest, BenchRequest,
+InspectRequest, ReportRequest, CheckRequest: README's code map says where).
 textrnn.cli.options turns them into typer options, and textrnn.entry reads the fast `predict` path's
 from PredictRequest. Imports nothing but the standard library (the fast path loads it).
 """
@@ -114,6 +116,7 @@ DEVICE_HELP = "ONNX Runtime device: auto uses CUDA only where it really loads; c
 PRECISION_HELP = "auto: the int8 model when the folder has one (CPU), else fp32."
 THREADS_HELP = "CPU threads: that many batches run at once, one thread each (default: physical cores)."
 TEXT_COLUMN_HELP = "Text column (default: found by name)."
+LABEL_COLUMN_HELP = "Label column (default: found by name)."
 
 
 def setting(default: Any, help: str, *, flag: str | None = None, metavar: str | None = None,

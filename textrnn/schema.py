@@ -120,13 +120,15 @@ def _record(value: Any, cls: type, where: str) -> Any:
     if not isinstance(value, dict):
         raise SchemaError(where, f"must be an object (got {_describe(value)})")
     hints = _hints(cls)
+    old_names = {new: old for old, new in getattr(cls, "renamed", {}).items()}
     kwargs = {}
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
         inner = f"{where}.{f.name}" if where else f.name
-        if f.name in value:
-            kwargs[f.name] = _convert(value[f.name], hints[f.name], inner)
+        key = f.name if f.name in value else old_names.get(f.name)  # a record written before a rename
+        if key in value:
+            kwargs[f.name] = _convert(value[key], hints[f.name], inner)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise SchemaError(inner, "is missing")
     try:

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FOLDS = 5
+from textrnn.checks.request import FOLDS
+
 C = 2.0
 MIN_POSITIVES = 5  # multi-label: labels on fewer rows are not checked (too few to learn from)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,28 +13,14 @@ import numpy as np
 from textrnn.checks import duplicates as dup
 from textrnn.checks import labels as lab
 from textrnn.checks.findings import OK, WARN, Findings, Problem, Section, label_text
+from textrnn.checks.output import write_outputs
 from textrnn.checks.reading import Checked, read_checked
+from textrnn.checks.request import CheckOptions, CheckRequest
 from textrnn.checks.shape import shape
 from textrnn.data import Dataset
 from textrnn.errors import ConfigError, DataError
 
 QUICK_MAX_BYTES = 100 << 20
-
-
-@dataclass(frozen=True)
-class CheckOptions:
-    text_column: str | None = None
-    label_column: str | None = None
-    label_sep: str | None = None
-    multi_label: bool = False
-    max_length: int = 256
-    val_split: float = 0.1
-    folds: int = lab.FOLDS
-    near: float = 0.8  # Jaccard similarity of word 3-shingles from which two texts are near duplicates
-    clean_threshold: float = 0.0  # label issues at or above this score are left out of clean.csv
-    examples: int = 5
-    seed: int = 0
-    labels: bool = True  # run the label-issue check (the k-fold model)
 
 
 def read_files(paths: dict[str, Path], options: CheckOptions) -> dict[str, Checked]:
@@ -198,7 +183,7 @@ def check_files(train: Path, val: Path | None = None, test: Path | None = None,
     if len(splits) > 1:
         stage("Leakage")
         sections.append(_leakage(splits, keys, options))
-    if options.labels:
+    if not options.skip_labels:
         stage("Label issues")
         issues = _label_issues(data, splits["train"], options, on_fold)
         sections.append(issues)
@@ -207,6 +192,16 @@ def check_files(train: Path, val: Path | None = None, test: Path | None = None,
     files = {split: str(c.data.source) for split, c in splits.items()}
     return Findings(files, data.multi_label, sections, time.perf_counter() - started,
                     clean_rows=[i for i in range(len(data)) if i not in drop], train=data)
+
+
+def run_check(request: CheckRequest, on_stage: Callable[[str], None] | None = None,
+              on_fold: Callable[[], None] | None = None) -> tuple[Findings, list[Path]]:
+    """Do a CheckRequest (`textrnn check`): every check on its files, then problems.csv (and clean.csv)
+    written into its `out` folder when it has one; returns the findings and the files written."""
+    request.check()
+    findings = check_files(request.data, request.val, request.test, request.options, on_stage, on_fold)
+    written = write_outputs(findings, request.out, request.write_clean) if request.out is not None else []
+    return findings, written
 
 
 def quick_warnings(train: Path, val: Path | None, test: Path | None, text_column: str | None = None,

@@ -1,49 +1,24 @@
 """`textrnn check DATA`: find what is wrong with labelled data (shape, duplicates, leakage, likely
-mislabelled rows) before it costs accuracy."""
+mislabelled rows) before it costs accuracy. Its options are declared once, as the fields of
+CheckRequest and CheckOptions (textrnn.checks.request)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Any
 
-import typer
-
+from textrnn.checks.request import CheckOptions, CheckRequest
 from textrnn.cli.core import err, handle_errors, out, terminal_width
-from textrnn.cli.options import DataArgument, JsonOption, LabelColumnOption, TextColumnOption
-
-_VAL = Annotated[Optional[Path], typer.Option(metavar="FILE", help="Validation file: checked for leakage and "
-                                                                   "labels the training data lacks.")]
-_TEST = Annotated[Optional[Path], typer.Option(metavar="FILE", help="Test file: checked the same way.")]
+from textrnn.cli.options import DataArgument, JsonOption, settings_of, with_settings
 
 
 @handle_errors
+@with_settings((CheckRequest, ("val", "test")), (CheckOptions, ("text_column", "label_column", "label_sep",
+               "multi_label", "max_length", "folds", "near", "skip_labels")), CheckRequest, CheckOptions, "as_json")
 def check_cmd(
     data: DataArgument,
-    val: _VAL = None,
-    test: _TEST = None,
-    text_column: TextColumnOption = None,
-    label_column: LabelColumnOption = None,
-    label_sep: Annotated[Optional[str], typer.Option(metavar="SEP", help="Several labels per text in a CSV/TSV "
-                                                                         "label field, separated by SEP.")] = None,
-    multi_label: Annotated[bool, typer.Option("--multi-label", help="Read the data as multi-label.")] = False,
-    max_length: Annotated[int, typer.Option(metavar="N", min=1, help="Count texts longer than N tokens (train's "
-                                                                     "--max-length).")] = 256,
-    folds: Annotated[int, typer.Option(metavar="K", min=2, help="Folds of the out-of-fold model that judges "
-                                                                "labels.")] = 5,
-    near: Annotated[float, typer.Option(metavar="X", help="Similarity (Jaccard of word 3-grams) from which "
-                                                          "texts are near duplicates.")] = 0.8,
-    no_labels: Annotated[bool, typer.Option("--no-label-check", help="Skip the label-issue check (the k-fold "
-                                                                     "model).")] = False,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Write DIR/problems.csv (every "
-                                                    "problem, a row each).")] = None,
-    write_clean: Annotated[bool, typer.Option("--write-clean", help="Also write DIR/clean.csv: the training "
-                                              "data without repeats, conflicts and flagged label issues.")] = False,
-    clean_threshold: Annotated[float, typer.Option(metavar="X", help="Leave label issues out of clean.csv from "
-                                                   "this score (0-1: how sure).")] = 0.0,
-    examples: Annotated[int, typer.Option(metavar="N", min=0, help="Rows shown per section.")] = 5,
-    seed: Annotated[int, typer.Option(help="Seed of the folds.")] = 0,
     as_json: JsonOption = False,
+    **settings: Any,
 ) -> None:
     """Check labelled DATA for problems: shape, duplicates, leakage, label issues.
 
@@ -61,27 +36,25 @@ def check_cmd(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from textrnn.checks import CheckOptions, check_files, write_outputs
-    from textrnn.errors import ConfigError
+    from textrnn.checks.run import run_check
     from textrnn.views.check import render_check
 
-    if write_clean and out_dir is None:
-        raise ConfigError("--write-clean needs --out DIR (clean.csv is written there)")
-    options = CheckOptions(text_column, label_column, label_sep, multi_label, max_length, folds=folds, near=near,
-                           clean_threshold=clean_threshold, examples=examples, seed=seed, labels=not no_labels)
+    options = CheckOptions(**settings_of(CheckOptions, settings))
+    request = CheckRequest(data=data, options=options, **settings_of(CheckRequest, settings))
+    request.check()
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err,
                   transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("Reading", total=None)
 
         def on_stage(name: str) -> None:
-            progress.update(task, description=name, total=folds if name == "Label issues" else None, completed=0)
+            progress.update(task, description=name, total=options.folds if name == "Label issues" else None,
+                            completed=0)
 
-        findings = check_files(data, val, test, options, on_stage, lambda: progress.advance(task))
-    written = write_outputs(findings, out_dir, write_clean) if out_dir is not None else []
+        findings, written = run_check(request, on_stage, lambda: progress.advance(task))
     if as_json:
         out.print_json(json.dumps(findings.to_dict()))
     else:
-        for part in render_check(findings, min(terminal_width(), 100), examples):
+        for part in render_check(findings, min(terminal_width(), 100), options.examples):
             out.print(part)
     for path in written:
         note = " (train with --label-sep '|')" if path.name == "clean.csv" and findings.multi_label else ""

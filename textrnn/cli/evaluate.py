@@ -1,27 +1,25 @@
-"""`textrnn evaluate DATA`: the task's scores of a model on a labelled file, with the ONNX model."""
+"""`textrnn evaluate DATA`: the task's scores of a model on a labelled file, with the ONNX model. Its
+options are declared once, as the fields of EvaluateRequest (textrnn.inference.request)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 
 from textrnn.cli.core import handle_errors, out, terminal_width
-from textrnn.cli.options import DeviceOption, JsonOption, LabelColumnOption, ModelOption, TextColumnOption
-from textrnn.config import Device
+from textrnn.cli.options import JsonOption, settings_of, with_settings
+from textrnn.inference.request import EvaluateRequest
 
 
 @handle_errors
+@with_settings((EvaluateRequest, ("model", "text_column", "label_column", "label_sep", "multi_label")), "as_json",
+               EvaluateRequest)
 def evaluate_cmd(
     data: Annotated[Path, typer.Argument(metavar="DATA", help="Labelled .csv, .tsv or .jsonl file.")],
-    model: ModelOption = None,
-    text_column: TextColumnOption = None,
-    label_column: LabelColumnOption = None,
-    label_sep: Annotated[Optional[str], typer.Option(metavar="SEP", help="Several labels per text, separated by this (default: as the model was trained).")] = None,
-    multi_label: Annotated[bool, typer.Option("--multi-label", help="Read the file as multi-label even if every text has one label.")] = False,
     as_json: JsonOption = False,
-    device: DeviceOption = Device.auto,
+    **settings: Any,
 ) -> None:
     """Score a model on a labelled file: accuracy, F1, per class, confusion.
 
@@ -32,11 +30,10 @@ def evaluate_cmd(
     """
     import json
 
-    from textrnn.inference.predictor import load_predictor
+    from textrnn.inference.predict import evaluate_file
     from textrnn.views.metrics import render_metrics
 
-    predictor = load_predictor(model, device.value)
-    metrics = predictor.evaluate(predictor.folder.load_dataset(data, text_column, label_column, label_sep, multi_label))
+    predictor, metrics = evaluate_file(EvaluateRequest(data=data, **settings_of(EvaluateRequest, settings)))
     if as_json:
         out.print_json(json.dumps(metrics.to_dict()))
     else:

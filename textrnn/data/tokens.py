@@ -23,6 +23,21 @@ if TYPE_CHECKING:
 
 UNK_ID = 1  # textrnn.tokenizer.UNK_ID (not imported: the data stage comes before the tokenizer)
 ENCODE_CHUNK = 8192  # texts tokenized at a time (Encoding objects are large: hold few at a time)
+# the network's hashed-bigram bag (--ngram-buckets) multiplies the left token by this prime: a bucket
+# count may be any number (100,000, 2**20), and a multiplier that shares a factor with it puts every
+# bigram with the same right token into a few buckets (with the vocabulary size as multiplier,
+# 20,000 words and 100,000 buckets: 5). The TF-IDF model multiplies by the vocabulary size: its
+# bucket counts are primes (textrnn.model.tfidf.BUCKET_SIZES). Both are recorded by what the folder
+# stores (the settings, the vocabulary size), so every model folder keeps its own.
+BAG_MULTIPLIER = 1_000_003
+
+
+def bigram_keys(left: Any, right: Any, vocab_size: int, buckets: int, multiplier: int | None = None) -> Any:
+    """The n-gram key of each bigram (left, right) of token ids: vocab_size + (left * m + right) mod
+    buckets, m = `multiplier` or else vocab_size (keys below vocab_size are the unigrams, their ids).
+    The one bigram hash, for the TF-IDF model (m = vocab_size) and the network's bag (m = BAG_MULTIPLIER),
+    computed the same on ints, numpy arrays (training, explanations) and torch tensors (the graph)."""
+    return vocab_size + (left * (vocab_size if multiplier is None else multiplier) + right) % buckets
 
 
 class TextList(Sequence[str]):

@@ -7,6 +7,7 @@ misclassified examples without re-reading the data or running the model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +95,7 @@ def reliability(y_true: np.ndarray, probs: np.ndarray, bins: int = RELIABILITY_B
     return {"ece": round(float(ece), 4), "reliability": rows}
 
 
-def confused_pairs(confusion: list[list[int]], labels: list[str], k: int = TOP_PAIRS) -> list[dict[str, Any]]:
+def confused_pairs(confusion: Sequence[Sequence[int]], labels: list[str], k: int = TOP_PAIRS) -> list[dict[str, Any]]:
     """The k largest off-diagonal cells: true label, predicted label, count, share of the true class."""
     cm = np.asarray(confusion)
     pairs = []
@@ -137,13 +138,15 @@ def misclassified(texts: list[str], y_true: np.ndarray, probs: np.ndarray, label
     return out
 
 
-def analyze_predictions(texts: list[str], y_true: np.ndarray, probs: np.ndarray,
-                        labels: list[str], pred: np.ndarray | None = None) -> Analysis:
+def analyze_predictions(texts: list[str], y_true: np.ndarray, probs: np.ndarray, labels: list[str],
+                        pred: np.ndarray | None = None, confusion: Sequence[Sequence[int]] | None = None) -> Analysis:
     """Calibration, most confused pairs and misclassified examples (predictions: the most probable
-    class unless given)."""
+    class unless given). `confusion`: these predictions' confusion matrix where it is already counted
+    (Metrics.confusion), else counted here."""
     y_true = np.asarray(y_true)
     pred = probs.argmax(axis=1) if pred is None else pred
+    if confusion is None:
+        confusion = confusion_counts(y_true, pred, len(labels)).tolist()
     return Analysis.from_dict({"n": int(len(y_true)), **reliability(y_true, probs),
-                               "confused_pairs": confused_pairs(confusion_counts(y_true, pred, len(labels)).tolist(),
-                                                                labels),
+                               "confused_pairs": confused_pairs(confusion, labels),
                                "misclassified": misclassified(texts, y_true, probs, labels, pred=pred)})

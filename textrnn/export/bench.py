@@ -29,6 +29,7 @@ import numpy as np
 
 from textrnn.config import Cell, ModelConfig, Pooling
 from textrnn.errors import ConfigError
+from textrnn.export.request import BenchRequest
 from textrnn.folder import ModelFolder
 
 GATES = {Cell.lstm: 4, Cell.gru: 3, Cell.rnn: 1}
@@ -93,6 +94,7 @@ class BenchResult:
     flops_per_text: float
     engines: list[EngineResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "engine: why"
+    peak_gflops: float | None = None  # this CPU's fp32 matrix-product peak, when measured
 
     def gflops(self, texts_per_second: float) -> float:
         return self.flops_per_text * texts_per_second / 1e9
@@ -192,4 +194,20 @@ def run_bench(folder: ModelFolder, texts: list[str], *, device: str = "cpu", thr
                                                 sort=engine == "torch-sorted"))
         else:
             raise ConfigError(f"unknown engine {engine!r} (expected fp32, int8, torch, torch-sorted)")
+    return result
+
+
+def bench_model(request: BenchRequest, on_engine: Callable[[str], None] | None = None) -> BenchResult:
+    """Do a BenchRequest (`textrnn bench`): its model timed on its texts (default: the model's validation
+    set), ONNX fp32 and int8, and PyTorch eager unless told not to; the CPU's peak when asked."""
+    from textrnn.data import read_texts
+
+    folder = ModelFolder.open(request.model)
+    texts = folder.validation_data().texts if request.data is None else read_texts(request.data)
+    texts = texts[:request.limit] if request.limit else texts
+    engines = ("fp32", "int8", "torch") if request.torch else ("fp32", "int8")
+    result = run_bench(folder, texts, device=request.device.value, threads=request.threads, engines=engines,
+                       on_engine=on_engine)
+    if request.peak:
+        result.peak_gflops = peak_gflops()
     return result

@@ -5,23 +5,26 @@ Kept only where it pays and does not hurt:
   none for GRU or the simple RNN, whose int8 models run the recurrence in fp32 and gain nothing;
 - the task's validation score (accuracy for single-label; the model's own validation set, rebuilt
   from its metadata) may drop by at most `max_drop` points, else the int8 file is not written.
-The outcome, kept or not and why, is recorded in the model folder (Metadata.int8).
+The outcome, kept or not and why, is recorded in the model folder (Metadata.int8). `export_model`
+does a `textrnn export` request (textrnn.export.request): this, or model.onnx again from the weights.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from textrnn.config import Cell
 from textrnn.data import Dataset
 from textrnn.errors import ModelFolderError
+from textrnn.export.request import MAX_DROP, ExportRequest
 from textrnn.folder import ModelFolder
 from textrnn.folder.records import Int8Info
 from textrnn.folder.store import INT8_FILE, ONNX_FILE
 
-MAX_DROP = 0.5  # score points
 FAST_INT8_CELLS = (Cell.lstm,)
 
 
@@ -112,3 +115,29 @@ def quantize_model(folder: ModelFolder, data: Dataset | None = None, max_drop: f
         final.unlink(missing_ok=True)
     folder.update(folder.metadata.replace(int8=result))
     return result
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What `export_model` wrote: model.onnx with its parity against PyTorch, or the int8 decision."""
+
+    path: Path
+    parity: float | None = None
+    int8: Int8Info | None = None
+
+
+def export_model(request: ExportRequest, notice: Callable[[str], None] | None = None) -> Exported:
+    """Do an ExportRequest: rewrite model.onnx from the PyTorch weights (needs torch; parity-checked;
+    any int8 model removed), or with `int8` quantize model.onnx and keep the int8 model only when its
+    validation score drops at most `max_drop` points (no torch)."""
+    request.check()
+    folder = ModelFolder.open(request.model)
+    if not request.int8:
+        from textrnn.export.onnx import reexport_model
+
+        return Exported(folder.path / ONNX_FILE, parity=reexport_model(folder))
+    if notice:
+        notice("Quantizing and comparing scores...")
+    data = folder.load_dataset(request.data) if request.data is not None else None
+    result = quantize_model(folder, data, MAX_DROP if request.max_drop is None else request.max_drop)
+    return Exported(folder.path / INT8_FILE, int8=result)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from textrnn.data.tokens import bigram_keys
 from textrnn.errors import DataError
 from textrnn.inference.explain import label_direction, log_odds
 from textrnn.inference.predictor import Predictor
@@ -102,7 +103,7 @@ def bigram_names(predictor: Predictor, texts: list[str]) -> tuple[dict[int, str]
     for ids in encode(vocab, texts):
         kept = lin.keep[ids]
         for i in np.flatnonzero(kept[:-1] & kept[1:]):
-            row = int(lin.rows[v + (int(ids[i]) * v + int(ids[i + 1])) % lin.buckets])
+            row = int(lin.rows[bigram_keys(int(ids[i]), int(ids[i + 1]), v, lin.buckets)])
             if row:
                 names.setdefault(row, Counter())[(int(ids[i]), int(ids[i + 1]))] += 1
     out, counts = {}, Counter()

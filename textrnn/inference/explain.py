@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from textrnn.data.tokens import bigram_keys
 from textrnn.errors import ConfigError
 from textrnn.tokenizer import UNK_ID
 
@@ -159,19 +160,14 @@ class LinearTables:
         """The text's n-grams: (first token position, last token position, terms (grams, classes));
         n-grams that are not features have zero terms. Their sum plus the bias is the graph's logits."""
         ids = np.asarray(ids, dtype=np.int64)
-        v = self.vocab_size
         kept = self.keep[ids]
-        uni = np.flatnonzero(kept)
-        pairs = np.flatnonzero(kept[:-1] & kept[1:])
-        keys = np.concatenate([ids[uni], v + (ids[pairs] * v + ids[pairs + 1]) % self.buckets])
-        rows = self.rows[keys]
-        idf = self.idf[rows]
-        if self.sublinear:  # as the graph: each occurrence carries (1 + ln c) / c of its feature's value
-            count = (rows[:, None] == rows[None, :]).sum(axis=1).astype(np.float64)
-            idf = idf * (1.0 + np.log(count)) / count
-            norm = max(float(np.sqrt(np.sum(idf**2 * count))), 1e-6)
-        else:
-            norm = max(float(np.sqrt(np.sum(idf**2))), 1e-6)
+        uni, pairs = np.flatnonzero(kept), np.flatnonzero(kept[:-1] & kept[1:])
+        rows = self.rows[np.concatenate([ids[uni], bigram_keys(ids[pairs], ids[pairs + 1], self.vocab_size,
+                                                                 self.buckets)])]
+        # as the graph: sublinear, each occurrence of a feature seen c times carries (1 + ln c) / c of it
+        count = (rows[:, None] == rows[None, :]).sum(axis=1) if self.sublinear else np.ones(len(rows))
+        idf = self.idf[rows] * (1.0 + np.log(count)) / count if self.sublinear else self.idf[rows]
+        norm = max(float(np.sqrt(np.sum(idf**2 * count))), 1e-6)
         terms = (idf / norm)[:, None] * self.weight[rows]
         return np.concatenate([uni, pairs]), np.concatenate([uni, pairs + 1]), terms
 

@@ -1,18 +1,22 @@
-"""Inference stage: what `textrnn predict` is asked (PredictRequest), each of its options declared once,
-as a field (textrnn.options.setting): the typer command builds its options from them, and the fast
-one-text entry point (textrnn.entry) reads its own from them. A light import (no ONNX Runtime), so
-that building the CLI costs nothing; textrnn.inference.predict opens the model.
+"""Inference stage: what `textrnn predict` is asked (PredictRequest) and what `textrnn evaluate` is
+asked (EvaluateRequest), each of their options declared once, as a field (textrnn.options.setting):
+the typer commands build their options from them, and the fast one-text entry point (textrnn.entry)
+reads its own from PredictRequest. A light import (no ONNX Runtime), so that building the CLI costs
+nothing; textrnn.inference.predict opens the model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from textrnn.errors import ConfigError, DataError
 from textrnn.options import (
     DEVICE_HELP,
+    LABEL_COLUMN_HELP,
     MODEL_HELP,
     PRECISION_HELP,
+    TEXT_COLUMN_HELP,
     THREADS_HELP,
     Device,
     InferPrecision,
@@ -82,3 +86,22 @@ class PredictRequest:
             raise ConfigError("--label chooses the label to explain: add --explain")
         if self.explain and self.format == "csv":
             raise ConfigError("--explain writes text or --json (a record per text with its tokens), not --csv")
+
+
+@dataclass(frozen=True)
+class EvaluateRequest:
+    """Which labelled file to score, how to read it, and with which model (textrnn.inference.predict's
+    `evaluate_file`). Each field with help is an `evaluate` option."""
+
+    data: Path  # the DATA argument
+    model: Path | None = setting(None, MODEL_HELP, metavar="DIR")
+    text_column: str | None = setting(None, TEXT_COLUMN_HELP, metavar="NAME")
+    label_column: str | None = setting(None, LABEL_COLUMN_HELP, metavar="NAME")
+    label_sep: str | None = setting(None, "Several labels per text, separated by this (default: as the model was "
+                                          "trained).", metavar="SEP")
+    multi_label: bool = setting(False, "Read the file as multi-label even if every text has one label.",
+                                switch=True)
+    device: Device = setting(Device.auto, DEVICE_HELP)
+
+    def __post_init__(self) -> None:
+        choices(self)

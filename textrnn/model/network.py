@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from textrnn.config import Cell, ModelConfig, Pooling
+from textrnn.data.tokens import BAG_MULTIPLIER, bigram_keys
 from textrnn.tokenizer import PAD_ID
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class TextClassifier(nn.Module):
     def ngram_bag(self, input_ids: torch.Tensor) -> torch.Tensor:
         """Mean embedding of the text's unigrams and hashed bigrams: (batch, ngram_dim)."""
         left, right = input_ids[:, :-1], input_ids[:, 1:]
-        bigrams = self.vocab_size + (left * 1000003 + right) % self.config.ngram_buckets
+        bigrams = bigram_keys(left, right, self.vocab_size, self.config.ngram_buckets, BAG_MULTIPLIER)
         bigrams = bigrams * (right != PAD_ID)  # a pair ending in padding -> padding row
         grams = torch.cat([input_ids, bigrams], dim=1)  # (batch, 2 * seq_len - 1)
         count = (grams != PAD_ID).sum(dim=1, keepdim=True).clamp(min=1)

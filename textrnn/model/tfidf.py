@@ -13,7 +13,8 @@ hashed-bigram bag (`--ngram-buckets`, textrnn.model.network), which is learnt wi
 Features, the same in numpy (training) and torch (the graph), over the content tokens (`keep`: not
 punctuation, not a special token, not a single character of a word vocabulary, as scikit-learn's
 TF-IDF tokens): key = token id for a unigram, and vocab_size + (left * vocab_size + right) mod
-buckets for a bigram of two content tokens side by side; `rows` maps a key to its feature
+buckets for a bigram of two content tokens side by side (textrnn.data.tokens.bigram_keys, the one
+bigram hash, which the network's bag uses with its own multiplier); `rows` maps a key to its feature
 row (0: not a feature); a text's vector is (1 + ln count) x idf[row] per feature (scikit-learn's
 sublinear_tf), L2-normalised. Folders saved before 2026-12-05 (LinearInfo.sublinear_tf False) keep
 theirs: idf[row] summed per feature over its n-grams, divided by the square root of the sum of
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from textrnn.data.tokens import bigram_keys
 from textrnn.tokenizer import PAD_ID
 
 if TYPE_CHECKING:
@@ -44,7 +46,7 @@ def tfidf_keys(ids: np.ndarray, vocab_size: int, buckets: int, keep: np.ndarray 
     ids = np.asarray(ids, dtype=np.int64)
     kept = np.ones(len(ids), bool) if keep is None else np.asarray(keep, bool)[ids]
     pairs = kept[:-1] & kept[1:]
-    return np.concatenate([ids[kept], vocab_size + (ids[:-1][pairs] * vocab_size + ids[1:][pairs]) % buckets])
+    return np.concatenate([ids[kept], bigram_keys(ids[:-1][pairs], ids[1:][pairs], vocab_size, buckets)])
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ class TfidfLayer(nn.Module):
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         valid = (input_ids != PAD_ID) & self.keep[input_ids]
-        bigrams = self.vocab_size + (input_ids[:, :-1] * self.vocab_size + input_ids[:, 1:]) % self.buckets
+        bigrams = bigram_keys(input_ids[:, :-1], input_ids[:, 1:], self.vocab_size, self.buckets)
         keys = torch.cat([input_ids, bigrams], dim=1)
         present = torch.cat([valid, valid[:, :-1] & valid[:, 1:]], dim=1)
         rows = self.rows[keys].long() * present.long()  # (batch, grams)

@@ -250,7 +250,8 @@ class MultiLabelTask(Task):
         return compute_multilabel_metrics(targets > 0.5, probs, self.decide(probs), list(self.labels),
                                           self.thresholds, self.metric)
 
-    def analyze(self, texts: Sequence[str], targets: np.ndarray, probs: np.ndarray) -> Any:
+    def analyze(self, texts: Sequence[str], targets: np.ndarray, probs: np.ndarray, metrics: Any) -> Any:
+        """Label co-occurrence and the worst texts (nothing here is in `metrics`)."""
         from textrnn.evaluation.multilabel import analyze_multilabel
 
         return analyze_multilabel(list(texts), targets > 0.5, probs, self.decide(probs), list(self.labels))

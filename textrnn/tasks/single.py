@@ -237,11 +237,13 @@ class Task:
 
         return compute_metrics(targets, probs, list(self.labels), self.metric, self.predict_classes(probs))
 
-    def analyze(self, texts: Sequence[str], targets: np.ndarray, probs: np.ndarray) -> Any:
-        """What the predictions say beyond the scores (`analysis_type`): calibration, mistakes."""
+    def analyze(self, texts: Sequence[str], targets: np.ndarray, probs: np.ndarray, metrics: Any) -> Any:
+        """What the predictions say beyond the scores (`analysis_type`): calibration, mistakes; `metrics`:
+        what `evaluate` gave for the same predictions (its confusion matrix is not counted again)."""
         from textrnn.evaluation.analysis import analyze_predictions
 
-        return analyze_predictions(list(texts), targets, probs, list(self.labels), self.predict_classes(probs))
+        return analyze_predictions(list(texts), targets, probs, list(self.labels), self.predict_classes(probs),
+                                   confusion=metrics.confusion)
 
     @property
     def metrics_type(self) -> type:

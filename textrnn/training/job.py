@@ -52,7 +52,7 @@ def train_model(train_path: str | Path, *, val_path: str | Path | None = None, t
     final_dir = Path(out) if out is not None else default_model_dir(train_path)
 
     with saving.staging(final_dir, overwrite=force) as staged:
-        stage("Training tokenizer" if not settings.init.init else "Loading the pretrained encoder")
+        stage("Training tokenizer" if not settings.init.encoder else "Loading the pretrained encoder")
         start = prepare_start(splits, settings, progress, hooks)
         for note in start.notes:
             stage(note)

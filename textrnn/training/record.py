@@ -124,7 +124,8 @@ def evaluate_model(folder: Path, meta: Metadata, splits: Splits, fitted: Fitted,
     else:
         val_probs = held_out if held_out is not None else predictor.predict_proba(splits.val.texts)
         task = splits.task.calibrate(y_val, val_probs)  # decision thresholds tuned on validation (multi-label)
-    results = {"val": SplitResult(task.evaluate(y_val, val_probs), task.analyze(splits.val.texts, y_val, val_probs))}
+    val_metrics = task.evaluate(y_val, val_probs)
+    results = {"val": SplitResult(val_metrics, task.analyze(splits.val.texts, y_val, val_probs, val_metrics))}
     torch_score = None
     if splits.test is not None:
         y_test = splits.targets("test")

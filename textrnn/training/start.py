@@ -48,16 +48,16 @@ def prepare_start(splits: Splits, settings: Settings, progress: Progress | None 
     if pretrains(settings, splits):
         device = resolve_device(settings.train.device)
         return _pretrained_on_training_texts(splits, settings, progress, device, hooks)
-    if init.init:
+    if init.encoder:
         from textrnn.model.pretrained import encoder_initializer
         from textrnn.training.pretrain import load_encoder
 
-        meta, tokenizer, state = load_encoder(init.init)
+        meta, tokenizer, state = load_encoder(init.encoder)
         m = meta.model
         model = replace(settings.model, cell=m.cell, activation=m.activation, bidirectional=m.bidirectional,
                         layers=m.layers, embedding_dim=m.embedding_dim, hidden_size=m.hidden_size)
         start = Start(tokenizer, replace(settings, tokenizer=meta.tokenizer, model=model), encoder_initializer(state))
-        start.info = PretrainedInfo("language model", str(Path(init.init).resolve()), dim=m.embedding_dim,
+        start.info = PretrainedInfo("language model", str(Path(init.encoder).resolve()), dim=m.embedding_dim,
                                     perplexity=meta.history[meta.best_epoch - 1].val_perplexity
                                     if meta.best_epoch else None)
         if model != settings.model:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from textrnn.data.tokens import bigram_keys
 from textrnn.folder.records import LinearInfo
 from textrnn.model.table import sparse as sparse_table
 from textrnn.model.tfidf import BUCKET_SIZES, TfidfState
@@ -84,7 +85,7 @@ def _tokens(ids: Sequence[np.ndarray], keep: np.ndarray | None = None) -> tuple[
 
 def _keys(tokens: tuple[np.ndarray, ...], vocab_size: int, buckets: int) -> tuple[np.ndarray, np.ndarray]:
     flat, text, unigrams, starts = tokens
-    bigrams = vocab_size + (flat[starts] * vocab_size + flat[starts + 1]) % buckets
+    bigrams = bigram_keys(flat[starts], flat[starts + 1], vocab_size, buckets)
     return np.concatenate([text[unigrams], text[starts]]), np.concatenate([flat[unigrams], bigrams])
 
 

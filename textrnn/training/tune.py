@@ -266,7 +266,7 @@ def _with_encoder(settings: Settings, splits: Any, encoders: dict[tuple, Path], 
         result = fit_language_model(encode(tokenizer, splits.train.texts), tokenizer.get_vocab_size(), m, config,
                                     keep_on_interrupt=False, device=resolve_device(settings.train.device))
         encoders[key] = save_encoder(work / f"lm-{len(encoders)}", tokenizer, result, settings.tokenizer, m, config)
-    return replace(settings, init=InitConfig(init=str(encoders[key]), freeze_epochs=settings.init.freeze_epochs,
+    return replace(settings, init=InitConfig(encoder=str(encoders[key]), freeze_epochs=settings.init.freeze_epochs,
                                              pretrained_lr=settings.init.pretrained_lr))
 
 
