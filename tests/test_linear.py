@@ -118,7 +118,16 @@ def test_the_mix_is_chosen_on_validation_and_is_what_the_graph_outputs(kind):
     batch = torch.from_numpy(pad(ids[300:]))
     with torch.no_grad():
         p_net, p_lin, p_mix = (task.probabilities(m(batch).numpy()) for m in (network, mixed.linear, mixed))
-    np.testing.assert_allclose(p_mix, (1 - mixed.alpha) * p_net + mixed.alpha * p_lin, atol=1e-5)
+    assert mixed.pooling == "geometric" == choice.info.pooling  # the weighted geometric mean, renormalised
+    z = (1 - mixed.alpha) * np.log(p_net) + mixed.alpha * np.log(p_lin)
+    if kind == "multi":
+        z -= (1 - mixed.alpha) * np.log1p(-p_net) + mixed.alpha * np.log1p(-p_lin)
+        expected = 1 / (1 + np.exp(-z))
+    else:
+        expected = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(p_mix, expected, atol=1e-5)
+    np.testing.assert_allclose(task.pool_probabilities([p_net, p_lin], [1 - mixed.alpha, mixed.alpha]), expected,
+                               atol=1e-5)
 
 
 def test_a_refit_learns_from_validation_too_and_keeps_the_held_out_probabilities():

@@ -4,9 +4,10 @@ over TF-IDF features of the text's token n-grams) as a layer of the graph, and i
 The TF-IDF model scores TF-IDF features of the token unigrams and hashed token bigrams (NBSVM-style:
 Wang and Manning 2012; Mesnil et al. 2015 mixed such a model with recurrent ones and beat each
 alone). It is fitted apart (textrnn.training.tfidf: `TfidfModel.fit` returns a `TfidfState`), then
-lives in the same graph as the network: `Mixed` outputs the logits whose probabilities are
-(1 - alpha) * network + alpha * TF-IDF model, so export, ONNX Runtime, thresholds and everything
-after see one model. `compose` builds that graph, for training (from the fitted state) and for
+lives in the same graph as the network: `Mixed` outputs the logits whose probabilities are the
+network's and the TF-IDF model's pooled geometrically with weights (1 - alpha, alpha) (Task.pool;
+folders saved before 2026-12-05: (1 - alpha) * network + alpha * TF-IDF model), so export, ONNX
+Runtime, thresholds and everything after see one model. `compose` builds that graph, for training (from the fitted state) and for
 loading a model folder (empty, filled by its weights). Not to be confused with the network's own
 hashed-bigram bag (`--ngram-buckets`, textrnn.model.network), which is learnt with the network.
 
@@ -138,10 +139,11 @@ class Mixed(nn.Module):
     weights (1 - alpha, alpha). Looks like the network to the rest of textrnn (summary, encode).
     The TF-IDF layer is `linear` (its weights are `linear.*` in model folders)."""
 
-    def __init__(self, network: nn.Module, linear: TfidfLayer, alpha: float, task: Task) -> None:
+    def __init__(self, network: nn.Module, linear: TfidfLayer, alpha: float, task: Task,
+                 pooling: str = "mean") -> None:
         super().__init__()
-        self.network, self.linear, self.alpha = network, linear, float(alpha)
-        self.combine = task.combine
+        self.network, self.linear, self.alpha, self.pooling = network, linear, float(alpha), pooling
+        self.combine = task.pool if pooling == "geometric" else task.combine
         self.config, self.directions = network.config, network.directions
         self.vocab_size, self.num_classes = network.vocab_size, network.num_classes
 
@@ -158,7 +160,8 @@ class Mixed(nn.Module):
                 {"layer": f"NgramLinear(TF-IDF, {lin.features:,} unigram and bigram features)",
                  "output_shape": f"(None, {self.num_classes})",
                  "params": lin.idf.numel() * self.num_classes + lin.bias.numel()},
-                {"layer": f"Mix: {1 - self.alpha:.2f} network + {self.alpha:.2f} linear",
+                {"layer": f"Mix: {1 - self.alpha:.2f} network + {self.alpha:.2f} linear"
+                          + (" (geometric)" if self.pooling == "geometric" else ""),
                  "output_shape": f"(None, {self.num_classes})", "params": 0}]
 
 
@@ -172,7 +175,7 @@ def compose(network: nn.Module, task: Task, vocab_size: int, info: LinearInfo, s
         layer = TfidfLayer.fitted(vocab_size, state)
     else:
         layer = TfidfLayer(vocab_size, info.features, len(task.labels), info.buckets, top_k, info.sublinear_tf)
-    return Mixed(network, layer, info.alpha, task).eval()
+    return Mixed(network, layer, info.alpha, task, info.pooling).eval()
 
 
 def complete_old_weights(state: dict[str, torch.Tensor], model: Mixed) -> dict[str, torch.Tensor]:

@@ -190,6 +190,17 @@ class MultiLabelTask(Task):
 
     # ------------------------------------------------------------ prediction [numpy]
 
+    def pool(self, logits: list[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
+        """Weighted geometric pooling per label: the weighted sum of the parts' logits (log-odds)."""
+        return sum(w * m.float() for m, w in zip(logits, weights, strict=True))
+
+    @staticmethod
+    def pool_probabilities(probs: list[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+        """`pool` of parts given as probabilities."""
+        z = sum(w * (np.log(np.clip(p, 1e-7, 1.0)) - np.log(np.clip(1.0 - p, 1e-7, 1.0)))
+                for p, w in zip(probs, weights, strict=True))
+        return 1.0 / (1.0 + np.exp(-z))
+
     @staticmethod
     def probabilities(logits: np.ndarray) -> np.ndarray:
         """A sigmoid per label: (n, labels)."""

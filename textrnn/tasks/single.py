@@ -134,6 +134,18 @@ class Task:
         logw = torch.tensor([math.log(max(w, 1e-12)) for w in weights]).view(-1, 1, 1)
         return torch.logsumexp(log_probs + logw, dim=0)
 
+    def pool(self, logits: list[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
+        """Weighted geometric pooling: the weighted sum of the parts' log probabilities, whose softmax is
+        their weighted geometric mean, renormalised (the TF-IDF model's mix, textrnn.model.tfidf)."""
+        return sum(w * m.float().log_softmax(dim=-1) for m, w in zip(logits, weights, strict=True))
+
+    @staticmethod
+    def pool_probabilities(probs: list[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+        """`pool` of parts given as probabilities."""
+        z = sum(w * np.log(np.clip(p, 1e-7, 1.0)) for p, w in zip(probs, weights, strict=True))
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
     def fit_linear(self, x: Any, targets: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """A logistic regression (scikit-learn, strength `c`) on features `x`: (weights (features, classes),
         bias (classes,)) whose logits give its probabilities (the TF-IDF model, textrnn.training.tfidf)."""

@@ -45,6 +45,10 @@ ALPHAS = np.round(np.linspace(0.0, 1.0, 11), 2)
 # a feature's count weighs 1 + ln(count), as scikit-learn's sublinear_tf (500-row samples of the six shared sets,
 # 3 seeds, the TF-IDF model alone: agnews +0.8, mr +0.5, subj +0.5, sst2 +0.4, sst5 0.0, trec -0.1 test accuracy)
 SUBLINEAR_TF = True
+# the mix pools the network's and the TF-IDF model's probabilities geometrically (Task.pool): a weak,
+# confident network pulls a weighted mean off the TF-IDF model's answer, a geometric pool less (500-row
+# samples, the same networks and out-of-fold choice of the share: see benchmarks/RESULTS-500-folds.md)
+POOLING = "geometric"
 SMALL_VALIDATION = 1_000  # texts: below this, C and the share are chosen by log loss first (see _score)
 
 
@@ -233,10 +237,17 @@ def _score(task: Task, y: np.ndarray, probs: np.ndarray) -> tuple[tuple[float, f
     return ((-loss, metric) if len(y) < SMALL_VALIDATION else (metric, -loss)), metric
 
 
+def mix(task: Task, network_probs: np.ndarray, tfidf_probs: np.ndarray, alpha: float) -> np.ndarray:
+    """The mix's probabilities at the TF-IDF model's share `alpha`, pooled as POOLING says (as the graph does)."""
+    if POOLING == "geometric":
+        return task.pool_probabilities([network_probs, tfidf_probs], [1 - alpha, alpha]).astype(np.float32)
+    return ((1 - alpha) * network_probs + alpha * tfidf_probs).astype(np.float32)
+
+
 def _share(task: Task, y: np.ndarray, network_probs: np.ndarray,
            tfidf_probs: np.ndarray) -> tuple[float, list[tuple[tuple[float, float], float]], int]:
     """(the TF-IDF model's share, every share's score, the index of the chosen one: the first best, the smallest)."""
-    scores = [_score(task, y, (1 - a) * network_probs + a * tfidf_probs) for a in ALPHAS]
+    scores = [_score(task, y, mix(task, network_probs, tfidf_probs, a)) for a in ALPHAS]
     best_at = max(range(len(ALPHAS)), key=lambda i: scores[i][0])
     return float(ALPHAS[best_at]), scores, best_at
 
@@ -274,7 +285,7 @@ def choose_tfidf(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray]
     alpha, scores, best_at = _share(task, y_val, network_probs, tfidf_probs)
     if alpha == 0.0:
         return None
-    held_out = ((1 - alpha) * network_probs + alpha * tfidf_probs).astype(np.float32)
+    held_out = mix(task, network_probs, tfidf_probs, alpha)
     state = TfidfState(keep, features.buckets, features.key_rows, features.idf, weight, bias, features.sublinear)
     refit_texts = 0
     if refit:
@@ -287,7 +298,7 @@ def choose_tfidf(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray]
                                    np.concatenate([y_train, y_val]))
     info = LinearInfo(state.features, state.buckets, alpha, model.c, round(scores[0][1], 6), round(tfidf_score, 6),
                       round(scores[best_at][1], 6), round(time.perf_counter() - t0, 2), refit_texts,
-                      state.sublinear)
+                      state.sublinear, POOLING)
     return TfidfChoice(info, state, held_out if refit else None)
 
 
@@ -324,5 +335,6 @@ def choose_tfidf_crossfitted(task: Task, ids: Sequence[np.ndarray], y: np.ndarra
         return None
     state = model.fitted_state(features, x, y)
     info = LinearInfo(state.features, state.buckets, alpha, model.c, round(scores[0][1], 6), round(tfidf_score, 6),
-                      round(scores[best_at][1], 6), round(time.perf_counter() - t0, 2), n, state.sublinear)
-    return TfidfChoice(info, state, ((1 - alpha) * network_oof + alpha * tfidf_oof).astype(np.float32))
+                      round(scores[best_at][1], 6), round(time.perf_counter() - t0, 2), n, state.sublinear,
+                      POOLING)
+    return TfidfChoice(info, state, mix(task, network_oof, tfidf_oof, alpha))
