@@ -9,7 +9,8 @@ network's and the TF-IDF model's pooled geometrically with weights (1 - alpha, a
 folders saved before 2026-12-05: (1 - alpha) * network + alpha * TF-IDF model), so export, ONNX
 Runtime, thresholds and everything after see one model. `compose` builds that graph, for training
 (from the fitted state) and for loading a model folder (empty, filled by its weights). Not to be
-confused with the network's own hashed-bigram bag (`--ngram-buckets`, textrnn.model.network), which is learnt with the network.
+confused with the network's own hashed-bigram bag (`--ngram-buckets`, textrnn.model.network), which is learnt
+with the network.
 
 Features, the same in numpy (training) and torch (the graph), over the content tokens (`keep`: not
 punctuation, not a special token, not a single character of a word vocabulary, as scikit-learn's
