@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from textrnn.checks import labels as lab
 from textrnn.checks.findings import OK, WARN, Findings, Problem, Section, label_text
 from textrnn.checks.reading import Checked, read_checked
 from textrnn.checks.shape import shape
+from textrnn.config import Settings
 from textrnn.data import Dataset
 from textrnn.errors import ConfigError, DataError
 
@@ -36,6 +38,8 @@ class CheckOptions:
     examples: int = 5
     seed: int = 0
     labels: bool = True  # run the label-issue check (the k-fold model)
+    deep: bool = False  # label issues judged by cross-fitted networks (textrnn.checks.deep) [torch]
+    settings: Settings | None = None  # --deep: train's settings for the networks (default: train's defaults)
 
 
 def read_files(paths: dict[str, Path], options: CheckOptions) -> dict[str, Checked]:
@@ -139,23 +143,38 @@ def _leakage(splits: dict[str, Checked], keys: dict[str, list[str]], options: Ch
     return Section("Leakage", WARN if notes else OK, verdict, counts=counts, problems=problems)
 
 
+def _deep_probabilities(data: Dataset, classes: list[str], options: CheckOptions, progress: Any) -> np.ndarray:
+    """Out-of-fold probabilities of cross-fitted networks, columns in the order of `classes`
+    (multi-label: NaN for labels on fewer than MIN_POSITIVES rows, left unchecked as without --deep)."""
+    from textrnn.checks.deep import deep_probabilities
+
+    found = deep_probabilities(data, options.folds, options.seed, progress, options.settings)
+    probs = found.mixed[:, [found.labels.index(c) for c in classes]]
+    if data.multi_label:
+        probs[:, lab.label_matrix(data.labels, classes).sum(axis=0) < lab.MIN_POSITIVES] = np.nan
+    return probs
+
+
 def _label_issues(data: Dataset, checked: Checked, options: CheckOptions,
-                  on_fold: Callable[[], None] | None) -> Section:
+                  on_fold: Callable[[], None] | None, progress: Any = None) -> Section:
     classes = sorted(data.label_counts())
     if data.multi_label:
         y = lab.label_matrix(data.labels, classes)
-        probs = lab.oof_probabilities_multi(data.texts, y, options.folds, options.seed, on_fold)
+        probs = (_deep_probabilities(data, classes, options, progress) if options.deep else
+                 lab.oof_probabilities_multi(data.texts, y, options.folds, options.seed, on_fold))
         issues = lab.label_issues_multi(probs, y, classes)
         unchecked = int(np.isnan(probs[0]).sum())
     else:
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[x] for x in data.labels])
-        probs = lab.oof_probabilities(data.texts, y, len(classes), options.folds, options.seed, on_fold)
+        probs = (_deep_probabilities(data, classes, options, progress) if options.deep else
+                 lab.oof_probabilities(data.texts, y, len(classes), options.folds, options.seed, on_fold))
         issues = lab.label_issues(probs, y, classes)
         unchecked = 0
+    model = "cross-fitted networks" if options.deep else "out-of-fold model"
     problems = [Problem("train", checked.row(x.row), data.texts[x.row], label_text(data.labels[x.row]),
                         "label issue", suggested=label_text(x.suggested), score=round(x.score, 4),
-                        detail="out-of-fold model") for x in issues]
+                        detail=model) for x in issues]
     confused = Counter((p.label, p.suggested) for p in problems).most_common(3) if not data.multi_label else []
     n = len(issues)
     share = n / len(data)
@@ -167,15 +186,18 @@ def _label_issues(data: Dataset, checked: Checked, options: CheckOptions,
     if unchecked:
         verdict += f"; {unchecked} labels on fewer than {lab.MIN_POSITIVES} rows not checked"
     return Section("Label issues", WARN if n else OK, verdict, counts={
-        "flagged": n, "share": round(share, 4), "folds": options.folds, "unchecked_labels": unchecked},
+        "flagged": n, "share": round(share, 4), "folds": options.folds, "unchecked_labels": unchecked,
+        "model": "deep" if options.deep else "linear"},
         problems=problems, details={"most_confused": [[a, b, k] for (a, b), k in confused]})
 
 
 def check_files(train: Path, val: Path | None = None, test: Path | None = None,
                 options: CheckOptions = CheckOptions(), on_stage: Callable[[str], None] | None = None,
-                on_fold: Callable[[], None] | None = None) -> Findings:
+                on_fold: Callable[[], None] | None = None, progress: Any = None) -> Findings:
     """Read the files as train does and run every check. Raises DataError for files train refuses
-    outright (missing, unreadable, no label column, a single class or row)."""
+    outright (missing, unreadable, no label column, a single class or row). `on_fold`: called after
+    each fold of the linear model; `progress` (a textrnn.training.loop.Progress): the stages and epochs
+    of the networks with `options.deep`."""
     if not 0.0 <= options.clean_threshold <= 1.0:
         raise ConfigError(f"the clean threshold must be in [0, 1] (got {options.clean_threshold})")
     if not 0.0 < options.near <= 1.0:
@@ -200,7 +222,7 @@ def check_files(train: Path, val: Path | None = None, test: Path | None = None,
         sections.append(_leakage(splits, keys, options))
     if options.labels:
         stage("Label issues")
-        issues = _label_issues(data, splits["train"], options, on_fold)
+        issues = _label_issues(data, splits["train"], options, on_fold, progress)
         sections.append(issues)
         rows = {p.row for p in issues.problems if p.score is not None and p.score >= options.clean_threshold}
         drop |= {i for i in range(len(data)) if splits["train"].row(i) in rows}
