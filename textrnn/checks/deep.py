@@ -48,10 +48,10 @@ def deep_probabilities(data: Dataset, folds: int = 5, seed: int = 0, progress: A
     """Every row's out-of-fold probabilities from cross-fitted networks (see the module's docstring).
     `progress`: a textrnn.training.loop.Progress (stages, among them "Fold i of K: ...", and epochs)."""
     from textrnn.data.folds import choose_folds, fold_of_each_text
+    from textrnn.tasks import task_for
     from textrnn.training.crossfit import fit_cross_fitted
     from textrnn.training.splits import Splits
     from textrnn.training.start import member_factory, prepare_start
-    from textrnn.tasks import task_for
 
     settings = deep_settings(data, folds, seed, settings)
     k, _ = choose_folds(settings.data.folds, data, False)  # a class with fewer rows than folds: ConfigError
