@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("TEXTRNN_DATASETS", ROOT.parent / "shared" / "datasets"))
 console = Console(stderr=True)
 SINGLE = ("sst2", "trec", "agnews", "mr")
+CACHE = Path(tempfile.gettempdir()) / "textrnn-check-bench"  # --deep probabilities, by set, noise, seed and rows
 NOISE = 0.1
 
 
@@ -142,7 +143,44 @@ def run_check(path: Path, multi: bool, out: Path | None = None, threshold: float
     return rows, secs
 
 
-def detection(name: str, max_rows: int, seed: int) -> list[dict]:
+def deep_probs(name: str, data, labels: list, kind: str, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """`check --deep`'s out-of-fold probabilities of the noisy data (textrnn.checks.deep, as the command
+    computes them; columns in sorted label order), and those of the fold networks alone, and the
+    seconds they took: computed once per set, noise and seed, then read from CACHE (they cost about a
+    training; detection and payoff share them)."""
+    from textrnn.checks import labels as lab
+    from textrnn.data import Dataset
+    from textrnn.training.oof import deep_probabilities
+
+    path = CACHE / f"{name}-{kind}-s{seed}-{len(data)}.npz"
+    if path.exists():
+        saved = np.load(path)
+        return saved["mixed"], saved["networks"], float(saved["seconds"])
+    noisy = Dataset(list(data.texts), labels, source=f"{name}-{kind}", multi_label=data.multi_label)
+    classes = sorted(data.label_counts())
+    t0 = time.perf_counter()
+    found = deep_probabilities(noisy, lab.FOLDS, seed)
+    seconds = time.perf_counter() - t0
+    cols = [found.labels.index(c) for c in classes]
+    mixed, networks = found.mixed[:, cols], found.networks[:, cols]
+    if data.multi_label:  # labels on too few rows are left unchecked, as check leaves them
+        rare = lab.label_matrix(labels, classes).sum(axis=0) < lab.MIN_POSITIVES
+        mixed[:, rare] = networks[:, rare] = np.nan
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, mixed=mixed, networks=networks, seconds=seconds)
+    console.print(f"{name} {kind}: --deep probabilities in {seconds:.0f} s")
+    return mixed, networks, seconds
+
+
+def flagged_rows(probs: np.ndarray, noisy: np.ndarray, classes: list[str]) -> np.ndarray:
+    from textrnn.checks import labels as lab
+
+    find = lab.label_issues_multi if noisy.ndim == 2 else lab.label_issues
+    issues = find(probs, noisy, classes)
+    return np.array(sorted(x.row for x in issues), dtype=int)
+
+
+def detection(name: str, max_rows: int, seed: int, deep: tuple[str, ...] = ()) -> list[dict]:
     from cleanlab.filter import find_label_issues
 
     from textrnn.checks import labels as lab
@@ -171,8 +209,13 @@ def detection(name: str, max_rows: int, seed: int) -> list[dict]:
         peer_secs = time.perf_counter() - t0
         row = {"set": name, "rows": len(data), "noise": kind, "check": prf(flagged, changed), "check_seconds": secs,
                "cleanlab": prf(np.flatnonzero(mask), changed), "cleanlab_seconds": peer_secs, "same": same}
+        if kind in deep:
+            mixed, networks, deep_secs = deep_probs(name, data, labels, kind, seed)
+            row.update({"deep": prf(flagged_rows(mixed, noisy, classes), changed), "deep_seconds": deep_secs,
+                        "deep_networks": prf(flagged_rows(networks, noisy, classes), changed)})
         console.print(f"{name} {kind}: check F1 {row['check']['f1']:.3f} ({secs:.1f} s), cleanlab F1 "
-                      f"{row['cleanlab']['f1']:.3f} ({peer_secs:.1f} s), same filter: {same}")
+                      f"{row['cleanlab']['f1']:.3f} ({peer_secs:.1f} s), same filter: {same}"
+                      + (f", --deep F1 {row['deep']['f1']:.3f}" if "deep" in row else ""))
         results.append(row)
     return results
 
@@ -286,6 +329,19 @@ def markdown(res: dict) -> str:
         lines.append(f"| {r['set']} | {r['rows']:,} | {r['noise']} | {c['precision']:.3f} | {c['recall']:.3f} | "
                      f"{ours} | {p['precision']:.3f} | {p['recall']:.3f} | {peer} | "
                      f"{r['check_seconds']:.1f} | {same} |")
+    deep = [r for r in res.get("detection", []) if "deep" in r]
+    if deep:
+        lines += ["", "## `check --deep`: labels judged by cross-fitted networks", "",
+                  "The out-of-fold probabilities of `train --folds 5`'s fold networks (train's defaults, the language "
+                  "model it pretrains included) mixed with its TF-IDF model, as `check --deep` computes them; "
+                  "networks alone: the fold networks' probabilities without the TF-IDF model.", "",
+                  "| set | noise | --deep P | --deep R | --deep F1 | networks alone F1 | check F1 | cleanlab F1 | "
+                  "--deep s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in deep:
+            d = r["deep"]
+            lines.append(f"| {r['set']} | {r['noise']} | {d['precision']:.3f} | {d['recall']:.3f} | {d['f1']:.3f} | "
+                         f"{r['deep_networks']['f1']:.3f} | {r['check']['f1']:.3f} | {r['cleanlab']['f1']:.3f} | "
+                         f"{r['deep_seconds']:.0f} |")
     sp = res.get("speed")
     if sp:
         lines += ["", "## Speed", "",
@@ -319,6 +375,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-detection", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--deep", default="", help="sets whose detection also runs check --deep (comma-separated; "
+                                                   "about a training each, cached)")
+    parser.add_argument("--deep-noise", default="uniform", help="--deep on these noise kinds (uniform,confusable)")
     parser.add_argument("--payoff", default="", help="sets to measure the payoff on (comma-separated); slow")
     parser.add_argument("--clean-threshold", type=float, default=0.0, help="payoff: check --clean-threshold")
     parser.add_argument("--markdown", type=Path, default=ROOT / "benchmarks" / "results-check.md")
@@ -337,7 +396,10 @@ def main() -> None:
         except ImportError:
             console.print("cleanlab is not installed (pip install cleanlab): detection skipped")
         else:
-            rows = [row for name in sets for row in detection(name, args.max_rows, args.seed)]
+            deep = {s for s in args.deep.split(",") if s}
+            kinds = tuple(args.deep_noise.split(","))
+            rows = [row for name in sets
+                    for row in detection(name, args.max_rows, args.seed, kinds if name in deep else ())]
             res["detection"] = [r for r in res.get("detection", []) if r["set"] not in sets] + rows  # the sets rerun
     if not args.skip_speed:
         res["speed"] = speed()

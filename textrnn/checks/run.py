@@ -38,7 +38,7 @@ class CheckOptions:
     examples: int = 5
     seed: int = 0
     labels: bool = True  # run the label-issue check (the k-fold model)
-    deep: bool = False  # label issues judged by cross-fitted networks (textrnn.checks.deep) [torch]
+    deep: bool = False  # label issues judged by cross-fitted networks (check_files' `networks`) [torch]
     settings: Settings | None = None  # --deep: train's settings for the networks (default: train's defaults)
 
 
@@ -143,12 +143,11 @@ def _leakage(splits: dict[str, Checked], keys: dict[str, list[str]], options: Ch
     return Section("Leakage", WARN if notes else OK, verdict, counts=counts, problems=problems)
 
 
-def _deep_probabilities(data: Dataset, classes: list[str], options: CheckOptions, progress: Any) -> np.ndarray:
+def _deep_probabilities(data: Dataset, classes: list[str], options: CheckOptions, progress: Any,
+                        networks: Callable[..., Any]) -> np.ndarray:
     """Out-of-fold probabilities of cross-fitted networks, columns in the order of `classes`
     (multi-label: NaN for labels on fewer than MIN_POSITIVES rows, left unchecked as without --deep)."""
-    from textrnn.checks.deep import deep_probabilities
-
-    found = deep_probabilities(data, options.folds, options.seed, progress, options.settings)
+    found = networks(data, options.folds, options.seed, progress, options.settings)
     probs = found.mixed[:, [found.labels.index(c) for c in classes]]
     if data.multi_label:
         probs[:, lab.label_matrix(data.labels, classes).sum(axis=0) < lab.MIN_POSITIVES] = np.nan
@@ -156,18 +155,19 @@ def _deep_probabilities(data: Dataset, classes: list[str], options: CheckOptions
 
 
 def _label_issues(data: Dataset, checked: Checked, options: CheckOptions,
-                  on_fold: Callable[[], None] | None, progress: Any = None) -> Section:
+                  on_fold: Callable[[], None] | None, progress: Any = None,
+                  networks: Callable[..., Any] | None = None) -> Section:
     classes = sorted(data.label_counts())
     if data.multi_label:
         y = lab.label_matrix(data.labels, classes)
-        probs = (_deep_probabilities(data, classes, options, progress) if options.deep else
+        probs = (_deep_probabilities(data, classes, options, progress, networks) if options.deep else
                  lab.oof_probabilities_multi(data.texts, y, options.folds, options.seed, on_fold))
         issues = lab.label_issues_multi(probs, y, classes)
         unchecked = int(np.isnan(probs[0]).sum())
     else:
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[x] for x in data.labels])
-        probs = (_deep_probabilities(data, classes, options, progress) if options.deep else
+        probs = (_deep_probabilities(data, classes, options, progress, networks) if options.deep else
                  lab.oof_probabilities(data.texts, y, len(classes), options.folds, options.seed, on_fold))
         issues = lab.label_issues(probs, y, classes)
         unchecked = 0
@@ -193,17 +193,21 @@ def _label_issues(data: Dataset, checked: Checked, options: CheckOptions,
 
 def check_files(train: Path, val: Path | None = None, test: Path | None = None,
                 options: CheckOptions = CheckOptions(), on_stage: Callable[[str], None] | None = None,
-                on_fold: Callable[[], None] | None = None, progress: Any = None) -> Findings:
+                on_fold: Callable[[], None] | None = None, progress: Any = None,
+                networks: Callable[..., Any] | None = None) -> Findings:
     """Read the files as train does and run every check. Raises DataError for files train refuses
     outright (missing, unreadable, no label column, a single class or row). `on_fold`: called after
-    each fold of the linear model; `progress` (a textrnn.training.loop.Progress): the stages and epochs
-    of the networks with `options.deep`."""
+    each fold of the linear model. With `options.deep`, `networks` gives the out-of-fold probabilities
+    (textrnn.training.oof.deep_probabilities, a stage above this one: the caller passes it) and
+    `progress` (a textrnn.training.loop.Progress) shows its stages and epochs."""
     if not 0.0 <= options.clean_threshold <= 1.0:
         raise ConfigError(f"the clean threshold must be in [0, 1] (got {options.clean_threshold})")
     if not 0.0 < options.near <= 1.0:
         raise ConfigError(f"the near-duplicate similarity must be in (0, 1] (got {options.near})")
     if options.folds < 2:
         raise ConfigError(f"folds must be at least 2 (got {options.folds})")
+    if options.deep and networks is None:
+        raise ConfigError("deep needs `networks` (textrnn.training.oof.deep_probabilities)")
     stage = on_stage or (lambda name: None)
     started = time.perf_counter()
     stage("Reading")
@@ -222,7 +226,7 @@ def check_files(train: Path, val: Path | None = None, test: Path | None = None,
         sections.append(_leakage(splits, keys, options))
     if options.labels:
         stage("Label issues")
-        issues = _label_issues(data, splits["train"], options, on_fold, progress)
+        issues = _label_issues(data, splits["train"], options, on_fold, progress, networks)
         sections.append(issues)
         rows = {p.row for p in issues.problems if p.score is not None and p.score >= options.clean_threshold}
         drop |= {i for i in range(len(data)) if splits["train"].row(i) in rows}

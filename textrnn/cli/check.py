@@ -48,6 +48,12 @@ class DeepProgress:
             self.progress.update(self.task, completed=int(self.fold.split()[1]))
 
 
+def _networks() -> Any:
+    from textrnn.training.oof import deep_probabilities  # [torch]: only with --deep
+
+    return deep_probabilities
+
+
 @handle_errors
 @with_settings("deep", (ModelConfig, ("cell", "embedding_dim", "hidden_size")), (TrainConfig, ("epochs", "batch_size")),
                (InitConfig, ("pretrain",)))
@@ -123,7 +129,7 @@ def check_cmd(
             progress.update(task, description=name, total=total, completed=0)
 
         findings = check_files(data, val, test, options, on_stage, lambda: progress.advance(task),
-                               DeepProgress(progress, task, folds))
+                               DeepProgress(progress, task, folds), _networks() if options.deep else None)
     written = write_outputs(findings, out_dir, write_clean) if out_dir is not None else []
     if as_json:
         out.print_json(json.dumps(findings.to_dict()))

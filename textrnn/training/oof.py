@@ -1,5 +1,5 @@
-"""Checks, label issues with `--deep` [torch]: the out-of-fold probabilities come from the networks of
-cross-fitted training (textrnn.training.crossfit), not from the k-fold linear model.
+"""Training stage [torch]: every training text's out-of-fold probabilities from cross-fitted networks,
+for `textrnn check --deep` (textrnn.checks judges the labels by them instead of its k-fold linear model).
 
 The training data is split into K folds as `train --folds K` splits it (textrnn.data.folds); the
 tokenizer and, where `train` would pretrain one, the language model are prepared as `train` prepares
