@@ -33,7 +33,7 @@ class DeepProgress:
             self.progress.update(self.task, description=self.fold, total=self.folds, completed=done)
         else:
             self.fold = None
-            self.progress.update(self.task, description=name.split(":")[0], total=None, completed=0)
+            self.progress.update(self.task, description=name.split(":")[0])
 
     def on_epoch_start(self, epoch: int, epochs: int, batches: int) -> None:
         if self.fold:
