@@ -131,16 +131,29 @@ def write_data(path: Path, texts: list[str], labels: list) -> Path:
     return path
 
 
-def run_check(path: Path, multi: bool, out: Path | None = None, threshold: float = 0.0) -> tuple[np.ndarray, float]:
+def run_check(path: Path, multi: bool, out: Path | None = None, threshold: float = 0.0,
+              networks=None) -> tuple[np.ndarray, float]:
+    """The rows `check` flags (0-based) and its seconds; with `out`, writes problems.csv and clean.csv
+    there (`--write-clean`); with `networks` (see `cached_networks`), as `check --deep`."""
     from textrnn.checks import CheckOptions, check_files, write_outputs
 
     t0 = time.perf_counter()
-    findings = check_files(path, options=CheckOptions(label_sep="|" if multi else None, clean_threshold=threshold))
+    options = CheckOptions(label_sep="|" if multi else None, clean_threshold=threshold, deep=networks is not None)
+    findings = check_files(path, options=options, networks=networks)
     secs = time.perf_counter() - t0
     if out is not None:
         write_outputs(findings, out, write_clean=True)
     rows = np.array(sorted({p.row - 1 for p in findings.section("Label issues").problems}), dtype=int)
     return rows, secs
+
+
+def cached_networks(name: str, data, labels: list, kind: str, seed: int):
+    """What check_files' `networks` computes (textrnn.training.oof.deep_probabilities), from the cache."""
+    from textrnn.training.oof import DeepProbabilities
+
+    mixed, networks, _ = deep_probs(name, data, labels, kind, seed)
+    classes = tuple(sorted(data.label_counts()))
+    return lambda *args: DeepProbabilities(classes, mixed, networks, ())
 
 
 def deep_probs(name: str, data, labels: list, kind: str, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -270,10 +283,22 @@ def speed(n: int = 20000) -> dict:
     return result
 
 
-def payoff(name: str, max_rows: int, seed: int, threshold: float = 0.0, before: dict | None = None) -> dict:
+RULES = {
+    "linear": "every row the linear model flags (check --write-clean)",
+    "deep": "every row the networks flag (check --deep --write-clean)",
+    "agree": "rows both flag (check's and check --deep's flags intersected)",
+}
+
+
+def payoff(name: str, max_rows: int, seed: int, threshold: float = 0.0, before: dict | None = None,
+           rule: str = "linear", dry: bool = False) -> dict:
     """Test score of the default train on clean, noisy (uniform) and noisy-then-cleaned training data
-    (`--write-clean` leaving out label issues scoring at least `threshold`); the clean and noisy scores
-    of `before` (an earlier run on the same rows and seed) are reused."""
+    (`--write-clean` leaving out the label issues of `rule` (RULES) scoring at least `threshold`); the
+    clean and noisy scores of `before` (an earlier run on the same rows and seed) are reused. Also the
+    precision, recall and F1 of the rows left out against the rows flipped (`dry`: only those, no training)."""
+    from dataclasses import replace
+
+    from textrnn.checks import CheckOptions, check_files, write_outputs
     from textrnn.checks import labels as lab
     from textrnn.config import Settings, TrainConfig
     from textrnn.training.job import train_model
@@ -282,23 +307,37 @@ def payoff(name: str, max_rows: int, seed: int, threshold: float = 0.0, before: 
     multi = data.multi_label
     classes = sorted(data.label_counts())
     y = lab.label_matrix(data.labels, classes) if multi else np.array([classes.index(x) for x in data.labels])
-    noisy, _ = inject(y, "uniform", np.zeros((len(y), len(classes))), seed)
+    noisy, changed = inject(y, "uniform", np.zeros((len(y), len(classes))), seed)
     labels = [tuple(classes[j] for j in np.flatnonzero(row)) for row in noisy] if multi else [classes[i] for i in noisy]
     test = SHARED / name / ("test.txt" if name == "cooking" else "test.csv")
-    result = {"set": name, "rows": len(data), "seed": seed, "threshold": threshold}
+    result = {"set": name, "rows": len(data), "seed": seed, "threshold": threshold, "rule": rule}
     if before and before.get("rows") == len(data) and before.get("seed") == seed:
         result.update({key: before[key] for key in ("clean", "noisy") if key in before})
     settings = Settings(train=TrainConfig(seed=seed))
     if multi:
-        from dataclasses import replace
         settings = replace(settings, data=replace(settings.data, label_sep="|"))
     with tempfile.TemporaryDirectory() as tmp:
         files = {"clean": write_data(Path(tmp) / "clean-in.csv", data.texts, data.labels),
                  "noisy": write_data(Path(tmp) / "noisy.csv", data.texts, labels)}
-        _, secs = run_check(files["noisy"], multi, Path(tmp) / "checked", threshold)
+        options = CheckOptions(label_sep="|" if multi else None, clean_threshold=threshold)
+        if rule == "linear":
+            findings = check_files(files["noisy"], options=options)
+        else:
+            networks = cached_networks(name, data, labels, "uniform", seed)
+            findings = check_files(files["noisy"], options=replace(options, deep=True), networks=networks)
+        if rule == "agree":  # of the networks' flags, those the linear model flags too
+            linear = check_files(files["noisy"], options=options)
+            keep = set(linear.clean_rows)
+            findings.clean_rows = sorted(set(findings.clean_rows) | keep)
+        write_outputs(findings, Path(tmp) / "checked", write_clean=True)
         files["cleaned"] = Path(tmp) / "checked" / "clean.csv"
-        with open(files["cleaned"], encoding="utf-8") as f:
-            result["cleaned_rows"] = sum(1 for _ in csv.reader(f)) - 1
+        result["cleaned_rows"] = len(findings.clean_rows)
+        left_out = np.setdiff1d(np.arange(len(data)), findings.clean_rows)
+        result["left_out"] = prf(left_out, changed)
+        console.print(f"{name} {rule}: {len(left_out)} rows left out, P {result['left_out']['precision']:.3f} "
+                      f"R {result['left_out']['recall']:.3f} F1 {result['left_out']['f1']:.3f}")
+        if dry:
+            return result
         for key, path in files.items():
             if key in result:
                 continue
@@ -380,6 +419,9 @@ def main() -> None:
     parser.add_argument("--deep-noise", default="uniform", help="--deep on these noise kinds (uniform,confusable)")
     parser.add_argument("--payoff", default="", help="sets to measure the payoff on (comma-separated); slow")
     parser.add_argument("--clean-threshold", type=float, default=0.0, help="payoff: check --clean-threshold")
+    parser.add_argument("--rule", default="linear", choices=sorted(RULES), help="payoff: which flags clean.csv "
+                                                                                "leaves out (see RULES)")
+    parser.add_argument("--dry", action="store_true", help="payoff: no training, only the rows left out (not stored)")
     parser.add_argument("--markdown", type=Path, default=ROOT / "benchmarks" / "results-check.md")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -405,8 +447,11 @@ def main() -> None:
         res["speed"] = speed()
     for name in (s for s in args.payoff.split(",") if s and (SHARED / s).is_dir()):
         runs = res.setdefault("payoff", {})
-        key = name if args.clean_threshold == 0 else f"{name}@{args.clean_threshold:g}"
-        runs[key] = payoff(name, args.max_rows, args.seed, args.clean_threshold, runs.get(name))
+        key = (name if args.rule == "linear" else f"{name}:{args.rule}") + (
+            f"@{args.clean_threshold:g}" if args.clean_threshold else "")
+        found = payoff(name, args.max_rows, args.seed, args.clean_threshold, runs.get(name), args.rule, args.dry)
+        if not args.dry:
+            runs[key] = found
     store.write_text(json.dumps(res, indent=1))
     text = markdown(res)
     args.markdown.write_text(text)
