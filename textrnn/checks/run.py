@@ -160,18 +160,17 @@ def _label_issues(data: Dataset, checked: Checked, options: CheckOptions,
     classes = sorted(data.label_counts())
     if data.multi_label:
         y = lab.label_matrix(data.labels, classes)
-        probs = (_deep_probabilities(data, classes, options, progress, networks) if options.deep else
-                 lab.oof_probabilities_multi(data.texts, y, options.folds, options.seed, on_fold))
-        issues = lab.label_issues_multi(probs, y, classes)
-        unchecked = int(np.isnan(probs[0]).sum())
+        probs = lab.oof_probabilities_multi(data.texts, y, options.folds, options.seed, on_fold)
     else:
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[x] for x in data.labels])
-        probs = (_deep_probabilities(data, classes, options, progress, networks) if options.deep else
-                 lab.oof_probabilities(data.texts, y, len(classes), options.folds, options.seed, on_fold))
-        issues = lab.label_issues(probs, y, classes)
-        unchecked = 0
-    model = "cross-fitted networks" if options.deep else "out-of-fold model"
+        probs = lab.oof_probabilities(data.texts, y, len(classes), options.folds, options.seed, on_fold)
+    if options.deep:  # the mean of both models' probabilities (DEEP_SHARE): better flags than either alone
+        deep = _deep_probabilities(data, classes, options, progress, networks)
+        probs = lab.DEEP_SHARE * deep + (1 - lab.DEEP_SHARE) * probs
+    issues = lab.label_issues_multi(probs, y, classes) if data.multi_label else lab.label_issues(probs, y, classes)
+    unchecked = int(np.isnan(probs[0]).sum()) if data.multi_label else 0
+    model = "cross-fitted networks + linear model" if options.deep else "out-of-fold model"
     problems = [Problem("train", checked.row(x.row), data.texts[x.row], label_text(data.labels[x.row]),
                         "label issue", suggested=label_text(x.suggested), score=round(x.score, 4),
                         detail=model) for x in issues]
