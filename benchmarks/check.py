@@ -20,9 +20,13 @@
    label prefixed by its set: 6 classes), whole and without the label check; the near-duplicate
    search's peak memory (tracemalloc) on 5k, 10k and 20k texts (flat: no all-pairs matrix); and, if
    installed, datasketch's MinHash + MinHashLSH (128 permutations, threshold 0.8) on the same shingles.
+   With --deep SETS, also `check --deep` on those sets (the networks' out-of-fold probabilities are
+   computed once per set, noise and seed, about a training, and cached in CACHE).
 3. Payoff (--payoff trec,mr,...): test accuracy of the default `textrnn train` on the clean, the
    uniformly noisy, and the noisy-then-cleaned (`check --write-clean`) training data. Slow (three
-   trainings per set): run it under the shared CPU lock, one set at a time.
+   trainings per set): run it under the shared CPU lock, one set at a time. --rule says whose flags
+   clean.csv leaves out (RULES: check's, check --deep's, or both's), --clean-threshold from which
+   score; the rows left out are scored against the rows flipped (precision, recall, F1).
 
 cleanlab is AGPL-3.0: it is this benchmark's peer only, never a textrnn dependency. Install it (and
 optionally datasketch) into the environment that runs the benchmark:
