@@ -437,7 +437,8 @@ def main() -> None:
     parser.add_argument("--clean-threshold", type=float, default=0.0, help="payoff: check --clean-threshold")
     parser.add_argument("--rule", default="linear", choices=sorted(RULES), help="payoff: which flags clean.csv "
                                                                                 "leaves out (see RULES)")
-    parser.add_argument("--dry", action="store_true", help="payoff: no training, only the rows left out (not stored)")
+    parser.add_argument("--dry", action="store_true",
+                        help="payoff: no training, only the rows left out (kept by an earlier run of as many rows)")
     parser.add_argument("--markdown", type=Path, default=ROOT / "benchmarks" / "results-check.md")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -468,6 +469,8 @@ def main() -> None:
         found = payoff(name, args.max_rows, args.seed, args.clean_threshold, runs.get(name), args.rule, args.dry)
         if not args.dry:
             runs[key] = found
+        elif key in runs and runs[key].get("cleaned_rows") == found["cleaned_rows"]:  # the same rows: add their scores
+            runs[key]["left_out"] = found["left_out"]
     store.write_text(json.dumps(res, indent=1))
     text = markdown(res)
     args.markdown.write_text(text)
