@@ -369,7 +369,9 @@ def markdown(res: dict) -> str:
              "## Label-noise detection: rows flagged vs rows changed", "",
              "| set | rows | noise | check P | check R | check F1 | cleanlab P | cleanlab R | cleanlab F1 | "
              "check s | same filter |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r in res.get("detection", []):
+    order = [*SINGLE, "cooking"]
+    detected = sorted(res.get("detection", []), key=lambda r: order.index(r["set"]) if r["set"] in order else 9)
+    for r in detected:
         c, p = r["check"], r["cleanlab"]
         same = "-" if r["same"] is None else ("yes" if r["same"] else "no")
         ours, peer = (f"{x['f1']:.3f}" for x in (c, p))
@@ -377,7 +379,7 @@ def markdown(res: dict) -> str:
         lines.append(f"| {r['set']} | {r['rows']:,} | {r['noise']} | {c['precision']:.3f} | {c['recall']:.3f} | "
                      f"{ours} | {p['precision']:.3f} | {p['recall']:.3f} | {peer} | "
                      f"{r['check_seconds']:.1f} | {same} |")
-    deep = [r for r in res.get("detection", []) if "deep" in r]
+    deep = [r for r in detected if "deep" in r]
     if deep:
         lines += ["", "## `check --deep`: labels judged by cross-fitted networks", "",
                   "`check --deep` judges labels by the mean of two out-of-fold probabilities: those of `train --folds "
