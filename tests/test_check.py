@@ -255,6 +255,7 @@ def test_check_deep_finds_flipped_rows(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     section = {s["name"]: s for s in json.loads(result.stdout)["sections"]}["Label issues"]
     assert section["counts"]["model"] == "deep"
+    assert "leaves out those scoring >= 0.3" in section["verdict"]  # --deep's default clean threshold
     flagged = {p["row"]: p for p in section["problems"]}
     assert {4, 26} <= set(flagged), flagged
     assert flagged[4]["suggested"] == "sport" and flagged[26]["suggested"] == "food"
@@ -307,3 +308,12 @@ def test_check_deep_bad_folds_is_one_error_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "'other' has 2" in lines[0], result.output
+
+
+def test_clean_threshold_default_depends_on_deep() -> None:
+    from textrnn.checks import CheckOptions
+    from textrnn.checks.run import clean_threshold
+
+    assert clean_threshold(CheckOptions()) == 0.0
+    assert clean_threshold(CheckOptions(deep=True)) == lab.DEEP_CLEAN_THRESHOLD
+    assert clean_threshold(CheckOptions(deep=True, clean_threshold=0.0)) == 0.0

@@ -34,12 +34,21 @@ class CheckOptions:
     val_split: float = 0.1
     folds: int = lab.FOLDS
     near: float = 0.8  # Jaccard similarity of word 3-shingles from which two texts are near duplicates
-    clean_threshold: float = 0.0  # label issues at or above this score are left out of clean.csv
+    clean_threshold: float | None = None  # label issues at or above this score are left out of clean.csv
+    #                                       (None: 0, every flag; with deep, labels.DEEP_CLEAN_THRESHOLD)
     examples: int = 5
     seed: int = 0
     labels: bool = True  # run the label-issue check (the k-fold model)
     deep: bool = False  # label issues judged by cross-fitted networks (check_files' `networks`) [torch]
     settings: Settings | None = None  # --deep: train's settings for the networks (default: train's defaults)
+
+
+def clean_threshold(options: CheckOptions) -> float:
+    """The score from which clean.csv leaves a label issue out: the option's, else 0 (every flag), or with
+    --deep labels.DEEP_CLEAN_THRESHOLD."""
+    if options.clean_threshold is not None:
+        return options.clean_threshold
+    return lab.DEEP_CLEAN_THRESHOLD if options.deep else 0.0
 
 
 def read_files(paths: dict[str, Path], options: CheckOptions) -> dict[str, Checked]:
@@ -179,7 +188,7 @@ def _label_issues(data: Dataset, checked: Checked, options: CheckOptions,
     share = n / len(data)
     if n:
         verdict = (f"{n} likely mislabelled rows ({share:.1%}): review them (problems.csv with --out); "
-                   f"--write-clean leaves out those scoring >= {options.clean_threshold:g}")
+                   f"--write-clean leaves out those scoring >= {clean_threshold(options):g}")
     else:
         verdict = "no row's label disagrees with an out-of-fold model"
     if unchecked:
@@ -199,7 +208,7 @@ def check_files(train: Path, val: Path | None = None, test: Path | None = None,
     each fold of the linear model. With `options.deep`, `networks` gives the out-of-fold probabilities
     (textrnn.training.oof.deep_probabilities, a stage above this one: the caller passes it) and
     `progress` (a textrnn.training.loop.Progress) shows its stages and epochs."""
-    if not 0.0 <= options.clean_threshold <= 1.0:
+    if not 0.0 <= clean_threshold(options) <= 1.0:
         raise ConfigError(f"the clean threshold must be in [0, 1] (got {options.clean_threshold})")
     if not 0.0 < options.near <= 1.0:
         raise ConfigError(f"the near-duplicate similarity must be in (0, 1] (got {options.near})")
@@ -227,7 +236,7 @@ def check_files(train: Path, val: Path | None = None, test: Path | None = None,
         stage("Label issues")
         issues = _label_issues(data, splits["train"], options, on_fold, progress, networks)
         sections.append(issues)
-        rows = {p.row for p in issues.problems if p.score is not None and p.score >= options.clean_threshold}
+        rows = {p.row for p in issues.problems if p.score is not None and p.score >= clean_threshold(options)}
         drop |= {i for i in range(len(data)) if splits["train"].row(i) in rows}
     files = {split: str(c.data.source) for split, c in splits.items()}
     return Findings(files, data.multi_label, sections, time.perf_counter() - started,

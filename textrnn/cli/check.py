@@ -82,8 +82,9 @@ def check_cmd(
                                                     "problem, a row each).")] = None,
     write_clean: Annotated[bool, typer.Option("--write-clean", help="Also write DIR/clean.csv: the training "
                                               "data without repeats, conflicts and flagged label issues.")] = False,
-    clean_threshold: Annotated[float, typer.Option(metavar="X", help="Leave label issues out of clean.csv from "
-                                                   "this score (0-1: how sure).")] = 0.0,
+    clean_threshold: Annotated[Optional[float], typer.Option(metavar="X", help="Leave label issues out of "
+                                                             "clean.csv from this score (0-1: how sure; default: 0, "
+                                                             "every flag; with --deep 0.3).")] = None,
     examples: Annotated[int, typer.Option(metavar="N", min=0, help="Rows shown per section.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the folds.")] = 0,
     as_json: JsonOption = False,
