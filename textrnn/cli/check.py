@@ -93,8 +93,9 @@ def check_cmd(
     """Check labelled DATA for problems: shape, duplicates, leakage, label issues.
 
     Reads the files as `train` does. Label issues are rows whose label a model that never saw them
-    (k-fold TF-IDF + logistic regression; with --deep, the K networks of cross-fitted training) disagrees
-    with, by confident learning (Northcutt et al. 2021), ranked by how sure, with the label it suggests.
+    (k-fold TF-IDF + logistic regression; with --deep, its mean with the K networks of cross-fitted
+    training) disagrees with, by confident learning (Northcutt et al. 2021), ranked by how sure, with the
+    label it suggests.
     The files are never modified. --deep trains K networks as `train --folds K` does (and the language
     model train pretrains on 1,000-50,000 texts): it costs about a training; Ctrl-C stops it, writing nothing.
 
