@@ -20,9 +20,13 @@
    label prefixed by its set: 6 classes), whole and without the label check; the near-duplicate
    search's peak memory (tracemalloc) on 5k, 10k and 20k texts (flat: no all-pairs matrix); and, if
    installed, datasketch's MinHash + MinHashLSH (128 permutations, threshold 0.8) on the same shingles.
+   With --deep SETS, also `check --deep` on those sets (the networks' out-of-fold probabilities are
+   computed once per set, noise and seed, about a training, and cached in CACHE).
 3. Payoff (--payoff trec,mr,...): test accuracy of the default `textrnn train` on the clean, the
    uniformly noisy, and the noisy-then-cleaned (`check --write-clean`) training data. Slow (three
-   trainings per set): run it under the shared CPU lock, one set at a time.
+   trainings per set): run it under the shared CPU lock, one set at a time. --rule says whose flags
+   clean.csv leaves out (RULES: check's, check --deep's, or both's), --clean-threshold from which
+   score; the rows left out are scored against the rows flipped (precision, recall, F1).
 
 cleanlab is AGPL-3.0: it is this benchmark's peer only, never a textrnn dependency. Install it (and
 optionally datasketch) into the environment that runs the benchmark:
@@ -54,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 SHARED = Path(os.environ.get("TEXTRNN_DATASETS", ROOT.parent / "shared" / "datasets"))
 console = Console(stderr=True)
 SINGLE = ("sst2", "trec", "agnews", "mr")
+CACHE = Path(tempfile.gettempdir()) / "textrnn-check-bench"  # --deep probabilities, by set, noise, seed and rows
 NOISE = 0.1
 
 
@@ -130,11 +135,15 @@ def write_data(path: Path, texts: list[str], labels: list) -> Path:
     return path
 
 
-def run_check(path: Path, multi: bool, out: Path | None = None, threshold: float = 0.0) -> tuple[np.ndarray, float]:
+def run_check(path: Path, multi: bool, out: Path | None = None, threshold: float = 0.0,
+              networks=None) -> tuple[np.ndarray, float]:
+    """The rows `check` flags (0-based) and its seconds; with `out`, writes problems.csv and clean.csv
+    there (`--write-clean`); with `networks` (see `cached_networks`), as `check --deep`."""
     from textrnn.checks import CheckOptions, check_files, write_outputs
 
     t0 = time.perf_counter()
-    findings = check_files(path, options=CheckOptions(label_sep="|" if multi else None, clean_threshold=threshold))
+    options = CheckOptions(label_sep="|" if multi else None, clean_threshold=threshold, deep=networks is not None)
+    findings = check_files(path, options=options, networks=networks)
     secs = time.perf_counter() - t0
     if out is not None:
         write_outputs(findings, out, write_clean=True)
@@ -142,7 +151,53 @@ def run_check(path: Path, multi: bool, out: Path | None = None, threshold: float
     return rows, secs
 
 
-def detection(name: str, max_rows: int, seed: int) -> list[dict]:
+def cached_networks(name: str, data, labels: list, kind: str, seed: int):
+    """What check_files' `networks` computes (textrnn.training.oof.deep_probabilities), from the cache."""
+    from textrnn.training.oof import DeepProbabilities
+
+    mixed, networks, _ = deep_probs(name, data, labels, kind, seed)
+    classes = tuple(sorted(data.label_counts()))
+    return lambda *args: DeepProbabilities(classes, mixed, networks, ())
+
+
+def deep_probs(name: str, data, labels: list, kind: str, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """`check --deep`'s out-of-fold probabilities of the noisy data (textrnn.checks.deep, as the command
+    computes them; columns in sorted label order), and those of the fold networks alone, and the
+    seconds they took: computed once per set, noise and seed, then read from CACHE (they cost about a
+    training; detection and payoff share them)."""
+    from textrnn.checks import labels as lab
+    from textrnn.data import Dataset
+    from textrnn.training.oof import deep_probabilities
+
+    path = CACHE / f"{name}-{kind}-s{seed}-{len(data)}.npz"
+    if path.exists():
+        saved = np.load(path)
+        return saved["mixed"], saved["networks"], float(saved["seconds"])
+    noisy = Dataset(list(data.texts), labels, source=f"{name}-{kind}", multi_label=data.multi_label)
+    classes = sorted(data.label_counts())
+    t0 = time.perf_counter()
+    found = deep_probabilities(noisy, lab.FOLDS, seed)
+    seconds = time.perf_counter() - t0
+    cols = [found.labels.index(c) for c in classes]
+    mixed, networks = found.mixed[:, cols], found.networks[:, cols]
+    if data.multi_label:  # labels on too few rows are left unchecked, as check leaves them
+        rare = lab.label_matrix(labels, classes).sum(axis=0) < lab.MIN_POSITIVES
+        mixed[:, rare] = networks[:, rare] = np.nan
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, mixed=mixed, networks=networks, seconds=seconds)
+    console.print(f"{name} {kind}: --deep probabilities in {seconds:.0f} s")
+    return mixed, networks, seconds
+
+
+def flagged_rows(probs: np.ndarray, noisy: np.ndarray, classes: list[str]) -> np.ndarray:
+    from textrnn.checks import labels as lab
+
+    find = lab.label_issues_multi if noisy.ndim == 2 else lab.label_issues
+    issues = find(probs, noisy, classes)
+    return np.array(sorted(x.row for x in issues), dtype=int)
+
+
+def detection(name: str, max_rows: int, seed: int, deep: tuple[str, ...] = ()) -> list[dict]:
     from cleanlab.filter import find_label_issues
 
     from textrnn.checks import labels as lab
@@ -158,7 +213,11 @@ def detection(name: str, max_rows: int, seed: int) -> list[dict]:
         labels = [tuple(classes[j] for j in np.flatnonzero(row)) for row in noisy] if multi else \
             [classes[i] for i in noisy]
         with tempfile.TemporaryDirectory() as tmp:
-            flagged, secs = run_check(write_data(Path(tmp) / "noisy.csv", data.texts, labels), multi)
+            path = write_data(Path(tmp) / "noisy.csv", data.texts, labels)
+            flagged, secs = run_check(path, multi)
+            if kind in deep:  # check --deep, its networks' probabilities computed once (cached)
+                deep_flagged, deep_check_secs = run_check(path, multi, networks=cached_networks(
+                    name, data, labels, kind, seed))
         t0 = time.perf_counter()
         probs = recipe_probs(data.texts, noisy, multi, seed)
         if multi:
@@ -171,8 +230,14 @@ def detection(name: str, max_rows: int, seed: int) -> list[dict]:
         peer_secs = time.perf_counter() - t0
         row = {"set": name, "rows": len(data), "noise": kind, "check": prf(flagged, changed), "check_seconds": secs,
                "cleanlab": prf(np.flatnonzero(mask), changed), "cleanlab_seconds": peer_secs, "same": same}
+        if kind in deep:
+            mixed, networks, deep_secs = deep_probs(name, data, labels, kind, seed)
+            row.update({"deep": prf(deep_flagged, changed), "deep_seconds": deep_secs + deep_check_secs,
+                        "deep_mixed": prf(flagged_rows(mixed, noisy, classes), changed),
+                        "deep_networks": prf(flagged_rows(networks, noisy, classes), changed)})
         console.print(f"{name} {kind}: check F1 {row['check']['f1']:.3f} ({secs:.1f} s), cleanlab F1 "
-                      f"{row['cleanlab']['f1']:.3f} ({peer_secs:.1f} s), same filter: {same}")
+                      f"{row['cleanlab']['f1']:.3f} ({peer_secs:.1f} s), same filter: {same}"
+                      + (f", --deep F1 {row['deep']['f1']:.3f}" if "deep" in row else ""))
         results.append(row)
     return results
 
@@ -227,10 +292,22 @@ def speed(n: int = 20000) -> dict:
     return result
 
 
-def payoff(name: str, max_rows: int, seed: int, threshold: float = 0.0, before: dict | None = None) -> dict:
+RULES = {
+    "linear": "every row the linear model flags (check --write-clean)",
+    "deep": "every row the networks flag (check --deep --write-clean)",
+    "agree": "rows both flag (check's and check --deep's flags intersected)",
+}
+
+
+def payoff(name: str, max_rows: int, seed: int, threshold: float = 0.0, before: dict | None = None,
+           rule: str = "linear", dry: bool = False) -> dict:
     """Test score of the default train on clean, noisy (uniform) and noisy-then-cleaned training data
-    (`--write-clean` leaving out label issues scoring at least `threshold`); the clean and noisy scores
-    of `before` (an earlier run on the same rows and seed) are reused."""
+    (`--write-clean` leaving out the label issues of `rule` (RULES) scoring at least `threshold`); the
+    clean and noisy scores of `before` (an earlier run on the same rows and seed) are reused. Also the
+    precision, recall and F1 of the rows left out against the rows flipped (`dry`: only those, no training)."""
+    from dataclasses import replace
+
+    from textrnn.checks import CheckOptions, check_files, write_outputs
     from textrnn.checks import labels as lab
     from textrnn.config import Settings, TrainConfig
     from textrnn.training.job import train_model
@@ -239,23 +316,37 @@ def payoff(name: str, max_rows: int, seed: int, threshold: float = 0.0, before: 
     multi = data.multi_label
     classes = sorted(data.label_counts())
     y = lab.label_matrix(data.labels, classes) if multi else np.array([classes.index(x) for x in data.labels])
-    noisy, _ = inject(y, "uniform", np.zeros((len(y), len(classes))), seed)
+    noisy, changed = inject(y, "uniform", np.zeros((len(y), len(classes))), seed)
     labels = [tuple(classes[j] for j in np.flatnonzero(row)) for row in noisy] if multi else [classes[i] for i in noisy]
     test = SHARED / name / ("test.txt" if name == "cooking" else "test.csv")
-    result = {"set": name, "rows": len(data), "seed": seed, "threshold": threshold}
+    result = {"set": name, "rows": len(data), "seed": seed, "threshold": threshold, "rule": rule}
     if before and before.get("rows") == len(data) and before.get("seed") == seed:
         result.update({key: before[key] for key in ("clean", "noisy") if key in before})
     settings = Settings(train=TrainConfig(seed=seed))
     if multi:
-        from dataclasses import replace
         settings = replace(settings, data=replace(settings.data, label_sep="|"))
     with tempfile.TemporaryDirectory() as tmp:
         files = {"clean": write_data(Path(tmp) / "clean-in.csv", data.texts, data.labels),
                  "noisy": write_data(Path(tmp) / "noisy.csv", data.texts, labels)}
-        _, secs = run_check(files["noisy"], multi, Path(tmp) / "checked", threshold)
+        options = CheckOptions(label_sep="|" if multi else None, clean_threshold=threshold)
+        if rule == "linear":
+            findings = check_files(files["noisy"], options=options)
+        else:
+            networks = cached_networks(name, data, labels, "uniform", seed)
+            findings = check_files(files["noisy"], options=replace(options, deep=True), networks=networks)
+        if rule == "agree":  # of the networks' flags, those the linear model flags too
+            linear = check_files(files["noisy"], options=options)
+            keep = set(linear.clean_rows)
+            findings.clean_rows = sorted(set(findings.clean_rows) | keep)
+        write_outputs(findings, Path(tmp) / "checked", write_clean=True)
         files["cleaned"] = Path(tmp) / "checked" / "clean.csv"
-        with open(files["cleaned"], encoding="utf-8") as f:
-            result["cleaned_rows"] = sum(1 for _ in csv.reader(f)) - 1
+        result["cleaned_rows"] = len(findings.clean_rows)
+        left_out = np.setdiff1d(np.arange(len(data)), findings.clean_rows)
+        result["left_out"] = prf(left_out, changed)
+        console.print(f"{name} {rule}: {len(left_out)} rows left out, P {result['left_out']['precision']:.3f} "
+                      f"R {result['left_out']['recall']:.3f} F1 {result['left_out']['f1']:.3f}")
+        if dry:
+            return result
         for key, path in files.items():
             if key in result:
                 continue
@@ -278,7 +369,9 @@ def markdown(res: dict) -> str:
              "## Label-noise detection: rows flagged vs rows changed", "",
              "| set | rows | noise | check P | check R | check F1 | cleanlab P | cleanlab R | cleanlab F1 | "
              "check s | same filter |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r in res.get("detection", []):
+    order = [*SINGLE, "cooking"]
+    detected = sorted(res.get("detection", []), key=lambda r: order.index(r["set"]) if r["set"] in order else 9)
+    for r in detected:
         c, p = r["check"], r["cleanlab"]
         same = "-" if r["same"] is None else ("yes" if r["same"] else "no")
         ours, peer = (f"{x['f1']:.3f}" for x in (c, p))
@@ -286,6 +379,21 @@ def markdown(res: dict) -> str:
         lines.append(f"| {r['set']} | {r['rows']:,} | {r['noise']} | {c['precision']:.3f} | {c['recall']:.3f} | "
                      f"{ours} | {p['precision']:.3f} | {p['recall']:.3f} | {peer} | "
                      f"{r['check_seconds']:.1f} | {same} |")
+    deep = [r for r in detected if "deep" in r]
+    if deep:
+        lines += ["", "## `check --deep`: labels judged by cross-fitted networks", "",
+                  "`check --deep` judges labels by the mean of two out-of-fold probabilities: those of `train --folds "
+                  "5`'s fold networks (train's defaults, the language model it pretrains included) mixed with "
+                  "train's TF-IDF model, and check's linear model's. The columns beside it: the networks' mix "
+                  "alone, the fold networks alone (no TF-IDF model), check without --deep, cleanlab. Seconds: the "
+                  "whole `check --deep` (the networks' part was computed once, under the shared lock).", "",
+                  "| set | noise | --deep P | --deep R | --deep F1 | networks + train's TF-IDF F1 | networks F1 | "
+                  "check F1 | cleanlab F1 | --deep s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in deep:
+            d = r["deep"]
+            lines.append(f"| {r['set']} | {r['noise']} | {d['precision']:.3f} | {d['recall']:.3f} | {d['f1']:.3f} | "
+                         f"{r['deep_mixed']['f1']:.3f} | {r['deep_networks']['f1']:.3f} | {r['check']['f1']:.3f} | "
+                         f"{r['cleanlab']['f1']:.3f} | {r['deep_seconds']:.0f} |")
     sp = res.get("speed")
     if sp:
         lines += ["", "## Speed", "",
@@ -301,14 +409,19 @@ def markdown(res: dict) -> str:
                           "including the exact Jaccard check of candidates)."]
     if res.get("payoff"):
         lines += ["", "## Payoff: test score of the default `textrnn train` (one seed)", "",
-                  "Uniform noise; cleaned = `check --out DIR --write-clean` on the noisy file, trained on clean.csv. "
-                  "Accuracy (cooking: micro-F1).", "",
-                  "| set | clean | noisy | cleaned | --clean-threshold | rows kept | recovered |",
-                  "|---|---:|---:|---:|---:|---:|---:|"]
+                  "Uniform noise; cleaned = `check --out DIR --write-clean` on the noisy file (rule: whose flags "
+                  "clean.csv leaves out: linear = check's, deep = check --deep's, agree = both's; from "
+                  "--clean-threshold), trained on clean.csv. Accuracy (cooking: micro-F1). Left out: the rows "
+                  "clean.csv lacks (flags and repeats) against the rows flipped.", "",
+                  "| set | rule | --clean-threshold | clean | noisy | cleaned | recovered | rows kept | "
+                  "left out P | left out R | left out F1 |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in res["payoff"].values():
             rec = "-" if r["recovered"] is None else f"{r['recovered']:.0%}"
-            lines.append(f"| {r['set']} | {r['clean']:.4f} | {r['noisy']:.4f} | {r['cleaned']:.4f} | "
-                         f"{r.get('threshold', 0.0):g} | {r['cleaned_rows']:,} / {r['rows']:,} | {rec} |")
+            out = r.get("left_out")
+            pr = " | ".join(f"{out[k]:.3f}" for k in ("precision", "recall", "f1")) if out else "- | - | -"
+            lines.append(f"| {r['set']} | {r.get('rule', 'linear')} | {r.get('threshold', 0.0):g} | {r['clean']:.4f} | "
+                         f"{r['noisy']:.4f} | {r['cleaned']:.4f} | {rec} | {r['cleaned_rows']:,} / {r['rows']:,} | "
+                         f"{pr} |")
     return "\n".join(lines) + "\n"
 
 
@@ -319,8 +432,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-detection", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--deep", default="", help="sets whose detection also runs check --deep (comma-separated; "
+                                                   "about a training each, cached)")
+    parser.add_argument("--deep-noise", default="uniform", help="--deep on these noise kinds (uniform,confusable)")
     parser.add_argument("--payoff", default="", help="sets to measure the payoff on (comma-separated); slow")
     parser.add_argument("--clean-threshold", type=float, default=0.0, help="payoff: check --clean-threshold")
+    parser.add_argument("--rule", default="linear", choices=sorted(RULES), help="payoff: which flags clean.csv "
+                                                                                "leaves out (see RULES)")
+    parser.add_argument("--dry", action="store_true",
+                        help="payoff: no training, only the rows left out (kept by an earlier run of as many rows)")
     parser.add_argument("--markdown", type=Path, default=ROOT / "benchmarks" / "results-check.md")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -337,14 +457,22 @@ def main() -> None:
         except ImportError:
             console.print("cleanlab is not installed (pip install cleanlab): detection skipped")
         else:
-            rows = [row for name in sets for row in detection(name, args.max_rows, args.seed)]
+            deep = {s for s in args.deep.split(",") if s}
+            kinds = tuple(args.deep_noise.split(","))
+            rows = [row for name in sets
+                    for row in detection(name, args.max_rows, args.seed, kinds if name in deep else ())]
             res["detection"] = [r for r in res.get("detection", []) if r["set"] not in sets] + rows  # the sets rerun
     if not args.skip_speed:
         res["speed"] = speed()
     for name in (s for s in args.payoff.split(",") if s and (SHARED / s).is_dir()):
         runs = res.setdefault("payoff", {})
-        key = name if args.clean_threshold == 0 else f"{name}@{args.clean_threshold:g}"
-        runs[key] = payoff(name, args.max_rows, args.seed, args.clean_threshold, runs.get(name))
+        key = (name if args.rule == "linear" else f"{name}:{args.rule}") + (
+            f"@{args.clean_threshold:g}" if args.clean_threshold else "")
+        found = payoff(name, args.max_rows, args.seed, args.clean_threshold, runs.get(name), args.rule, args.dry)
+        if not args.dry:
+            runs[key] = found
+        elif key in runs and runs[key].get("cleaned_rows") == found["cleaned_rows"]:  # the same rows: add their scores
+            runs[key]["left_out"] = found["left_out"]
     store.write_text(json.dumps(res, indent=1))
     text = markdown(res)
     args.markdown.write_text(text)

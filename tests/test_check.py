@@ -237,3 +237,83 @@ def test_train_prints_one_warning_per_data_problem(train_csv: Path, tmp_path: Pa
     warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 2, result.output
     assert "48 rows repeat" in warnings[0] and "4 test texts are also training texts" in warnings[1]
+
+
+# --deep: label issues judged by cross-fitted networks (tiny networks, 3 folds)
+
+DEEP_TINY = ["--deep", "--folds", "3", "--embedding-dim", "16", "--hidden-size", "16", "--epochs", "4",
+             "--batch-size", "8", "--pretrain", "off"]
+
+
+def test_check_deep_finds_flipped_rows(tmp_path: Path) -> None:
+    rows = clean_rows(20)
+    rows[3] = (rows[3][0], "tech")  # a sport text labelled tech (rows 0-19: sport, 20-39: food, 40-59: tech)
+    rows[25] = (rows[25][0], "sport")  # a food text labelled sport
+    data = write_csv(tmp_path / "train.csv", rows)
+    out = tmp_path / "checked"
+    result = runner.invoke(app, ["check", str(data), "--json", "--out", str(out), "--write-clean", *DEEP_TINY])
+    assert result.exit_code == 0, result.output
+    section = {s["name"]: s for s in json.loads(result.stdout)["sections"]}["Label issues"]
+    assert section["counts"]["model"] == "deep"
+    assert "leaves out those scoring >= 0.3" in section["verdict"]  # --deep's default clean threshold
+    flagged = {p["row"]: p for p in section["problems"]}
+    assert {4, 26} <= set(flagged), flagged
+    assert flagged[4]["suggested"] == "sport" and flagged[26]["suggested"] == "food"
+    assert flagged[4]["detail"] == "cross-fitted networks + linear model"
+    assert len(flagged) <= 6  # precision: 2 flips among 60 rows
+    with open(out / "clean.csv", encoding="utf-8") as f:
+        texts = [r["text"] for r in csv.DictReader(f)]
+    assert rows[3][0] not in texts and rows[25][0] not in texts
+
+
+def test_check_deep_multilabel(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    lines = []
+    for i in range(90):
+        labs = ["sport", "tech"] if i % 3 == 0 else ["food"]
+        if i in (4, 7):
+            labs = ["food", "tech"]  # food texts that gained a tag
+        topics = ["sport", "tech"] if i % 3 == 0 else ["food"]
+        words = [w for x in topics for w in rng.choice(VOCAB[x], 4, replace=False)]
+        lines.append(" ".join(f"__label__{x}" for x in labs) + " " + " ".join(words))
+    path = tmp_path / "d.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = runner.invoke(app, ["check", str(path), "--json", *DEEP_TINY])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    section = {s["name"]: s for s in report["sections"]}["Label issues"]
+    assert report["multi_label"] and section["counts"]["model"] == "deep"
+    assert {(p["row"], p["suggested"]) for p in section["problems"]} == {(5, "food"), (8, "food")}
+
+
+def test_check_deep_ctrl_c_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from textrnn.cli import check as cli_check
+
+    def stop_in_fold_2(self, epoch: int, epochs: int, batches: int) -> None:
+        if self.fold == "Fold 2 of 3":
+            raise KeyboardInterrupt  # what Ctrl-C (SIGINT) raises in the main thread
+
+    monkeypatch.setattr(cli_check.DeepProgress, "on_epoch_start", stop_in_fold_2)
+    data = write_csv(tmp_path / "train.csv", clean_rows(10))
+    out = tmp_path / "checked"
+    result = runner.invoke(app, ["check", str(data), "--out", str(out), "--write-clean", *DEEP_TINY])
+    assert result.exit_code == 130, result.output
+    assert "nothing was saved" in result.output and "Fold 2 of 3" in result.output
+    assert not out.exists()
+
+
+def test_check_deep_bad_folds_is_one_error_line(tmp_path: Path) -> None:
+    rows = clean_rows(10) + [("a lonely text about nothing", "other"), ("another lonely one", "other")]
+    result = runner.invoke(app, ["check", str(write_csv(tmp_path / "d.csv", rows)), *DEEP_TINY])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "'other' has 2" in lines[0], result.output
+
+
+def test_clean_threshold_default_depends_on_deep() -> None:
+    from textrnn.checks import CheckOptions
+    from textrnn.checks.run import clean_threshold
+
+    assert clean_threshold(CheckOptions()) == 0.0
+    assert clean_threshold(CheckOptions(deep=True)) == lab.DEEP_CLEAN_THRESHOLD
+    assert clean_threshold(CheckOptions(deep=True, clean_threshold=0.0)) == 0.0

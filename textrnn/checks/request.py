@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from textrnn.errors import ConfigError
 from textrnn.options import LABEL_COLUMN_HELP, TEXT_COLUMN_HELP, setting
@@ -31,11 +32,16 @@ class CheckOptions:
                           metavar="X")
     skip_labels: bool = setting(False, "Skip the label-issue check (the k-fold model).", flag="no_label_check",
                                 switch=True)
-    # label issues at or above this score are left out of clean.csv
-    clean_threshold: float = setting(0.0, "Leave label issues out of clean.csv from this score (0-1: how sure).",
-                                     metavar="X")
+    deep: bool = setting(False, "Judge labels by cross-fitted networks (those of `train --folds K`, with the Model, "
+                                "Training and Pretrained options here) instead of the linear model: better flags, at "
+                                "about the CPU time of a `train --folds K` (minutes, not seconds).", switch=True)
+    # label issues at or above this score are left out of clean.csv (None: 0, every flag; with deep,
+    # textrnn.checks.labels.DEEP_CLEAN_THRESHOLD: textrnn.checks.run.clean_threshold)
+    clean_threshold: float | None = setting(None, "Leave label issues out of clean.csv from this score (0-1: how "
+                                                  "sure; default: 0, every flag; with --deep 0.3).", metavar="X")
     examples: int = setting(5, "Rows shown per section.", metavar="N", min=0)
     seed: int = setting(0, "Seed of the folds.")
+    settings: Any = None  # --deep: train's Settings for the networks (None: train's defaults)
 
 
 @dataclass(frozen=True)

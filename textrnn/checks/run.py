@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,14 @@ from textrnn.data import Dataset
 from textrnn.errors import ConfigError, DataError
 
 QUICK_MAX_BYTES = 100 << 20
+
+
+def clean_threshold(options: CheckOptions) -> float:
+    """The score from which clean.csv leaves a label issue out: the option's, else 0 (every flag), or with
+    --deep labels.DEEP_CLEAN_THRESHOLD."""
+    if options.clean_threshold is not None:
+        return options.clean_threshold
+    return lab.DEEP_CLEAN_THRESHOLD if options.deep else 0.0
 
 
 def read_files(paths: dict[str, Path], options: CheckOptions) -> dict[str, Checked]:
@@ -124,49 +133,70 @@ def _leakage(splits: dict[str, Checked], keys: dict[str, list[str]], options: Ch
     return Section("Leakage", WARN if notes else OK, verdict, counts=counts, problems=problems)
 
 
+def _deep_probabilities(data: Dataset, classes: list[str], options: CheckOptions, progress: Any,
+                        networks: Callable[..., Any]) -> np.ndarray:
+    """Out-of-fold probabilities of cross-fitted networks, columns in the order of `classes`
+    (multi-label: NaN for labels on fewer than MIN_POSITIVES rows, left unchecked as without --deep)."""
+    found = networks(data, options.folds, options.seed, progress, options.settings)
+    probs = found.mixed[:, [found.labels.index(c) for c in classes]]
+    if data.multi_label:
+        probs[:, lab.label_matrix(data.labels, classes).sum(axis=0) < lab.MIN_POSITIVES] = np.nan
+    return probs
+
+
 def _label_issues(data: Dataset, checked: Checked, options: CheckOptions,
-                  on_fold: Callable[[], None] | None) -> Section:
+                  on_fold: Callable[[], None] | None, progress: Any = None,
+                  networks: Callable[..., Any] | None = None) -> Section:
     classes = sorted(data.label_counts())
     if data.multi_label:
         y = lab.label_matrix(data.labels, classes)
         probs = lab.oof_probabilities_multi(data.texts, y, options.folds, options.seed, on_fold)
-        issues = lab.label_issues_multi(probs, y, classes)
-        unchecked = int(np.isnan(probs[0]).sum())
     else:
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[x] for x in data.labels])
         probs = lab.oof_probabilities(data.texts, y, len(classes), options.folds, options.seed, on_fold)
-        issues = lab.label_issues(probs, y, classes)
-        unchecked = 0
+    if options.deep:  # the mean of both models' probabilities (DEEP_SHARE): better flags than either alone
+        deep = _deep_probabilities(data, classes, options, progress, networks)
+        probs = lab.DEEP_SHARE * deep + (1 - lab.DEEP_SHARE) * probs
+    issues = lab.label_issues_multi(probs, y, classes) if data.multi_label else lab.label_issues(probs, y, classes)
+    unchecked = int(np.isnan(probs[0]).sum()) if data.multi_label else 0
+    model = "cross-fitted networks + linear model" if options.deep else "out-of-fold model"
     problems = [Problem("train", checked.row(x.row), data.texts[x.row], label_text(data.labels[x.row]),
                         "label issue", suggested=label_text(x.suggested), score=round(x.score, 4),
-                        detail="out-of-fold model") for x in issues]
+                        detail=model) for x in issues]
     confused = Counter((p.label, p.suggested) for p in problems).most_common(3) if not data.multi_label else []
     n = len(issues)
     share = n / len(data)
     if n:
         verdict = (f"{n} likely mislabelled rows ({share:.1%}): review them (problems.csv with --out); "
-                   f"--write-clean leaves out those scoring >= {options.clean_threshold:g}")
+                   f"--write-clean leaves out those scoring >= {clean_threshold(options):g}")
     else:
         verdict = "no row's label disagrees with an out-of-fold model"
     if unchecked:
         verdict += f"; {unchecked} labels on fewer than {lab.MIN_POSITIVES} rows not checked"
     return Section("Label issues", WARN if n else OK, verdict, counts={
-        "flagged": n, "share": round(share, 4), "folds": options.folds, "unchecked_labels": unchecked},
+        "flagged": n, "share": round(share, 4), "folds": options.folds, "unchecked_labels": unchecked,
+        "model": "deep" if options.deep else "linear"},
         problems=problems, details={"most_confused": [[a, b, k] for (a, b), k in confused]})
 
 
 def check_files(train: Path, val: Path | None = None, test: Path | None = None,
                 options: CheckOptions = CheckOptions(), on_stage: Callable[[str], None] | None = None,
-                on_fold: Callable[[], None] | None = None) -> Findings:
+                on_fold: Callable[[], None] | None = None, progress: Any = None,
+                networks: Callable[..., Any] | None = None) -> Findings:
     """Read the files as train does and run every check. Raises DataError for files train refuses
-    outright (missing, unreadable, no label column, a single class or row)."""
-    if not 0.0 <= options.clean_threshold <= 1.0:
+    outright (missing, unreadable, no label column, a single class or row). `on_fold`: called after
+    each fold of the linear model. With `options.deep`, `networks` gives the out-of-fold probabilities
+    (textrnn.training.oof.deep_probabilities, a stage above this one: the caller passes it) and
+    `progress` (a textrnn.training.loop.Progress) shows its stages and epochs."""
+    if not 0.0 <= clean_threshold(options) <= 1.0:
         raise ConfigError(f"the clean threshold must be in [0, 1] (got {options.clean_threshold})")
     if not 0.0 < options.near <= 1.0:
         raise ConfigError(f"the near-duplicate similarity must be in (0, 1] (got {options.near})")
     if options.folds < 2:
         raise ConfigError(f"folds must be at least 2 (got {options.folds})")
+    if options.deep and networks is None:
+        raise ConfigError("deep needs `networks` (textrnn.training.oof.deep_probabilities)")
     stage = on_stage or (lambda name: None)
     started = time.perf_counter()
     stage("Reading")
@@ -185,9 +215,9 @@ def check_files(train: Path, val: Path | None = None, test: Path | None = None,
         sections.append(_leakage(splits, keys, options))
     if not options.skip_labels:
         stage("Label issues")
-        issues = _label_issues(data, splits["train"], options, on_fold)
+        issues = _label_issues(data, splits["train"], options, on_fold, progress, networks)
         sections.append(issues)
-        rows = {p.row for p in issues.problems if p.score is not None and p.score >= options.clean_threshold}
+        rows = {p.row for p in issues.problems if p.score is not None and p.score >= clean_threshold(options)}
         drop |= {i for i in range(len(data)) if splits["train"].row(i) in rows}
     files = {split: str(c.data.source) for split, c in splits.items()}
     return Findings(files, data.multi_label, sections, time.perf_counter() - started,
@@ -195,11 +225,14 @@ def check_files(train: Path, val: Path | None = None, test: Path | None = None,
 
 
 def run_check(request: CheckRequest, on_stage: Callable[[str], None] | None = None,
-              on_fold: Callable[[], None] | None = None) -> tuple[Findings, list[Path]]:
+              on_fold: Callable[[], None] | None = None, progress: Any = None,
+              networks: Callable[..., Any] | None = None) -> tuple[Findings, list[Path]]:
     """Do a CheckRequest (`textrnn check`): every check on its files, then problems.csv (and clean.csv)
-    written into its `out` folder when it has one; returns the findings and the files written."""
+    written into its `out` folder when it has one; returns the findings and the files written. `progress`
+    and `networks`: --deep's, as check_files takes them."""
     request.check()
-    findings = check_files(request.data, request.val, request.test, request.options, on_stage, on_fold)
+    findings = check_files(request.data, request.val, request.test, request.options, on_stage, on_fold, progress,
+                           networks)
     written = write_outputs(findings, request.out, request.write_clean) if request.out is not None else []
     return findings, written
 
