@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import serve_hostile as sh  # noqa: E402
-from machine import cpu_name  # noqa: E402
-from serve import read_texts, start_server, stop_server  # noqa: E402
+import serve_hostile as sh
+from machine import cpu_name
+from serve import read_texts, start_server, stop_server
 
 # runs `python -m textrnn ARGS` with every collection of 1 ms or more appended to $GC_LOG
 WRAPPER = """

@@ -31,7 +31,7 @@ B = 1_021  # hash buckets
 runner = CliRunner()
 
 
-def mix_tfidf(network, task, train_ids, y_train, val_ids, y_val, vocab, refit=False):  # noqa: ANN001, ANN201
+def mix_tfidf(network, task, train_ids, y_train, val_ids, y_val, vocab, refit=False):
     """(what was chosen, the network mixed with the TF-IDF model as training composes it, or alone)."""
     choice = choose_tfidf(network, task, train_ids, y_train, val_ids, y_val, vocab, refit=refit)
     return choice, network if choice is None else compose(network, task, vocab, choice.info, choice.state)

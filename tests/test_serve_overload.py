@@ -14,10 +14,10 @@ import pytest
 
 pytest.importorskip("starlette")
 
-from tests.conftest import NEGATIVE, POSITIVE  # noqa: E402
-from tests.servers import AsyncClient, Server, post_json, request  # noqa: E402
-from textrnn.inference.predictor import Predictor  # noqa: E402
-from textrnn.inference.records import prediction_record  # noqa: E402
+from tests.conftest import NEGATIVE, POSITIVE
+from tests.servers import AsyncClient, Server, post_json, request
+from textrnn.inference.predictor import Predictor
+from textrnn.inference.records import prediction_record
 
 
 def _predict(texts: list[str]) -> bytes:

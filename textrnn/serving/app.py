@@ -85,7 +85,7 @@ def _route(path: str, handler: Handler, service: Service, methods: list[str], in
         except TextrnnError as err:  # the model failed on a batch (see Predictor._run)
             log.error("%s %s: %s", request.method, path, err)
             response = _error(500, f"inference failed: {err}")
-        except Exception as err:  # noqa: BLE001 - never a traceback to the client, never a dead server
+        except Exception as err:  # never a traceback to the client, never a dead server
             log.exception("%s %s failed", request.method, path)
             response = _error(500, f"internal error ({type(err).__name__})")
         finally:

@@ -102,7 +102,7 @@ class Service:
                 model.ready = True
                 model.warm_up_over.set()
                 log.info("model %s is ready", model.name)
-        except Exception as err:  # noqa: BLE001 - reported, and the server stops (see server.py)
+        except Exception as err:  # reported, and the server stops (see server.py)
             self.failed = err
             log.error("warm-up failed: %s", err)
             for model in self.models.values():
