@@ -120,7 +120,9 @@ class TfidfLayer(nn.Module):
         rows = self.rows[keys].long() * present.long()  # (batch, grams)
         idf = self.idf[rows]  # (batch, grams)
         if self.sublinear:  # each occurrence of a feature seen c times in the text carries (1 + ln c) / c of it
-            count = (rows.unsqueeze(2) == rows.unsqueeze(1)).sum(dim=2).float()  # (batch, grams)
+            n = input_ids.shape[1]  # a unigram's key never equals a bigram's: each block counts alone (half the work)
+            count = torch.cat([(part.unsqueeze(2) == part.unsqueeze(1)).sum(dim=2)
+                               for part in (rows[:, :n], rows[:, n:])], dim=1).float()  # (batch, grams)
             idf = idf * (1.0 + torch.log(count)) / count
             norm = (idf.square() * count).sum(dim=1, keepdim=True).sqrt().clamp(min=1e-6)
         else:
