@@ -8,8 +8,10 @@ compared on the very same networks, out-of-fold choices and test texts.
 
 Rules (the TF-IDF model's C chosen by out-of-fold log loss in every rule, as train does):
   mean       (1 - a) x network + a x TF-IDF probabilities, a by out-of-fold log loss (before 2026-12-05)
-  geometric  the weighted geometric pool (Task.pool), a by out-of-fold log loss (the default now)
+  geometric  the weighted geometric pool (Task.pool), a by out-of-fold log loss (the default before scaled)
   1se        mean, with the largest a within one standard error of the best out-of-fold log loss
+  scaled     geometric, both weights times a scale s (a temperature), a and s by out-of-fold log loss
+             (s from SCALES for each a, as train does since 2026-12-05: the default now)
 Also the TF-IDF model alone, the refit network alone and the fold networks' average (not shipped).
 Test accuracy on the whole test set, mean over the seeds; the textrnn numbers come from the PyTorch
 model (export parity is checked elsewhere, to 1e-6).
@@ -96,8 +98,8 @@ def _log_losses(y, p):
     return -np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1))
 
 
-def _geometric(p, q, a):
-    z = (1 - a) * np.log(np.clip(p, 1e-7, 1)) + a * np.log(np.clip(q, 1e-7, 1))
+def _geometric(p, q, a, s=1.0):
+    z = s * (1 - a) * np.log(np.clip(p, 1e-7, 1)) + s * a * np.log(np.clip(q, 1e-7, 1))
     e = np.exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
@@ -117,21 +119,28 @@ def rules(path: Path) -> dict[str, float]:
     se = (mean - mean[best]).std(1, ddof=1) / np.sqrt(len(y))
     one_se = max(i for i in range(len(ALPHAS)) if mean[i].mean() <= mean[best].mean() + se[i])
     geo = int(np.argmin([_log_losses(y, _geometric(n_oof, t_oof, a)).mean() for a in ALPHAS]))
+    from textrnn.training.tfidf import SCALES
+
+    _, a_scaled, s_scaled = min((_log_losses(y, _geometric(n_oof, t_oof, a, s)).mean(), a, s)
+                                for a in ALPHAS for s in SCALES)
     return {"tfidf": accuracy(t_test), "refit": accuracy(n_test), "foldavg": accuracy(d["p_folds"].mean(0)),
             "mean": accuracy((1 - ALPHAS[best]) * n_test + ALPHAS[best] * t_test),
             "geometric": accuracy(_geometric(n_test, t_test, ALPHAS[geo])),
             "1se": accuracy((1 - ALPHAS[one_se]) * n_test + ALPHAS[one_se] * t_test),
-            "a_mean": float(ALPHAS[best]), "a_geometric": float(ALPHAS[geo]), "seconds": float(d["seconds"])}
+            "scaled": accuracy(_geometric(n_test, t_test, a_scaled, s_scaled)),
+            "a_mean": float(ALPHAS[best]), "a_geometric": float(ALPHAS[geo]), "a_scaled": float(a_scaled),
+            "s_scaled": float(s_scaled), "seconds": float(d["seconds"]) if "seconds" in d else float("nan")}
 
 
 def table(folder: Path) -> str:
     runs: dict[str, list[dict[str, float]]] = {}
     for path in sorted(folder.glob("*-*.npz")):
         runs.setdefault(path.stem.rsplit("-", 1)[0], []).append(rules(path))
-    cols = ["tfidf", "refit", "foldavg", "mean", "geometric", "1se", "a_mean", "a_geometric"]
+    cols = ["tfidf", "refit", "foldavg", "mean", "geometric", "1se", "scaled", "a_mean", "a_geometric", "a_scaled",
+            "s_scaled"]
     lines = [f"CPU: {cpu_name()}", "", "| set | seeds | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     for name, found in runs.items():
-        cells = [f"{np.mean([r[c] for r in found]):.2f}" if c.startswith("a_") else
+        cells = [f"{np.mean([r[c] for r in found]):.2f}" if c[:2] in ("a_", "s_") else
                  f"{100 * np.mean([r[c] for r in found]):.2f}" for c in cols]
         lines.append(f"| {name} | {len(found)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from textrnn.model.tfidf import Mixed, TfidfLayer, TfidfState, compose, tfidf_ke
 from textrnn.tasks import MultiLabelTask, Task
 from textrnn.tokenizer import pad
 from textrnn.training.tfidf import (
+    SCALES,
     TfidfFeatures,
     bucket_count,
     choose_tfidf,
@@ -119,15 +120,32 @@ def test_the_mix_is_chosen_on_validation_and_is_what_the_graph_outputs(kind):
     with torch.no_grad():
         p_net, p_lin, p_mix = (task.probabilities(m(batch).numpy()) for m in (network, mixed.linear, mixed))
     assert mixed.pooling == "geometric" == choice.info.pooling  # the weighted geometric mean, renormalised
-    z = (1 - mixed.alpha) * np.log(p_net) + mixed.alpha * np.log(p_lin)
+    assert mixed.scale == info.scale and info.scale in SCALES
+    w_net, w_lin = mixed.scale * (1 - mixed.alpha), mixed.scale * mixed.alpha
+    z = w_net * np.log(p_net) + w_lin * np.log(p_lin)
     if kind == "multi":
-        z -= (1 - mixed.alpha) * np.log1p(-p_net) + mixed.alpha * np.log1p(-p_lin)
+        z -= w_net * np.log1p(-p_net) + w_lin * np.log1p(-p_lin)
         expected = 1 / (1 + np.exp(-z))
     else:
         expected = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(p_mix, expected, atol=1e-5)
-    np.testing.assert_allclose(task.pool_probabilities([p_net, p_lin], [1 - mixed.alpha, mixed.alpha]), expected,
-                               atol=1e-5)
+    np.testing.assert_allclose(task.pool_probabilities([p_net, p_lin], [w_net, w_lin]), expected, atol=1e-5)
+
+
+def test_the_pool_scale_is_the_temperature_of_lowest_log_loss():
+    """An under-confident TF-IDF model (right, but near uniform) is sharpened: the scale chosen with the
+    share is above 1, and the mix's log loss at it is below the unscaled mix's at the same share."""
+    from textrnn.training.tfidf import _share, mix
+
+    rng = np.random.default_rng(0)
+    task = Task(["a", "b", "c"])
+    y = rng.integers(0, 3, 600)
+    sure = np.eye(3)[y] * 0.5 + 0.5 / 3  # right, shrunk halfway to uniform
+    network = np.full((600, 3), 1 / 3) + rng.normal(0, 0.02, (600, 3)).clip(-0.3, 0.3)
+    network /= network.sum(axis=1, keepdims=True)
+    alpha, scale, _, _ = _share(task, y, network, sure)
+    assert alpha > 0.5 and scale > 1.0
+    assert task.log_loss(y, mix(task, network, sure, alpha, scale)) < task.log_loss(y, mix(task, network, sure, alpha))
 
 
 def test_a_refit_learns_from_validation_too_and_keeps_the_held_out_probabilities():

@@ -176,6 +176,7 @@ class LinearInfo:
     refit_texts: int = 0  # refitted with C and alpha kept on this many texts (training + validation); 0: not
     sublinear_tf: bool = False  # a feature's count weighs 1 + ln(count) (False: the count, folders saved before)
     pooling: str = "mean"  # how the two are mixed: "geometric" (Task.pool) or "mean" of the probabilities (before)
+    scale: float = 1.0  # geometric pool: both weights times this, a temperature chosen with the share (1: before)
 
 
 @dataclass(frozen=True)

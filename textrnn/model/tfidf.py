@@ -139,19 +139,22 @@ class TfidfLayer(nn.Module):
 
 class Mixed(nn.Module):
     """The network and the TF-IDF model in one graph: the task combines their probabilities with
-    weights (1 - alpha, alpha). Looks like the network to the rest of textrnn (summary, encode).
+    weights (1 - alpha, alpha), each times `scale` in the geometric pool (a temperature). Looks like
+    the network to the rest of textrnn (summary, encode).
     The TF-IDF layer is `linear` (its weights are `linear.*` in model folders)."""
 
     def __init__(self, network: nn.Module, linear: TfidfLayer, alpha: float, task: Task,
-                 pooling: str = "mean") -> None:
+                 pooling: str = "mean", scale: float = 1.0) -> None:
         super().__init__()
         self.network, self.linear, self.alpha, self.pooling = network, linear, float(alpha), pooling
+        self.scale = float(scale) if pooling == "geometric" else 1.0
         self.combine = task.pool if pooling == "geometric" else task.combine
         self.config, self.directions = network.config, network.directions
         self.vocab_size, self.num_classes = network.vocab_size, network.num_classes
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.combine([self.network(input_ids), self.linear(input_ids)], [1.0 - self.alpha, self.alpha])
+        weights = [self.scale * (1.0 - self.alpha), self.scale * self.alpha]
+        return self.combine([self.network(input_ids), self.linear(input_ids)], weights)
 
     def encode(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.network.encode(input_ids)
@@ -164,7 +167,7 @@ class Mixed(nn.Module):
                  "output_shape": f"(None, {self.num_classes})",
                  "params": lin.idf.numel() * self.num_classes + lin.bias.numel()},
                 {"layer": f"Mix: {1 - self.alpha:.2f} network + {self.alpha:.2f} linear"
-                          + (" (geometric)" if self.pooling == "geometric" else ""),
+                          + (f" (geometric, x {self.scale:g})" if self.pooling == "geometric" else ""),
                  "output_shape": f"(None, {self.num_classes})", "params": 0}]
 
 
@@ -178,7 +181,7 @@ def compose(network: nn.Module, task: Task, vocab_size: int, info: LinearInfo, s
         layer = TfidfLayer.fitted(vocab_size, state)
     else:
         layer = TfidfLayer(vocab_size, info.features, len(task.labels), info.buckets, top_k, info.sublinear_tf)
-    return Mixed(network, layer, info.alpha, task, info.pooling).eval()
+    return Mixed(network, layer, info.alpha, task, info.pooling, info.scale).eval()
 
 
 def complete_old_weights(state: dict[str, torch.Tensor], model: Mixed) -> dict[str, torch.Tensor]:

@@ -49,6 +49,11 @@ SUBLINEAR_TF = True
 # confident network pulls a weighted mean off the TF-IDF model's answer, a geometric pool less (500-row
 # samples, the same networks and out-of-fold choice of the share: see benchmarks/RESULTS-500-folds.md)
 POOLING = "geometric"
+# with the share, a temperature of the geometric pool: both weights times a scale, chosen by log loss. The share
+# alone, chosen by log loss, also has to correct the parts' confidence: a weak network sure of its answers
+# is given less weight than its ranking merits, and an under-confident TF-IDF model (regularised, on a few
+# hundred texts) less than its (500-row samples, the same networks: see benchmarks/results-mix-pooling.md)
+SCALES = (0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
 SMALL_VALIDATION = 1_000  # texts: below this, C and the share are chosen by log loss first (see _score)
 
 
@@ -237,19 +242,32 @@ def _score(task: Task, y: np.ndarray, probs: np.ndarray) -> tuple[tuple[float, f
     return ((-loss, metric) if len(y) < SMALL_VALIDATION else (metric, -loss)), metric
 
 
-def mix(task: Task, network_probs: np.ndarray, tfidf_probs: np.ndarray, alpha: float) -> np.ndarray:
-    """The mix's probabilities at the TF-IDF model's share `alpha`, pooled as POOLING says (as the graph does)."""
+def mix(task: Task, network_probs: np.ndarray, tfidf_probs: np.ndarray, alpha: float,
+        scale: float = 1.0) -> np.ndarray:
+    """The mix's probabilities at the TF-IDF model's share `alpha` (and the geometric pool's `scale`),
+    pooled as POOLING says (as the graph does)."""
     if POOLING == "geometric":
-        return task.pool_probabilities([network_probs, tfidf_probs], [1 - alpha, alpha]).astype(np.float32)
+        weights = [scale * (1 - alpha), scale * alpha]
+        return task.pool_probabilities([network_probs, tfidf_probs], weights).astype(np.float32)
     return ((1 - alpha) * network_probs + alpha * tfidf_probs).astype(np.float32)
 
 
+def _scale(task: Task, y: np.ndarray, network_probs: np.ndarray, tfidf_probs: np.ndarray, alpha: float) -> float:
+    """The geometric pool's scale at share `alpha`: the lowest log loss of SCALES (ties: the first)."""
+    if POOLING != "geometric":
+        return 1.0
+    losses = [task.log_loss(y, mix(task, network_probs, tfidf_probs, alpha, s)) for s in SCALES]
+    return float(SCALES[int(np.argmin(losses))])
+
+
 def _share(task: Task, y: np.ndarray, network_probs: np.ndarray,
-           tfidf_probs: np.ndarray) -> tuple[float, list[tuple[tuple[float, float], float]], int]:
-    """(the TF-IDF model's share, every share's score, the index of the chosen one: the first best, the smallest)."""
-    scores = [_score(task, y, mix(task, network_probs, tfidf_probs, a)) for a in ALPHAS]
+           tfidf_probs: np.ndarray) -> tuple[float, float, list[tuple[tuple[float, float], float]], int]:
+    """(the TF-IDF model's share, the pool's scale there, every share's score at its own scale, the index
+    of the chosen share: the first best, the smallest)."""
+    scales = [_scale(task, y, network_probs, tfidf_probs, a) for a in ALPHAS]
+    scores = [_score(task, y, mix(task, network_probs, tfidf_probs, a, s)) for a, s in zip(ALPHAS, scales, strict=True)]
     best_at = max(range(len(ALPHAS)), key=lambda i: scores[i][0])
-    return float(ALPHAS[best_at]), scores, best_at
+    return float(ALPHAS[best_at]), scales[best_at], scores, best_at
 
 
 def choose_tfidf(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray], y_train: np.ndarray,
@@ -282,10 +300,10 @@ def choose_tfidf(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray]
         if best is None or score > best[0]:
             best = (score, model, weight, bias, probs)
     (_, tfidf_score), model, weight, bias, tfidf_probs = best
-    alpha, scores, best_at = _share(task, y_val, network_probs, tfidf_probs)
+    alpha, scale, scores, best_at = _share(task, y_val, network_probs, tfidf_probs)
     if alpha == 0.0:
         return None
-    held_out = mix(task, network_probs, tfidf_probs, alpha)
+    held_out = mix(task, network_probs, tfidf_probs, alpha, scale)
     state = TfidfState(keep, features.buckets, features.key_rows, features.idf, weight, bias, features.sublinear)
     refit_texts = 0
     if refit:
@@ -298,7 +316,7 @@ def choose_tfidf(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray]
                                    np.concatenate([y_train, y_val]))
     info = LinearInfo(state.features, state.buckets, alpha, model.c, round(scores[0][1], 6), round(tfidf_score, 6),
                       round(scores[best_at][1], 6), round(time.perf_counter() - t0, 2), refit_texts,
-                      state.sublinear, POOLING)
+                      state.sublinear, POOLING, scale)
     return TfidfChoice(info, state, held_out if refit else None)
 
 
@@ -330,11 +348,11 @@ def choose_tfidf_crossfitted(task: Task, ids: Sequence[np.ndarray], y: np.ndarra
         if best is None or score > best[0]:
             best = (score, model, oof)
     (_, tfidf_score), model, tfidf_oof = best
-    alpha, scores, best_at = _share(task, y, network_oof, tfidf_oof)
+    alpha, scale, scores, best_at = _share(task, y, network_oof, tfidf_oof)
     if alpha == 0.0:
         return None
     state = model.fitted_state(features, x, y)
     info = LinearInfo(state.features, state.buckets, alpha, model.c, round(scores[0][1], 6), round(tfidf_score, 6),
                       round(scores[best_at][1], 6), round(time.perf_counter() - t0, 2), n, state.sublinear,
-                      POOLING)
-    return TfidfChoice(info, state, mix(task, network_oof, tfidf_oof, alpha))
+                      POOLING, scale)
+    return TfidfChoice(info, state, mix(task, network_oof, tfidf_oof, alpha, scale))

@@ -66,7 +66,8 @@ def model_card(folder: ModelFolder) -> Table:
                                  "history and curves below are member 1's")
     if meta.linear is not None:
         lin = meta.linear
-        grid.add_row("Linear mix", f"{1 - lin.alpha:.2f} network + {lin.alpha:.2f} linear n-gram model "
+        pool = f" (geometric pool, x {lin.scale:g})" if lin.pooling == "geometric" else ""
+        grid.add_row("Linear mix", f"{1 - lin.alpha:.2f} network + {lin.alpha:.2f} linear n-gram model{pool} "
                                    f"({lin.features:,} features, C {lin.c:g}); val {metric}: network "
                                    f"{lin.network_val_score:.2%}, linear {lin.linear_val_score:.2%}, "
                                    f"mixed {lin.mixed_val_score:.2%}"
