@@ -5,6 +5,12 @@ compared on the very same networks, out-of-fold choices and test texts.
 
     python benchmarks/mix_pooling.py --datasets agnews subj mr sst2 trec sst5 --seeds 3 --out DIR
     python benchmarks/mix_pooling.py --table DIR                     # the table from saved runs
+    python benchmarks/mix_pooling.py --whole --datasets mr sst2 --seeds 1 --out DIR   # whole training sets
+
+With --whole, each run trains on the whole training set (dev.csv as validation where it exists, else
+the default 10% split, then the TF-IDF model's refit on training and validation texts, as train does)
+and the share, C and scale are chosen on validation by train's own rule (textrnn.training.tfidf);
+the columns that need fold networks (foldavg, mean, 1se) are left empty there.
 
 Rules (the TF-IDF model's C chosen by out-of-fold log loss in every rule, as train does):
   mean       (1 - a) x network + a x TF-IDF probabilities, a by out-of-fold log loss (before 2026-12-05)
@@ -94,6 +100,87 @@ def run(name: str, seed: int, rows: int, path: Path) -> None:
              tf_oof=np.stack(tf_oof), tf_test=np.stack(tf_test), seconds=time.perf_counter() - started)
 
 
+def run_whole(name: str, seed: int, path: Path) -> None:
+    """Train the default network on a whole training set (one validation split) and save the parts'
+    validation and test probabilities (the TF-IDF model at each C of train's grid) to `path`."""
+    import accuracy as acc
+
+    from textrnn.config import Settings, TokenizerKind
+    from textrnn.data.tokens import encode_compact
+    from textrnn.training.epochs import FitHooks
+    from textrnn.training.fitting import fit_model
+    from textrnn.training.loop import predict_logits
+    from textrnn.training.splits import read_splits
+    from textrnn.training.start import prepare_start
+    from textrnn.training.tfidf import C_GRID, TfidfFeatures, TfidfModel, content_tokens_of
+
+    started = time.perf_counter()
+    folder, settings = acc.SHARED / name, Settings()
+    settings = replace(settings, train=replace(settings.train, seed=seed))
+    dev = folder / "dev.csv"
+    splits = read_splits(folder / "train.csv", dev if dev.exists() else None, folder / "test.csv", settings)
+    start = prepare_start(splits, settings, None)
+    network = fit_model(splits, start, None, FitHooks(), tfidf=False).model
+    tokenizer, task = start.tokenizer, splits.task
+
+    def ids(texts):
+        compact = encode_compact(tokenizer, texts)
+        return [compact[i] for i in range(len(compact))]
+
+    train, val, test = ids(splits.train.texts), ids(splits.val.texts), ids(splits.test.texts)
+    y_train, y_val = splits.targets("train"), splits.targets("val")
+    keep = content_tokens_of(tokenizer, settings.tokenizer.kind == TokenizerKind.word)
+    vocab = tokenizer.get_vocab_size()
+    features, (texts, keys) = TfidfFeatures.learn(train, keep, vocab, len(task.labels))
+    x_train, x_val = features.matrix(texts, keys, len(train)), features.transform(val)
+    x_all, y_all, x_test = x_train, y_train, features.transform(test)
+    if not dev.exists():  # train refits on training and validation texts, with C and the share kept
+        val_texts, val_keys = features.occurrences(val)
+        texts, keys = np.concatenate([texts, val_texts + len(train)]), np.concatenate([keys, val_keys])
+        n = len(train) + len(val)
+        features = TfidfFeatures.counted(texts, keys, n, len(task.labels), keep, vocab, features.buckets)
+        x_all, x_test = features.matrix(texts, keys, n), features.transform(test)
+        y_all = np.concatenate([y_train, y_val])
+    tf_val, tf_test = [], []
+    for c in C_GRID:
+        tfidf = TfidfModel(task, c, seed)
+        weight, bias = tfidf.fit(x_train, y_train)
+        tf_val.append(tfidf.probabilities(x_val, weight, bias))
+        weight, bias = tfidf.fit(x_all, y_all)
+        tf_test.append(tfidf.probabilities(x_test, weight, bias))
+    np.savez(path, y=y_val, yt=splits.targets("test"), net_val=task.probabilities(predict_logits(network, val)),
+             p_refit=task.probabilities(predict_logits(network, test)), tf_val=np.stack(tf_val),
+             tf_test=np.stack(tf_test), seconds=time.perf_counter() - started)
+
+
+def whole_rules(d) -> dict[str, float]:
+    """`rules` of a --whole run: C, the share and the scale chosen on validation by train's own rule."""
+    from textrnn.tasks import Task
+    from textrnn.training import tfidf
+
+    y, yt, net_val, net_test = d["y"], d["yt"], d["net_val"], d["p_refit"]
+    task = Task([str(i) for i in range(net_val.shape[1])])
+    scores = [tfidf._score(task, y, p)[0] for p in d["tf_val"]]
+    best_c = max(range(len(scores)), key=lambda i: scores[i])
+    t_val, t_test = d["tf_val"][best_c], d["tf_test"][best_c]
+    scales = tfidf.SCALES
+    try:
+        tfidf.SCALES = (1.0,)
+        a_geo, _, _, _ = tfidf._share(task, y, net_val, t_val)
+    finally:
+        tfidf.SCALES = scales
+    a_scaled, s_scaled, _, _ = tfidf._share(task, y, net_val, t_val)
+
+    def accuracy(p):
+        return float((p.argmax(1) == yt).mean())
+
+    nan = float("nan")
+    return {"tfidf": accuracy(t_test), "refit": accuracy(net_test), "foldavg": nan, "mean": nan,
+            "geometric": accuracy(tfidf.mix(task, net_test, t_test, a_geo)), "1se": nan,
+            "scaled": accuracy(tfidf.mix(task, net_test, t_test, a_scaled, s_scaled)), "a_mean": nan,
+            "a_geometric": a_geo, "a_scaled": a_scaled, "s_scaled": s_scaled, "seconds": float(d["seconds"])}
+
+
 def _log_losses(y, p):
     return -np.log(np.clip(p[np.arange(len(y)), y], 1e-7, 1))
 
@@ -107,6 +194,8 @@ def _geometric(p, q, a, s=1.0):
 def rules(path: Path) -> dict[str, float]:
     """Test accuracy of each part and each mixing rule on one saved run (single-label)."""
     d = np.load(path)
+    if "net_val" in d:
+        return whole_rules(d)
     y, yt = d["y"], d["yt"]
 
     def accuracy(p):
@@ -153,6 +242,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=500)
     parser.add_argument("--out", type=Path, help="folder for the runs' probabilities (then the table)")
     parser.add_argument("--table", type=Path, help="print the table of the runs saved in this folder")
+    parser.add_argument("--whole", action="store_true", help="whole training sets, one validation split")
     args = parser.parse_args()
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -160,7 +250,7 @@ def main() -> None:
             for seed in range(args.seeds):
                 path = args.out / f"{name}-{seed}.npz"
                 if not path.exists():
-                    run(name, seed, args.sample, path)
+                    run_whole(name, seed, path) if args.whole else run(name, seed, args.sample, path)
     print(table(args.table or args.out))
 
 
