@@ -297,3 +297,32 @@ def test_a_signal_during_pretraining_ends_every_process_with_nothing_saved(tmp_p
     print(f"{to} {name}: ended {time.monotonic() - sent:.1f} s after the signal")
     assert time.monotonic() - sent < 30 and not any(Path(f"/proc/{pid}").exists() for pid in ranks.values())
     assert not (tmp_path / "m").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+@pytest.mark.parametrize("launcher", ["torchrun", "--nproc"])
+def test_sigterm_to_one_process_during_the_fit_keeps_the_best_epoch(tmp_path, models_root, launcher):
+    """A SIGTERM to process 1 alone during the classifier's fit (a scheduler's, a `kill`) is agreed by both
+    processes between steps, as Ctrl-C is; process 1 then leaves without an error, so that torchrun's agent
+    does not stop process 0 (SIGTERM, exit -15) while it saves the best finished epoch; process 0 exits 130."""
+    data = write_csv(tmp_path / "train.csv", ROWS * 3)
+    args = [str(data), *SMALL, "--epochs", "100000", "--out", str(tmp_path / "m")]
+    env = {**_env(), "TEXTRNN_MODELS": str(models_root), "COLUMNS": "200"}
+    if launcher == "torchrun":
+        proc = _start(args, env)
+    else:
+        proc = subprocess.Popen([sys.executable, "-m", "textrnn", "train", *args, "--nproc", "2"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    _wait_for_epochs(proc, lines)
+    time.sleep(1.0)
+    os.kill(_ranks(proc.pid)[1], signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=120)
+    output = "".join(lines) + rest
+    assert "interrupted: kept the best of" in output and "(SIGTERM)" not in output, output[-3000:]
+    if launcher == "--nproc":  # textrnn's own launcher: exit 130, no torchrun report
+        assert proc.returncode == 130 and "Traceback" not in output, output[-3000:]
+    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert meta["training"]["stopped"] == "interrupted" and len(meta["training"]["history"]) >= 1
+    assert (tmp_path / "m" / "model.onnx").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left

@@ -53,6 +53,9 @@ def train_cmd(
             if progress is not None:
                 progress.stop()
     if summary is None:  # another process of a torchrun job saves the model
+        if interrupts.state.agreed:  # all stopped together, and process 0 keeps the best epoch (it exits 130):
+            interrupts.ending()  # exit 130 here would make torchrun's agent stop process 0 mid-save
+            raise typer.Exit(0)
         return
     for line in notes(summary):
         err.print(line, soft_wrap=True)
