@@ -7,10 +7,11 @@ alone, at least 5), then, once the first token (whose deletion lowers the label 
 deletion of each of the next tokens by weight (a quarter of them, at least 3): two runs a text once
 its tokens have been seen. In the label's log-odds, ln(p / (1 - p)), a token's `removed` is how much
 they fall when it is deleted from the text (None where not measured), its `alone` how much they rise
-from the empty text to the token alone. Its `weight` ranks the tokens as deleting them one after the other would (see `weigh`):
-positive, the token pushes the model towards the label; negative, away. Removing the top-ranked
-tokens is what ERASER's comprehensiveness measures: on 200 test texts of SST-2 and of TREC it lost
-at least as much of the label's probability as LIME's 5,000 samples (benchmarks/results-explain.md).
+from the empty text to the token alone. Its `weight` ranks the tokens as deleting them one after the
+other would (see `weigh`): positive, the token pushes the model towards the label; negative, away.
+Removing the top-ranked tokens is what ERASER's comprehensiveness measures: on 200 test texts of
+SST-2 and of TREC it lost at least as much of the label's probability as LIME's 5,000 samples
+(benchmarks/results-explain.md).
 
 The linear n-gram part (the TF-IDF model, textrnn.model.tfidf), where the model has one, is a sum over n-grams: its
 logit for a label is bias + the sum over the text's n-grams of tfidf(n-gram) x weight(n-gram, label),
