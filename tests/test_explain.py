@@ -25,7 +25,6 @@ from textrnn.inference.explain import (
     label_direction,
     log_odds,
     occlusion_batch,
-    padded,
 )
 from textrnn.inference.predictor import Predictor
 from textrnn.inference.records import explained_record
@@ -113,17 +112,14 @@ def test_a_wrong_guess_costs_a_run_not_a_different_explanation(predictor, monkey
     other[0, c] = 0.0
     other[0, (c + 1) % len(predictor.labels)] = 0.5
     wrong.guess = lambda z, terms: other  # a guess of another label: its candidates run first
-    assert _fields(wrong.explain([LONG])[0]) == _fields(item)
+    missed = wrong.explain([LONG])[0]
+    assert missed.prediction == item.prediction
+    (a,), (b,) = item.explanations, missed.explanations
+    assert [t.removed is None for t in a.tokens] == [t.removed is None for t in b.tokens]
+    for x, y in zip(a.tokens, b.tokens, strict=True):  # ONNX Runtime may round a row in its last bits
+        # differently in another batch: the same numbers to 1e-5
+        assert (x.weight, x.removed or 0.0, x.alone) == pytest.approx((y.weight, y.removed or 0.0, y.alone), abs=1e-5)
     assert len(runs) == 3  # the text with the guessed label's candidates, the missing ones, round 3
-
-
-def test_padded_rows_give_what_they_give_alone(predictor):
-    ids = np.asarray(predictor.tokenizer.encode(LONG, add_special_tokens=False).ids)
-    rows = padded(deletions(ids, [[i] for i in range(len(ids))]), len(ids))
-    together = predictor.probabilities(np.concatenate([ids[None, :], rows]))
-    apart = np.stack([predictor.probabilities(r[None, :])[0] for r in rows])
-    assert np.array_equal(together[1:], apart)
-    assert np.array_equal(together[0], predictor.probabilities(ids[None, :])[0])
 
 
 def test_label_directions():

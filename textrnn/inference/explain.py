@@ -143,10 +143,7 @@ def deletions(ids: np.ndarray, sets: Sequence[Sequence[int]]) -> np.ndarray:
 
 
 def padded(batch: np.ndarray, width: int) -> np.ndarray:
-    """`batch` right-padded with 0 to `width` tokens. A row's probabilities can differ in the last float
-    bits with its padding (the graph's sums over positions), never with the other rows of its batch;
-    so every one-token deletion runs padded to the text's length, as in the batch it shares with the
-    text, and a text's explanation does not depend on how its rows were batched."""
+    """`batch` right-padded with 0 to `width` tokens (the text's deletions, in the text's batch)."""
     out = np.zeros((len(batch), width), dtype=np.int64)
     out[:, : batch.shape[1]] = batch
     return out
@@ -239,11 +236,13 @@ class Explainer:
             picks = {c: np.argsort(-alone_all[:, c], kind="stable")[:m] for c in labels}
             return picks, (np.unique(np.concatenate(list(picks.values()))) if picks else np.zeros(0, np.int64))
 
+        guessed = None
         if m == n:  # every token a candidate, whatever the label
             ran = np.arange(n)
             first_batch = occlusion_batch(ids)
         else:
-            ran = candidates(chosen(self.guess(z, terms)))[1]
+            guessed = chosen(self.guess(z, terms))
+            ran = candidates(guessed)[1]
             first_batch = np.concatenate([ids[None, :], padded(deletions(ids, ran[:, None]), n)])
         probs = self._probabilities(first_batch, split)
         labels = chosen(probs[:1])
@@ -251,10 +250,11 @@ class Explainer:
             return probs[:1], {}
         picks, cands = candidates(labels)
         lo = log_odds(probs)
-        missing = np.setdiff1d(cands, ran, assume_unique=True)
-        if len(missing):  # the guess missed: the deletions it did not run, padded as in the first batch
+        missing = [] if guessed is None or guessed == labels else sorted(set(cands.tolist()) - set(ran.tolist()))
+        if missing:  # the guess missed: the deletions it did not run
+            missing = np.asarray(missing, dtype=np.int64)
             ran = np.concatenate([ran, missing])
-            lo = np.concatenate([lo, log_odds(self._probabilities(padded(deletions(ids, missing[:, None]), n), split))])
+            lo = np.concatenate([lo, log_odds(self._probabilities(deletions(ids, missing[:, None]), split))])
         base = lo[0]
         fall = np.full((n, len(self.labels)), np.nan)
         fall[ran] = base - lo[1:]
@@ -297,10 +297,13 @@ class Explainer:
         nothing = EMPTY if not enc.ids else NOTHING if not known.any() else None
         k = top_k or (None if self.kind == "multi_label" else 1)
 
-        def chosen(probs: np.ndarray) -> list[int]:
+        found: dict[str, Any] = {}
+
+        def chosen(probs: np.ndarray) -> list[int]:  # called last on the text's own probabilities
             if label is not None:
                 return [label]
-            return [self.labels.index(name) for name, _ in self.task.decode([text], probs[:1], k, min_labels)[0].top]
+            found["prediction"] = prediction = self.task.decode([text], probs[:1], k, min_labels)[0]
+            return [self.labels.index(name) for name, _ in prediction.top]
 
         terms = self.linear.terms(ids) if self.linear is not None and not nothing else None
         if nothing:
@@ -308,7 +311,7 @@ class Explainer:
             weights = dict.fromkeys(chosen(probs))
         else:
             probs, weights = self.weigh(ids, chosen, None if terms is None else terms[2], split)
-        prediction = self.task.decode([text], probs[:1], k, min_labels)[0]
+        prediction = found["prediction"] if label is None else self.task.decode([text], probs[:1], k, min_labels)[0]
         explanations = []
         spans = [text[a:b] for a, b in enc.offsets]
         starts, ends = [a for a, _ in enc.offsets], [b for _, b in enc.offsets]
