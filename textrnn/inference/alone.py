@@ -6,9 +6,11 @@ What is kept is what the shipped ONNX model computes for that one-token text, bi
 Runtime gave a one-token row the same result whatever batch of one-token rows it ran in (300 tokens
 of the SST-2 model, batches of 1 to 300; tests/test_explain.py checks it on the tiny model, and
 benchmarks/explain.py checks that every explanation equals the one made with an empty cache). Rows of
-several tokens can differ in their last bits from one batch to another. The cache is bounded by the vocabulary: one row of probabilities per token id
-(vocabulary x classes float32, allocated as zeros, so only the rows written take memory; SST-2's
-default model: 7,209 tokens x 2 classes, 58 KB).
+several tokens can differ in their last bits from one batch to another.
+
+The cache is bounded by the vocabulary: one row of probabilities per token id (vocabulary x classes
+float32, allocated as zeros, so only the rows written take memory; SST-2's default model: 7,209
+tokens x 2 classes, 58 KB).
 """
 
 from __future__ import annotations

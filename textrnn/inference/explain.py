@@ -142,6 +142,13 @@ def deletions(ids: np.ndarray, sets: Sequence[Sequence[int]]) -> np.ndarray:
     return np.repeat(ids[None, :], len(sets), axis=0)[keep].reshape(len(sets), width)
 
 
+def max_without(w: np.ndarray, *positions: int) -> float:
+    """The largest of `w` but at `positions` (-inf when none is left)."""
+    rest = w.copy()
+    rest[list(positions)] = -np.inf
+    return float(rest.max())
+
+
 def padded(batch: np.ndarray, width: int) -> np.ndarray:
     """`batch` right-padded with 0 to `width` tokens (the text's deletions, in the text's batch)."""
     out = np.zeros((len(batch), width), dtype=np.int64)
@@ -234,6 +241,8 @@ class Explainer:
 
         def candidates(labels: list[int]) -> tuple[dict[int, np.ndarray], np.ndarray]:
             picks = {c: np.argsort(-alone_all[:, c], kind="stable")[:m] for c in labels}
+            if len(picks) == 1:
+                return picks, np.sort(picks[labels[0]])
             return picks, (np.unique(np.concatenate(list(picks.values()))) if picks else np.zeros(0, np.int64))
 
         guessed = None
@@ -282,9 +291,8 @@ class Explainer:
                 w[rest] = np.minimum(w[rest], np.nextafter(max(w[second].min(), 0.0), -np.inf))
                 top = second[int(np.argmax(after))]
                 if n > 2:
-                    w[top] = max(w[top], np.nextafter(np.delete(w, [first, top]).max(), np.inf))
-            others = np.delete(w, first)
-            w[first] = max((removed[c][first] + w[first]) / 2, np.nextafter(others.max(), np.inf) if n > 1 else -np.inf)
+                    w[top] = max(w[top], np.nextafter(max_without(w, first, top), np.inf))
+            w[first] = max((removed[c][first] + w[first]) / 2, np.nextafter(max_without(w, first), np.inf))
             out[c] = (w, removed[c], alone_all[:, c])
         return probs[:1], out
 
