@@ -75,6 +75,19 @@ def test_the_alone_cache_holds_what_a_run_gives(predictor):
     assert np.array_equal(explainer.alone(ids[::-1]), run_alone[::-1]) and explainer.alone.runs == 1  # no new run
     explainer.alone.clear()
     assert len(explainer.alone) == 0
+    explainer.prefill(rows=64)  # the whole vocabulary, in large batches on the workers
+    vocab = np.arange(predictor.tokenizer.get_vocab_size())
+    assert len(explainer.alone) == len(vocab)
+    assert np.array_equal(explainer.alone.table, np.concatenate([predictor.probabilities(vocab[i: i + 7, None])
+                                                                 for i in range(0, len(vocab), 7)]))
+
+
+def test_a_long_stream_explains_as_one_text_at_a_time(predictor):
+    texts = [TEXT, MESSY, LONG, "a dull plot", "zzzz"] * 2
+    fresh = Explainer(predictor)
+    streamed = [item for chunk in fresh.explain_stream(texts, chunk_size=3) for item in chunk]
+    assert len(fresh.alone) == predictor.tokenizer.get_vocab_size()  # filled from the second chunk on
+    assert [_fields(a) for a in streamed] == [_fields(Explainer(predictor).explain([t])[0]) for t in texts]
 
 
 def _fields(item):

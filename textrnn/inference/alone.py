@@ -52,6 +52,10 @@ class AloneCache:
                 self.runs += 1
         return self.table[ids]
 
+    def unseen(self, ids: np.ndarray) -> bool:
+        """Whether some of `ids` have not run yet."""
+        return not self.seen[ids].all()
+
     def clear(self) -> None:
         """Forget every token (the next texts run their tokens again)."""
         with self.lock:

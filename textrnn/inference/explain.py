@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before their log-odds
 NOTHING = "no known token: nothing to explain"
 EMPTY = "empty text: nothing to explain"
+PARALLEL_ALONE = True  # a short text's new tokens run alone on the second worker, beside the text
+PREFILL = True  # a long stream (predict --file) runs the whole vocabulary alone once, from its second chunk
 SPLIT_FROM = 400  # token steps (rows x tokens): a batch this large is split across two workers (measured:
 # below, handing a batch to a thread cost more than it saved, one text at a time on 2 cores)
 CANDIDATES = 8  # tokens whose removal is measured: every token of a text this short
@@ -235,9 +237,17 @@ class Explainer:
         at most the second round's least positive weight.
         """
         n = len(ids)
-        z = log_odds(self.alone(np.append(ids, UNK_ID)))  # (n + 1, classes): the empty text reads as the unknown token
-        alone_all = z[:-1] - z[-1]  # (n, classes)
+        singles = np.append(ids, UNK_ID)  # the empty text reads as the unknown token
         m = n if n <= CANDIDATES else max(CANDIDATES_LONG, int(np.ceil(CANDIDATE_SHARE * n)))
+        if m == n and split and self.predictor.workers > 1 and PARALLEL_ALONE and self.alone.unseen(singles):
+            # tokens not seen before run alone on the other worker while the text runs with its deletions
+            pending = self._pool().submit(self.alone, singles)
+            first_probs = self._probabilities(occlusion_batch(ids), split)
+            z = log_odds(pending.result())
+        else:
+            first_probs = None
+            z = log_odds(self.alone(singles))  # (n + 1, classes)
+        alone_all = z[:-1] - z[-1]  # (n, classes)
 
         def candidates(labels: list[int]) -> tuple[dict[int, np.ndarray], np.ndarray]:
             picks = {c: np.argsort(-alone_all[:, c], kind="stable")[:m] for c in labels}
@@ -248,12 +258,12 @@ class Explainer:
         guessed = None
         if m == n:  # every token a candidate, whatever the label
             ran = np.arange(n)
-            first_batch = occlusion_batch(ids)
+            first_batch = occlusion_batch(ids) if first_probs is None else None
         else:
             guessed = chosen(self.guess(z, terms))
             ran = candidates(guessed)[1]
             first_batch = np.concatenate([ids[None, :], padded(deletions(ids, ran[:, None]), n)])
-        probs = self._probabilities(first_batch, split)
+        probs = self._probabilities(first_batch, split) if first_probs is None else first_probs
         labels = chosen(probs[:1])
         if not labels:  # a multi-label model that chose none (--min-labels 0)
             return probs[:1], {}
@@ -366,11 +376,25 @@ class Explainer:
 
     def explain_stream(self, texts: Iterable[str], label: str | None = None, min_labels: int = 1,
                        top_k: int | None = None, chunk_size: int = 256) -> Iterator[list[TextExplanation]]:
-        """Explanations of any number of texts, a chunk at a time, in input order."""
+        """Explanations of any number of texts, a chunk at a time, in input order. From the second chunk
+        on (a long stream), every token of the vocabulary not yet seen runs alone first, in a few large
+        batches on the workers: no text then runs one-token rows."""
         it = iter(texts)
         self.label_index(label)  # refuse an unknown label before reading anything
-        while chunk := list(islice(it, chunk_size)):
+        for i, chunk in enumerate(iter(lambda: list(islice(it, chunk_size)), [])):
+            if i == 1 and PREFILL:
+                self.prefill()
             yield self.explain(chunk, label, min_labels, top_k)
+
+    def prefill(self, rows: int = 2048) -> None:
+        """Run every token of the vocabulary not seen yet alone (batches of `rows`, on the workers)."""
+        new = np.flatnonzero(~self.alone.seen)
+        parts = [new[i: i + rows] for i in range(0, len(new), rows)]
+        if self.predictor.workers > 1 and len(parts) > 1:
+            list(self._pool().map(self.alone, parts))
+        else:
+            for part in parts:
+                self.alone(part)
 
     def _pool(self):  # a ThreadPoolExecutor, made on first use
         if getattr(self, "_executor", None) is None:
