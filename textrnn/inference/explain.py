@@ -33,7 +33,7 @@ import numpy as np
 
 from textrnn.errors import ConfigError
 from textrnn.inference.alone import AloneCache
-from textrnn.inference.linear import LinearTables, label_direction
+from textrnn.inference.linear import LinearTables, LinearTerms, NgramTerm, label_direction
 from textrnn.tokenizer import UNK_ID
 
 if TYPE_CHECKING:
@@ -66,26 +66,6 @@ class TokenWeight:
     alone: float  # the rise from the empty text to the token alone
     linear: float | None = None
     known: bool = True  # False: the vocabulary's unknown token
-
-
-@dataclass(frozen=True)
-class NgramTerm:
-    """One n-gram of the linear part: its characters and its exact term of the label's logit."""
-
-    ngram: str
-    start: int
-    end: int
-    weight: float
-
-
-@dataclass(frozen=True)
-class LinearTerms:
-    """The linear part for one text and label: its share of the mix, logit = bias + sum of the terms."""
-
-    share: float
-    logit: float
-    bias: float
-    ngrams: tuple[NgramTerm, ...]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,26 @@ from textrnn.data.tokens import bigram_keys
 
 
 @dataclass(frozen=True)
+class NgramTerm:
+    """One n-gram of the linear part: its characters and its exact term of the label's logit."""
+
+    ngram: str
+    start: int
+    end: int
+    weight: float
+
+
+@dataclass(frozen=True)
+class LinearTerms:
+    """The linear part for one text and label: its share of the mix, logit = bias + sum of the terms."""
+
+    share: float
+    logit: float
+    bias: float
+    ngrams: tuple[NgramTerm, ...]
+
+
+@dataclass(frozen=True)
 class LinearTables:
     """The linear n-gram part's tables, as the graph holds them (see textrnn.model.tfidf)."""
 
