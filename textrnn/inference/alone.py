@@ -15,6 +15,7 @@ tokens x 2 classes, 58 KB).
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Callable
 
@@ -55,6 +56,25 @@ class AloneCache:
     def unseen(self, ids: np.ndarray) -> bool:
         """Whether some of `ids` have not run yet."""
         return not self.seen[ids].all()
+
+    def fill_in_background(self, rows: int = 512) -> threading.Thread:
+        """Run every token not seen yet alone, `rows` at a time, on a thread of its own (the second core
+        while one text at a time is explained); at exit it stops after the batch it is running."""
+        stop = threading.Event()
+
+        def fill() -> None:
+            for start in range(0, len(self.seen), rows):
+                if stop.is_set():
+                    return
+                part = np.arange(start, min(start + rows, len(self.seen)))
+                part = part[~self.seen[part]]
+                if len(part):
+                    self(part)
+
+        thread = threading.Thread(target=fill, name="textrnn-alone-fill", daemon=True)
+        thread.start()
+        atexit.register(lambda: (stop.set(), thread.join()))
+        return thread
 
     def clear(self) -> None:
         """Forget every token (the next texts run their tokens again)."""

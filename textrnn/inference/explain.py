@@ -43,7 +43,7 @@ EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before their log-odds
 NOTHING = "no known token: nothing to explain"
 EMPTY = "empty text: nothing to explain"
 PARALLEL_ALONE = True  # a short text's new tokens run alone on the second worker, beside the text
-PREFILL = True  # a long stream (predict --file) runs the whole vocabulary alone once, from its second chunk
+FILL_AFTER = 1  # texts explained before the whole vocabulary runs alone in the background (Explainer.filling)
 SPLIT_FROM = 400  # token steps (rows x tokens): a batch this large is split across two workers (measured:
 # below, handing a batch to a thread cost more than it saved, one text at a time on 2 cores)
 CANDIDATES = 8  # tokens whose removal is measured: every token of a text this short
@@ -142,8 +142,11 @@ class Explainer:
     """Explanations of a Predictor's model; the linear part's tables are read once, and each token's
     probabilities alone are kept once run (`alone`, textrnn.inference.alone)."""
 
-    def __init__(self, predictor: Any) -> None:  # a textrnn.inference.predictor.Predictor
+    def __init__(self, predictor: Any, background: bool = True) -> None:  # a textrnn.inference.predictor.Predictor
         self.predictor = predictor
+        # with two workers, once it has explained more than FILL_AFTER texts, the whole vocabulary runs
+        # alone on a thread of its own (`filling`), so that later texts run no one-token rows
+        self.background, self.filling, self.explained = background, None, 0
         self.task = predictor.task
         self.labels = list(predictor.labels)
         self.kind = self.task.kind
@@ -350,19 +353,21 @@ class Explainer:
         """Explanations of `texts`, in order (texts run side by side on the predictor's workers): of
         `label`, else of each label the prediction gives (the top_k, or a multi-label model's chosen ones)."""
         c = self.label_index(label)
+        self.explained += len(texts)
+        if self.background and self.filling is None and self.explained > FILL_AFTER and self.predictor.workers > 1:
+            self.filling = self.alone.fill_in_background()
         if self.predictor.workers == 1 or len(texts) < 2:
             return [self.explain_one(t, c, min_labels, top_k, split=True) for t in texts]
         return list(self._pool().map(lambda t: self.explain_one(t, c, min_labels, top_k), texts))
 
     def explain_stream(self, texts: Iterable[str], label: str | None = None, min_labels: int = 1,
                        top_k: int | None = None, chunk_size: int = 256) -> Iterator[list[TextExplanation]]:
-        """Explanations of any number of texts, a chunk at a time, in input order. From the second chunk
-        on (a long stream), every token of the vocabulary not yet seen runs alone first, in a few large
-        batches on the workers: no text then runs one-token rows."""
+        """Explanations of any number of texts, a chunk at a time, in input order (one worker: from the
+        second chunk on, every token of the vocabulary not yet seen runs alone first)."""
         it = iter(texts)
         self.label_index(label)  # refuse an unknown label before reading anything
         for i, chunk in enumerate(iter(lambda: list(islice(it, chunk_size)), [])):
-            if i == 1 and PREFILL:
+            if i == 1 and self.predictor.workers == 1:  # (two workers: filled in the background)
                 self.prefill()
             yield self.explain(chunk, label, min_labels, top_k)
 
