@@ -4,8 +4,8 @@ Greedy deletion, in three rounds (`Explainer.weigh`): each token alone (one-toke
 token id and kept: textrnn.inference.alone), then the text and, in the same ONNX Runtime batch, the
 text without each candidate token (every token of a text of up to 8, else the quarter strongest
 alone, at least 5), then, once the first token (whose deletion lowers the label most) is gone, the
-deletion of each of the next tokens by weight (a quarter of them, at least 3): two runs a text once
-its tokens have been seen. In the label's log-odds, ln(p / (1 - p)), a token's `removed` is how much
+deletion of each of the next tokens by weight (30% of them, at least 3): two runs a text once its
+tokens have been seen. In the label's log-odds, ln(p / (1 - p)), a token's `removed` is how much
 they fall when it is deleted from the text (None where not measured), its `alone` how much they rise
 from the empty text to the token alone. Its `weight` ranks the tokens as deleting them one after the
 other would (see `weigh`): positive, the token pushes the model towards the label; negative, away.
@@ -50,7 +50,7 @@ CANDIDATES = 8  # tokens whose removal is measured: every token of a text this s
 CANDIDATES_LONG = 5  # a longer one: at least this many,
 CANDIDATE_SHARE = 0.25  # or this share of its tokens, the strongest alone
 SECOND = 3  # tokens whose removal is measured again once the first token is gone: at least this many
-SECOND_SHARE = 0.25  # and this share of a longer text's tokens
+SECOND_SHARE = 0.3  # and this share of a longer text's tokens
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,7 @@ class Explainer:
            its tokens (at least CANDIDATES_LONG) strongest alone for its label. That label is known
            only from this batch's first row, so a long text's candidates are those of the label
            `guess` gives; when the text's own label differs, the missing deletions run in one more
-           batch (the explanation is the same either way);
+           batch (the same explanation, to ONNX Runtime's rounding of a row in another batch);
         3. the text without the first token (the candidate whose removal lowers the label's log-odds
            most) and without one more token, for the next max(SECOND, SECOND_SHARE * n) tokens by
            weight: each one's fall once the first is gone, `after` (a word whose neighbour says the
@@ -214,10 +214,10 @@ class Explainer:
         500 samples: a 25th at 20 tokens, a 10th at 50 (the model's time follows the token steps).
 
         Weights follow greedy deletion, which is what removing the top tokens measures: the first
-        token is ranked first, the token with the largest `after` second, then the second round's
-        others by the mean of `after` and (removed + alone) / 2; the remaining candidates weigh
-        (removed + alone) / 2 and the other tokens alone / 2 (removal not measured: taken as 0),
-        at most the second round's least positive weight.
+        token is ranked first, then the second round's tokens by `after` (their weight); the
+        remaining candidates weigh (removed + alone) / 2 and the other tokens alone / 2 (removal not
+        measured: taken as 0), all shifted down together (their order kept) below the second round's
+        least positive weight: a token shifted that far can weigh less than 0.
         """
         n = len(ids)
         singles = np.append(ids, UNK_ID)  # the empty text reads as the unknown token
@@ -278,10 +278,11 @@ class Explainer:
             if second:
                 after = (base[c] - removed[c][first]) - again[at: at + len(second), c]
                 at += len(second)
-                w[second] = (after + w[second]) / 2
+                w[second] = after
                 rest = np.ones(n, dtype=bool)
                 rest[second + [first]] = False
-                w[rest] = np.minimum(w[rest], np.nextafter(max(w[second].min(), 0.0), -np.inf))
+                if rest.any():  # below the round, in their order
+                    w[rest] -= max(0.0, w[rest].max() - np.nextafter(max(w[second].min(), 0.0), -np.inf))
                 top = second[int(np.argmax(after))]
                 if n > 2:
                     w[top] = max(w[top], np.nextafter(max_without(w, first, top), np.inf))
