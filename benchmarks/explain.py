@@ -16,10 +16,12 @@ alone, in their order; lower is better); at k = 10% and 20%, and AOPC, the mean 
 20, 50}%. LIME (lime 0.2.0.1, LimeTextExplainer defaults: bag of words, words split on \\W+; its
 default 5,000 samples and 500) scores words: each token gets its word's weight (punctuation: 0).
 
-Speed: seconds per explained text (median) for each method, one process, and token steps (rows x
-tokens the model ran for it, padding included: the work, whatever the machine); one explanation of a text
-of 28 to 32 tokens (median of the test texts of that length, the model warm); and `textrnn predict
---file --explain --json` on 10,000 texts (the set's training texts, repeated), wall time.
+Speed: seconds per explained text (median and mean) for each method, one process, and token steps (rows x
+tokens the model ran for it, padding included: the work, whatever the machine). textrnn twice: as it runs
+(its cache of each token alone filling over the texts in order, empty at the first) and with an empty
+cache for every text (the same explanation, checked). One explanation of a text of 28 to 32 tokens
+(median of the test texts of that length, the model warm), with an empty cache and after the texts; and
+`textrnn predict --file --explain --json` on 10,000 texts (the set's training texts, repeated), wall time.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from distributed_train import DATASETS, ROOT, Others, cpu_name
 sys.path.insert(0, str(ROOT))
 BINS = (0.01, 0.05, 0.10, 0.20, 0.50)
 BEFORE = "every deletion + alone (before)"
+COLD = "textrnn, cold cache"
 
 
 def read_texts(path: Path) -> list[str]:
@@ -71,9 +74,11 @@ def every_deletion(predictor, ids: np.ndarray, c: int) -> np.ndarray:
     """The weights of the earlier method (kept to compare within one run): the mean of every token's
     removal from the text and of it alone, from the same two batches (Explainer.run, split across
     the workers as explaining one text is)."""
-    from textrnn.inference.explain import log_odds
+    from textrnn.inference.explain import log_odds, occlusion_batch
+    from textrnn.tokenizer import UNK_ID
 
-    probs, alone = predictor.explainer.run(ids, split=True)
+    probs = predictor.explainer._probabilities(occlusion_batch(ids), split=True)
+    alone = predictor.probabilities(np.append(ids, UNK_ID)[:, None])  # run every time, as it was (no cache)
     return (log_odds(probs[0, c]) - log_odds(probs[1:, c]) + log_odds(alone[:-1, c]) - log_odds(alone[-1, c])) / 2
 
 
@@ -88,6 +93,7 @@ def lime_scores(explainer, predictor, text: str, item, c: int, samples: int) -> 
 def run_set(name: str, model: str, args: argparse.Namespace) -> dict:
     from lime.lime_text import LimeTextExplainer
 
+    from textrnn.inference.alone import AloneCache
     from textrnn.inference.predictor import Predictor
 
     predictor = Predictor(model, device="cpu")
@@ -95,7 +101,7 @@ def run_set(name: str, model: str, args: argparse.Namespace) -> dict:
     test = read_texts(DATASETS / name / "test.csv")
     texts = [test[i] for i in rng.choice(len(test), min(args.texts, len(test)), replace=False)]
     explainer = LimeTextExplainer(class_names=predictor.labels, random_state=args.seed)
-    methods = ["textrnn", BEFORE, "linear part alone", *[f"LIME-{s}" for s in args.lime_samples], "random"]
+    methods = ["textrnn", COLD, BEFORE, "linear part alone", *[f"LIME-{s}" for s in args.lime_samples], "random"]
     results = {m: [] for m in methods}
     seconds = {m: [] for m in methods}
     steps, counted, lock = {m: [] for m in methods}, [0], threading.Lock()
@@ -107,11 +113,28 @@ def run_set(name: str, model: str, args: argparse.Namespace) -> dict:
         return run(batch)
 
     predictor._run = counting
+    explainer_ = predictor.explainer
+    stream = explainer_.alone  # the cache as it fills over the texts, in order (the first text: empty)
+
+    def cold_explain(text: str):  # one explanation with an empty cache (every token alone runs)
+        explainer_.alone = AloneCache(predictor.probabilities, predictor.tokenizer.get_vocab_size(),
+                                      len(predictor.labels))
+        try:
+            return predictor.explain([text])[0]
+        finally:
+            explainer_.alone = stream
+
     for i, text in enumerate(texts):
+        counted[0], t0 = 0, time.perf_counter()
+        cold = cold_explain(text)
+        seconds[COLD].append(time.perf_counter() - t0)
+        steps[COLD].append(counted[0])
         counted[0], t0 = 0, time.perf_counter()
         item = predictor.explain([text])[0]
         seconds["textrnn"].append(time.perf_counter() - t0)
         steps["textrnn"].append(counted[0])
+        if cold != item:
+            raise SystemExit(f"an explanation with an empty cache differs from the stream's: {text!r}")
         e = item.explanations[0]
         if not e.tokens:  # nothing to explain (only unknown tokens)
             continue
@@ -136,17 +159,23 @@ def run_set(name: str, model: str, args: argparse.Namespace) -> dict:
             print(f"{name}: {i + 1}/{len(texts)} texts", file=sys.stderr)
     lengths = [len(predictor.tokenizer.encode(t, add_special_tokens=False).ids) for t in test]
     thirty = [t for t, n in zip(test, lengths, strict=True) if 28 <= n <= 32][:50]
-    one = []
+    one, one_cold = [], []
     for t in thirty:
+        t0 = time.perf_counter()
+        cold_explain(t)
+        one_cold.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         predictor.explain([t])
         one.append(time.perf_counter() - t0)
-    return {"name": name, "texts": len(results["textrnn"]), "tokens": float(np.mean(lengths)),
+    return {"name": name, "methods": methods, "texts": len(results["textrnn"]), "tokens": float(np.mean(lengths)),
             "alpha": predictor.explainer.linear.share if predictor.explainer.linear else 0.0,
             "scores": {m: np.mean(r, axis=0) for m, r in results.items() if r},
             "seconds": {m: float(np.median(s)) for m, s in seconds.items() if s},
+            "mean": {m: float(np.mean(s)) for m, s in seconds.items() if s},
+            "first": seconds["textrnn"][0] if seconds["textrnn"] else None,
             "steps": {m: f"{np.median(s):,.0f}" for m, s in steps.items() if s},
             "thirty": (float(np.median(one)) if one else None, len(one)),
+            "thirty_cold": float(np.median(one_cold)) if one_cold else None,
             "file": file_speed(name, model, args.file_texts)}
 
 
@@ -169,17 +198,22 @@ def file_speed(name: str, model: str, n: int) -> tuple[float, int]:
 
 def table(results: list[dict], lime_samples: list[int]) -> list[str]:
     lines = ["| set | method | compr. 10% | compr. 20% | compr. AOPC | suff. 10% | suff. 20% | suff. AOPC "
-             "| s / text | textrnn faster by | token steps / text |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| s / text (median) | s / text (mean) | textrnn faster by (median / mean) | token steps / text |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
-        occ = r["seconds"]["textrnn"]
+        occ, occ_mean = r["seconds"]["textrnn"], r["mean"]["textrnn"]
         steps = r["steps"]
-        for m, s in r["scores"].items():
-            sec = r["seconds"].get(m)
-            speed = f"{sec:.4f}" if sec is not None else ""
-            ratio = f"{sec / occ:.{0 if sec / occ >= 10 else 1}f}x" if sec is not None and m != "textrnn" else ""
-            lines.append(f"| {r['name']} | {m} | {s[0, 2]:.3f} | {s[0, 3]:.3f} | {s[0].mean():.3f} | {s[1, 2]:.3f} "
-                         f"| {s[1, 3]:.3f} | {s[1].mean():.3f} | {speed} | {ratio} | {steps.get(m, '')} |")
+        for m in r["methods"]:
+            s = r["scores"].get(m)
+            if s is None and m not in r["seconds"]:
+                continue
+            sec, mean = r["seconds"].get(m), r["mean"].get(m)
+            cells = ([f"{s[0, 2]:.3f}", f"{s[0, 3]:.3f}", f"{s[0].mean():.3f}", f"{s[1, 2]:.3f}", f"{s[1, 3]:.3f}",
+                      f"{s[1].mean():.3f}"] if s is not None else ["(the same explanations)", *[""] * 5])
+            speed = [f"{sec:.4f}", f"{mean:.4f}"] if sec is not None else ["", ""]
+            ratio = f"{sec / occ:.1f}x / {mean / occ_mean:.1f}x" if sec is not None and m != "textrnn" else ""
+            lines.append(f"| {r['name']} | {m} | {' | '.join(cells)} | {' | '.join(speed)} | {ratio} "
+                         f"| {steps.get(m, '')} |")
     return lines
 
 
@@ -205,13 +239,18 @@ def main() -> None:
              "Comprehensiveness: probability of the predicted label lost when the top-ranked k% of the tokens "
              "are removed (higher: the ranking found what the model relies on). Sufficiency: probability lost "
              "when only those are kept (lower is better). AOPC: mean over k = 1, 5, 10, 20, 50%. "
-             "s / text: median seconds to explain one text.", ""]
+             "s / text: seconds to explain one text, median and mean over the texts. `textrnn`: the explainer as "
+             "it runs, its cache of each token alone (textrnn/inference/alone.py) filling over the texts in order "
+             "(empty at the first); `textrnn, cold cache`: each text explained with an empty cache (checked to give "
+             "the same explanation).", ""]
     for r in results:
         thirty, count = r["thirty"]
         wall, n = r["file"]
         lines.append(f"- {r['name']}: {r['texts']} texts explained, {r['tokens']:.1f} tokens a test text on average, "
-                     f"linear share {r['alpha']:.2f}; one explanation of a 28-32-token text: "
-                     + (f"{thirty * 1000:.1f} ms (median of {count})" if thirty is not None else "no such text")
+                     f"linear share {r['alpha']:.2f}; the first text (empty cache) {r['first'] * 1000:.1f} ms; "
+                     "one explanation of a 28-32-token text: "
+                     + (f"{r['thirty_cold'] * 1000:.1f} ms with an empty cache, {thirty * 1000:.1f} ms after the "
+                        f"{r['texts']} texts (medians of {count})" if thirty is not None else "no such text")
                      + f"; `predict --file --explain --json` on {n:,} texts: {wall:.1f} s ({n / wall:,.0f} texts/s).")
     lines += ["", f"Total run time: {time.perf_counter() - started:.0f} s; {others.summary()}."]
     text = "\n".join(lines) + "\n"

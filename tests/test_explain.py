@@ -20,6 +20,7 @@ from textrnn.inference.explain import (
     CANDIDATES_LONG,
     EMPTY,
     NOTHING,
+    Explainer,
     deletions,
     label_direction,
     log_odds,
@@ -51,7 +52,7 @@ def test_deletions_remove_each_set_of_positions():
 
 
 def test_a_long_text_measures_the_removal_of_its_strongest_tokens_only(predictor):
-    text = " ".join([TEXT, "and a dull plot with a wonderful cast"] * 2)
+    text = LONG
     e = predictor.explain([text])[0].explanations[0]
     n, measured = len(e.tokens), [t for t in e.tokens if t.removed is not None]
     assert n > CANDIDATES and len(measured) == max(CANDIDATES_LONG, int(np.ceil(CANDIDATE_SHARE * n)))
@@ -59,6 +60,82 @@ def test_a_long_text_measures_the_removal_of_its_strongest_tokens_only(predictor
     assert max(e.tokens, key=lambda t: t.weight).removed == max(t.removed for t in measured)
     record = explained_record(predictor.explain([text])[0], None, False)
     assert sum(t["removed"] is None for t in record["explanations"][0]["tokens"]) == n - len(measured)
+
+
+LONG = " ".join([TEXT, "and a dull plot with a wonderful cast"] * 2)
+
+
+def test_the_alone_cache_holds_what_a_run_gives(predictor):
+    explainer = Explainer(predictor, background=False)
+    ids = np.asarray(predictor.tokenizer.encode(MESSY + " " + TEXT, add_special_tokens=False).ids + [UNK_ID])
+    cold = explainer.alone(ids)
+    assert explainer.alone.runs == 1 and len(explainer.alone) == len(set(ids.tolist()))
+    run_alone = np.stack([predictor.probabilities(np.array([[i]]))[0] for i in ids])  # each one-token text alone
+    assert np.array_equal(cold, run_alone)  # bit for bit, whatever batch computed it
+    assert np.array_equal(explainer.alone(ids[::-1]), run_alone[::-1]) and explainer.alone.runs == 1  # no new run
+    explainer.alone.clear()
+    assert len(explainer.alone) == 0
+    explainer.prefill(rows=64)  # the whole vocabulary, in large batches on the workers
+    vocab = np.arange(predictor.tokenizer.get_vocab_size())
+    assert len(explainer.alone) == len(vocab)
+    assert np.array_equal(explainer.alone.table, np.concatenate([predictor.probabilities(vocab[i: i + 7, None])
+                                                                 for i in range(0, len(vocab), 7)]))
+
+
+def test_a_long_stream_explains_as_one_text_at_a_time(predictor):
+    texts = [TEXT, MESSY, LONG, "a dull plot", "zzzz"] * 2
+    fresh = Explainer(predictor)
+    streamed = [item for chunk in fresh.explain_stream(texts, chunk_size=3) for item in chunk]
+    assert predictor.workers == 1 or fresh.filling is not None  # filled in the background after the first text
+    if fresh.filling is not None:
+        fresh.filling.join()
+    assert len(fresh.alone) == predictor.tokenizer.get_vocab_size()
+    assert [_fields(a) for a in streamed] == [_fields(Explainer(predictor).explain([t])[0]) for t in texts]
+
+
+def _fields(item):
+    return item.prediction, [(e.label, e.probability, e.tokens, e.linear, e.note) for e in item.explanations]
+
+
+@pytest.mark.parametrize("label", [None, "neg"])
+def test_an_explanation_is_the_same_with_a_cold_or_a_warm_cache(predictor, label, monkeypatch):
+    runs, run = [], predictor._run
+    monkeypatch.setattr(predictor, "_run", lambda batch: runs.append(batch.shape) or run(batch))  # every model run
+    explainer = Explainer(predictor, background=False)
+    for text in (LONG, TEXT, MESSY):
+        explainer.alone.clear()
+        runs.clear()
+        cold = explainer.explain([text], label=label)[0]
+        cold_runs = len(runs)
+        runs.clear()
+        warm = explainer.explain([text], label=label)[0]
+        assert cold_runs == len(runs) + 1  # the one-token rows, once
+        if label is not None:  # the label known before any run: the text and its deletions, then round 3
+            assert len(runs) == 2
+        assert _fields(cold) == _fields(warm)
+        assert _fields(warm) == _fields(predictor.explain([text], label=label)[0])
+
+
+def test_a_wrong_guess_costs_a_run_not_a_different_explanation(predictor, monkeypatch):
+    right = Explainer(predictor, background=False)
+    wrong = Explainer(predictor, background=False)
+    item = right.explain([LONG])[0]
+    wrong.alone = right.alone  # warm: only the text's own rounds run
+    runs, run = [], predictor._run
+    monkeypatch.setattr(predictor, "_run", lambda batch: runs.append(batch.shape) or run(batch))
+    c = predictor.labels.index(item.explanations[0].label)
+    other = np.full((1, len(predictor.labels)), 0.5 / (len(predictor.labels) - 1))
+    other[0, c] = 0.0
+    other[0, (c + 1) % len(predictor.labels)] = 0.5
+    wrong.guess = lambda z, terms: other  # a guess of another label: its candidates run first
+    missed = wrong.explain([LONG])[0]
+    assert missed.prediction == item.prediction
+    (a,), (b,) = item.explanations, missed.explanations
+    assert [t.removed is None for t in a.tokens] == [t.removed is None for t in b.tokens]
+    for x, y in zip(a.tokens, b.tokens, strict=True):  # ONNX Runtime may round a row in its last bits
+        # differently in another batch: the same numbers to 1e-5
+        assert (x.weight, x.removed or 0.0, x.alone) == pytest.approx((y.weight, y.removed or 0.0, y.alone), abs=1e-5)
+    assert len(runs) == 3  # the text with the guessed label's candidates, the missing ones, round 3
 
 
 def test_label_directions():

@@ -1,15 +1,17 @@
 """Inference stage: why the model said what it said, on the exported ONNX model, without torch.
 
-Greedy deletion, in three small ONNX Runtime batches (`Explainer.weigh`): each token alone, then
-the text without each candidate token (every token of a text of up to 8, else the quarter strongest
+Greedy deletion, in three rounds (`Explainer.weigh`): each token alone (one-token texts, run once per
+token id and kept: textrnn.inference.alone), then the text and, in the same ONNX Runtime batch, the
+text without each candidate token (every token of a text of up to 8, else the quarter strongest
 alone, at least 5), then, once the first token (whose deletion lowers the label most) is gone, the
-deletion of each of the next tokens by weight (a quarter of them, at least 3). In the label's
-log-odds, ln(p / (1 - p)), a token's `removed` is how much they fall when it is deleted from the
-text (None where not measured), its `alone` how much they rise from the empty text to the token
-alone. Its `weight` ranks the tokens as deleting them one after the other would (see `weigh`):
-positive, the token pushes the model towards the label; negative, away. Removing the top-ranked
-tokens is what ERASER's comprehensiveness measures: on 200 test texts of SST-2 and of TREC it lost
-at least as much of the label's probability as LIME's 5,000 samples (benchmarks/results-explain.md).
+deletion of each of the next tokens by weight (30% of them, at least 3): two runs a text once its
+tokens have been seen. In the label's log-odds, ln(p / (1 - p)), a token's `removed` is how much
+they fall when it is deleted from the text (None where not measured), its `alone` how much they rise
+from the empty text to the token alone. Its `weight` ranks the tokens as deleting them one after the
+other would (see `weigh`): positive, the token pushes the model towards the label; negative, away.
+Removing the top-ranked tokens is what ERASER's comprehensiveness measures: on 200 test texts of
+SST-2 and of TREC it lost at least as much of the label's probability as LIME's 5,000 samples
+(benchmarks/results-explain.md).
 
 The linear n-gram part (the TF-IDF model, textrnn.model.tfidf), where the model has one, is a sum over n-grams: its
 logit for a label is bias + the sum over the text's n-grams of tfidf(n-gram) x weight(n-gram, label),
@@ -25,13 +27,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from textrnn.data.tokens import bigram_keys
 from textrnn.errors import ConfigError
+from textrnn.inference.alone import AloneCache
+from textrnn.inference.linear import LinearTables, LinearTerms, NgramTerm, label_direction
 from textrnn.tokenizer import UNK_ID
 
 if TYPE_CHECKING:
@@ -40,14 +42,15 @@ if TYPE_CHECKING:
 EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before their log-odds
 NOTHING = "no known token: nothing to explain"
 EMPTY = "empty text: nothing to explain"
-PARALLEL_FROM = 400  # token steps: the first two batches run side by side from this size
+PARALLEL_ALONE = True  # a short text's new tokens run alone on the second worker, beside the text
+FILL_AFTER = 1  # texts explained before the whole vocabulary runs alone in the background (Explainer.filling)
 SPLIT_FROM = 400  # token steps (rows x tokens): a batch this large is split across two workers (measured:
 # below, handing a batch to a thread cost more than it saved, one text at a time on 2 cores)
 CANDIDATES = 8  # tokens whose removal is measured: every token of a text this short
 CANDIDATES_LONG = 5  # a longer one: at least this many,
 CANDIDATE_SHARE = 0.25  # or this share of its tokens, the strongest alone
 SECOND = 3  # tokens whose removal is measured again once the first token is gone: at least this many
-SECOND_SHARE = 0.25  # and this share of a longer text's tokens
+SECOND_SHARE = 0.3  # and this share of a longer text's tokens
 
 
 @dataclass(frozen=True)
@@ -63,26 +66,6 @@ class TokenWeight:
     alone: float  # the rise from the empty text to the token alone
     linear: float | None = None
     known: bool = True  # False: the vocabulary's unknown token
-
-
-@dataclass(frozen=True)
-class NgramTerm:
-    """One n-gram of the linear part: its characters and its exact term of the label's logit."""
-
-    ngram: str
-    start: int
-    end: int
-    weight: float
-
-
-@dataclass(frozen=True)
-class LinearTerms:
-    """The linear part for one text and label: its share of the mix, logit = bias + sum of the terms."""
-
-    share: float
-    logit: float
-    bias: float
-    ngrams: tuple[NgramTerm, ...]
 
 
 @dataclass(frozen=True)
@@ -107,79 +90,6 @@ class TextExplanation:
     prediction: Prediction
     explanations: tuple[Explanation, ...]
     truncated: bool = False
-
-
-@dataclass(frozen=True)
-class LinearTables:
-    """The linear n-gram part's tables, as the graph holds them (see textrnn.model.tfidf)."""
-
-    keep: np.ndarray  # (vocab,) bool: content tokens
-    rows: np.ndarray  # (vocab + buckets,) feature row of each key (0: not a feature)
-    idf: np.ndarray  # (features + 1,)
-    weight: np.ndarray  # (features + 1, classes)
-    bias: np.ndarray  # (classes,)
-    share: float  # alpha: its share of the mixed probabilities
-    sublinear: bool = False  # a feature's count weighs 1 + ln(count) (textrnn.model.tfidf)
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.keep)
-
-    @property
-    def buckets(self) -> int:
-        return len(self.rows) - len(self.keep)
-
-    @classmethod
-    def from_onnx(cls, paths: Sequence[Path], share: float, sublinear: bool = False) -> LinearTables | None:
-        """The tables from the first of `paths` that holds them as floats (an int8 model may hold
-        them quantized: then the fp32 file's); None when none has a linear part."""
-        import onnx
-        from onnx import numpy_helper
-
-        names = ("linear.keep", "linear.rows", "linear.idf", "linear.bias")
-        tables = ("linear.weight", "linear.cols", "linear.vals")  # dense (earlier folders) or sparse
-        for path in paths:
-            graph = onnx.load(str(path)).graph
-            found = {i.name: numpy_helper.to_array(i) for i in graph.initializer if i.name in names + tables}
-            if not all(name in found for name in names):
-                continue
-            if "linear.cols" in found and "linear.vals" in found and found["linear.vals"].dtype == np.float16:
-                cols, vals = found["linear.cols"].astype(np.int64), found["linear.vals"].astype(np.float32)
-                weight = np.zeros((len(cols), len(found["linear.bias"])), np.float32)  # as model/table.py's dense()
-                np.add.at(weight, (np.arange(len(cols))[:, None], cols), vals)
-            elif "linear.weight" in found and found["linear.weight"].dtype == np.float32:
-                weight = found["linear.weight"]
-            else:
-                continue
-            return cls(found["linear.keep"].astype(bool), found["linear.rows"].astype(np.int64),
-                       found["linear.idf"].astype(np.float64), weight.astype(np.float64),
-                       found["linear.bias"].astype(np.float64), float(share), sublinear)
-        return None
-
-    def terms(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The text's n-grams: (first token position, last token position, terms (grams, classes));
-        n-grams that are not features have zero terms. Their sum plus the bias is the graph's logits."""
-        ids = np.asarray(ids, dtype=np.int64)
-        kept = self.keep[ids]
-        uni, pairs = np.flatnonzero(kept), np.flatnonzero(kept[:-1] & kept[1:])
-        rows = self.rows[np.concatenate([ids[uni], bigram_keys(ids[pairs], ids[pairs + 1], self.vocab_size,
-                                                                 self.buckets)])]
-        # as the graph: sublinear, each occurrence of a feature seen c times carries (1 + ln c) / c of it
-        count = (rows[:, None] == rows[None, :]).sum(axis=1) if self.sublinear else np.ones(len(rows))
-        idf = self.idf[rows] * (1.0 + np.log(count)) / count if self.sublinear else self.idf[rows]
-        norm = max(float(np.sqrt(np.sum(idf**2 * count))), 1e-6)
-        terms = (idf / norm)[:, None] * self.weight[rows]
-        return np.concatenate([uni, pairs]), np.concatenate([uni, pairs + 1]), terms
-
-
-def label_direction(kind: str, classes: int, label: int) -> np.ndarray:
-    """The combination of logits explained for `label`: its own (multi-label), or its own against the
-    mean of the others' (single-label: for two classes, the log-odds)."""
-    d = np.zeros(classes)
-    d[label] = 1.0
-    if kind != "multi_label" and classes > 1:
-        d[np.arange(classes) != label] = -1.0 / (classes - 1)
-    return d
 
 
 def log_odds(p: np.ndarray) -> np.ndarray:
@@ -214,14 +124,33 @@ def deletions(ids: np.ndarray, sets: Sequence[Sequence[int]]) -> np.ndarray:
     return np.repeat(ids[None, :], len(sets), axis=0)[keep].reshape(len(sets), width)
 
 
-class Explainer:
-    """Explanations of a Predictor's model; the linear part's tables are read once."""
+def max_without(w: np.ndarray, *positions: int) -> float:
+    """The largest of `w` but at `positions` (-inf when none is left)."""
+    rest = w.copy()
+    rest[list(positions)] = -np.inf
+    return float(rest.max())
 
-    def __init__(self, predictor: Any) -> None:  # a textrnn.inference.predictor.Predictor
+
+def padded(batch: np.ndarray, width: int) -> np.ndarray:
+    """`batch` right-padded with 0 to `width` tokens (the text's deletions, in the text's batch)."""
+    out = np.zeros((len(batch), width), dtype=np.int64)
+    out[:, : batch.shape[1]] = batch
+    return out
+
+
+class Explainer:
+    """Explanations of a Predictor's model; the linear part's tables are read once, and each token's
+    probabilities alone are kept once run (`alone`, textrnn.inference.alone)."""
+
+    def __init__(self, predictor: Any, background: bool = True) -> None:  # a textrnn.inference.predictor.Predictor
         self.predictor = predictor
+        # with two workers, once it has explained more than FILL_AFTER texts, the whole vocabulary runs
+        # alone on a thread of its own (`filling`), so that later texts run no one-token rows
+        self.background, self.filling, self.explained = background, None, 0
         self.task = predictor.task
         self.labels = list(predictor.labels)
         self.kind = self.task.kind
+        self.alone = AloneCache(predictor.probabilities, predictor.tokenizer.get_vocab_size(), len(self.labels))
         folder = predictor.folder
         self.linear: LinearTables | None = None
         if folder.metadata.linear is not None:
@@ -242,8 +171,7 @@ class Explainer:
         """Probabilities of the text and of it without each token (n + 1, classes), and of each token
         alone and of the empty text (n + 1, classes): every token, every label at once (the report's
         per-class words average (removed + alone) / 2 over many texts: textrnn.inference.drivers)."""
-        singles = np.concatenate([ids, [UNK_ID]])[:, None]  # the empty text reads as the unknown token
-        return self._probabilities(occlusion_batch(ids), split), self.predictor.probabilities(singles)
+        return self._probabilities(occlusion_batch(ids), split), self.alone(np.append(ids, UNK_ID))
 
     def _probabilities(self, batch: np.ndarray, split: bool) -> np.ndarray:
         """One batch's probabilities; with `split`, a large one runs in two halves side by side on the
@@ -253,14 +181,30 @@ class Explainer:
         half = (len(batch) + 1) // 2
         return np.concatenate(list(self._pool().map(self.predictor.probabilities, [batch[:half], batch[half:]])))
 
-    def weigh(self, ids: np.ndarray, chosen: Callable[[np.ndarray], list[int]],
+    def guess(self, z: np.ndarray, terms: np.ndarray | None) -> np.ndarray:
+        """Probabilities (1, classes) guessed before any run, to choose a long text's candidates: the
+        linear part's own (free), else the empty text's log-odds plus each token's rise alone (z: the
+        log-odds of each token alone, then of the empty text). Only a guess: a wrong one costs one
+        more run, never a different explanation (see `weigh`)."""
+        if terms is not None and self.linear is not None:
+            logits = self.linear.bias + terms.sum(axis=0)
+        else:
+            logits = z[:-1].sum(axis=0) - (len(z) - 2) * z[-1]
+        return self.task.probabilities(logits[None, :])
+
+    def weigh(self, ids: np.ndarray, chosen: Callable[[np.ndarray], list[int]], terms: np.ndarray | None = None,
               split: bool = False) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         """The text's probabilities and, for each label `chosen(probabilities)` names, every token's
-        (weight, removed, alone) in log-odds (removed: NaN where not measured). Three rounds of runs:
+        (weight, removed, alone) in log-odds (removed: NaN where not measured). Three rounds:
 
-        1. the text, and each token alone (n + 1 one-token rows: the tokens and the empty text);
-        2. the text without each candidate: every token of a text of up to CANDIDATES tokens (run
-           with the text), else the CANDIDATE_SHARE of its tokens (at least CANDIDATES_LONG) strongest alone;
+        1. each token alone, and the empty text: one-token rows, read from `alone` (run once per token
+           id: a text of tokens seen before runs none);
+        2. the text and, in the same batch (lengths n and n - 1: hardly any padding), the text without
+           each candidate: every token of a text of up to CANDIDATES tokens, else the CANDIDATE_SHARE of
+           its tokens (at least CANDIDATES_LONG) strongest alone for its label. That label is known
+           only from this batch's first row, so a long text's candidates are those of the label
+           `guess` gives; when the text's own label differs, the missing deletions run in one more
+           batch (the same explanation, to ONNX Runtime's rounding of a row in another batch);
         3. the text without the first token (the candidate whose removal lowers the label's log-odds
            most) and without one more token, for the next max(SECOND, SECOND_SHARE * n) tokens by
            weight: each one's fall once the first is gone, `after` (a word whose neighbour says the
@@ -270,58 +214,81 @@ class Explainer:
         500 samples: a 25th at 20 tokens, a 10th at 50 (the model's time follows the token steps).
 
         Weights follow greedy deletion, which is what removing the top tokens measures: the first
-        token is ranked first, the token with the largest `after` second, then the second round's
-        others by the mean of `after` and (removed + alone) / 2; the remaining candidates weigh
-        (removed + alone) / 2 and the other tokens alone / 2 (removal not measured: taken as 0),
-        at most the second round's least positive weight.
+        token is ranked first, then the second round's tokens by `after` (their weight); the
+        remaining candidates weigh (removed + alone) / 2 and the other tokens alone / 2 (removal not
+        measured: taken as 0), all shifted down together (their order kept) below the second round's
+        least positive weight: a token shifted that far can weigh less than 0.
         """
         n = len(ids)
-        singles = np.concatenate([ids, [UNK_ID]])[:, None]
-        short = n <= CANDIDATES  # every token a candidate: the text and its deletions in one batch
-        first_batch = occlusion_batch(ids) if short else ids[None, :]
-        if split and self.predictor.workers > 1 and first_batch.size >= PARALLEL_FROM:
-            probs, singles = self._pool().map(self.predictor.probabilities, [first_batch, singles])
+        singles = np.append(ids, UNK_ID)  # the empty text reads as the unknown token
+        m = n if n <= CANDIDATES else max(CANDIDATES_LONG, int(np.ceil(CANDIDATE_SHARE * n)))
+        if m == n and split and self.predictor.workers > 1 and PARALLEL_ALONE and self.alone.unseen(singles):
+            # tokens not seen before run alone on the other worker while the text runs with its deletions
+            pending = self._pool().submit(self.alone, singles)
+            first_probs = self._probabilities(occlusion_batch(ids), split)
+            z = log_odds(pending.result())
         else:
-            probs, singles = self.predictor.probabilities(first_batch), self.predictor.probabilities(singles)
+            first_probs = None
+            z = log_odds(self.alone(singles))  # (n + 1, classes)
+        alone_all = z[:-1] - z[-1]  # (n, classes)
+
+        def candidates(labels: list[int]) -> tuple[dict[int, np.ndarray], np.ndarray]:
+            picks = {c: np.argsort(-alone_all[:, c], kind="stable")[:m] for c in labels}
+            if len(picks) == 1:
+                return picks, np.sort(picks[labels[0]])
+            return picks, (np.unique(np.concatenate(list(picks.values()))) if picks else np.zeros(0, np.int64))
+
+        guessed = None
+        if m == n:  # every token a candidate, whatever the label
+            ran = np.arange(n)
+            first_batch = occlusion_batch(ids) if first_probs is None else None
+        else:
+            guessed = chosen(self.guess(z, terms))
+            ran = candidates(guessed)[1]
+            first_batch = np.concatenate([ids[None, :], padded(deletions(ids, ran[:, None]), n)])
+        probs = self._probabilities(first_batch, split) if first_probs is None else first_probs
         labels = chosen(probs[:1])
         if not labels:  # a multi-label model that chose none (--min-labels 0)
             return probs[:1], {}
-        alone = {c: log_odds(singles[:-1, c]) - log_odds(singles[-1, c]) for c in labels}
-        m = n if short else max(CANDIDATES_LONG, int(np.ceil(CANDIDATE_SHARE * n)))
-        picks = {c: np.argsort(-alone[c], kind="stable")[:m] for c in labels}
-        cands = np.unique(np.concatenate(list(picks.values())))
-        deleted = probs[1:] if short else self._probabilities(deletions(ids, [[i] for i in cands]), split)
-        probs = probs[:1]
-        base = log_odds(probs[0])
+        picks, cands = candidates(labels)
+        lo = log_odds(probs)
+        missing = [] if guessed is None or guessed == labels else sorted(set(cands.tolist()) - set(ran.tolist()))
+        if missing:  # the guess missed: the deletions it did not run
+            missing = np.asarray(missing, dtype=np.int64)
+            ran = np.concatenate([ran, missing])
+            lo = np.concatenate([lo, log_odds(self._probabilities(deletions(ids, missing[:, None]), split))])
+        base = lo[0]
+        fall = np.full((n, len(self.labels)), np.nan)
+        fall[ran] = base - lo[1:]
         weights, removed, firsts, seconds, rows = {}, {}, {}, {}, []
         for c in labels:
             removed[c] = np.full(n, np.nan)
-            removed[c][cands] = base[c] - log_odds(deleted[:, c])
-            pick = picks[c]
-            weights[c] = w = alone[c] / 2  # removal not measured: taken as 0
-            w[pick] = (removed[c][pick] + alone[c][pick]) / 2
+            removed[c][cands] = fall[cands, c]  # the union of the labels' candidates, as before the guess
+            pick, alone = picks[c], alone_all[:, c]
+            weights[c] = w = alone / 2  # removal not measured: taken as 0
+            w[pick] = (removed[c][pick] + alone[pick]) / 2
             firsts[c] = first = int(pick[np.argmax(removed[c][pick])])
-            order = [int(i) for i in np.argsort(-w, kind="stable") if i != first]
-            seconds[c] = order[:max(SECOND, int(np.ceil(SECOND_SHARE * n)))]
+            order = np.argsort(-w, kind="stable")
+            seconds[c] = order[order != first][:max(SECOND, int(np.ceil(SECOND_SHARE * n)))].tolist()
             rows += [[first, j] for j in seconds[c]]
-        again = self._probabilities(deletions(ids, rows), split) if rows else np.zeros((0, len(self.labels)))
+        again = log_odds(self._probabilities(deletions(ids, rows), split)) if rows else None
         out, at = {}, 0
         for c in labels:
             w, first, second = weights[c], firsts[c], seconds[c]
             if second:
-                after = (base[c] - removed[c][first]) - log_odds(again[at: at + len(second), c])
+                after = (base[c] - removed[c][first]) - again[at: at + len(second), c]
                 at += len(second)
-                w[second] = (after + w[second]) / 2
+                w[second] = after
                 rest = np.ones(n, dtype=bool)
                 rest[second + [first]] = False
-                w[rest] = np.minimum(w[rest], np.nextafter(max(w[second].min(), 0.0), -np.inf))
+                if rest.any():  # below the round, in their order
+                    w[rest] -= max(0.0, w[rest].max() - np.nextafter(max(w[second].min(), 0.0), -np.inf))
                 top = second[int(np.argmax(after))]
                 if n > 2:
-                    w[top] = max(w[top], np.nextafter(np.delete(w, [first, top]).max(), np.inf))
-            others = np.delete(w, first)
-            w[first] = max((removed[c][first] + w[first]) / 2, np.nextafter(others.max(), np.inf) if n > 1 else -np.inf)
-            out[c] = (w, removed[c], alone[c])
-        return probs, out
+                    w[top] = max(w[top], np.nextafter(max_without(w, first, top), np.inf))
+            w[first] = max((removed[c][first] + w[first]) / 2, np.nextafter(max_without(w, first), np.inf))
+            out[c] = (w, removed[c], alone_all[:, c])
+        return probs[:1], out
 
     def explain_one(self, text: str, label: int | None = None, min_labels: int = 1,
                     top_k: int | None = None, split: bool = False) -> TextExplanation:
@@ -331,47 +298,55 @@ class Explainer:
         known = ids != UNK_ID
         nothing = EMPTY if not enc.ids else NOTHING if not known.any() else None
         k = top_k or (None if self.kind == "multi_label" else 1)
+
         found: dict[str, Any] = {}
 
-        def chosen(probs: np.ndarray) -> list[int]:
+        def chosen(probs: np.ndarray) -> list[int]:  # called last on the text's own probabilities
+            if label is not None:
+                return [label]
             found["prediction"] = prediction = self.task.decode([text], probs[:1], k, min_labels)[0]
-            return [label] if label is not None else [self.labels.index(name) for name, _ in prediction.top]
+            return [self.labels.index(name) for name, _ in prediction.top]
 
+        terms = self.linear.terms(ids) if self.linear is not None and not nothing else None
         if nothing:
             probs = self.predictor.probabilities(ids[None, :])
-            labels, weights = chosen(probs), {}
+            weights = dict.fromkeys(chosen(probs))
         else:
-            probs, weights = self.weigh(ids, chosen, split)
-            labels = list(weights)
+            probs, weights = self.weigh(ids, chosen, None if terms is None else terms[2], split)
+        prediction = found["prediction"] if label is None else self.task.decode([text], probs[:1], k, min_labels)[0]
         explanations = []
-        for c in labels:
+        spans = [text[a:b] for a, b in enc.offsets]
+        starts, ends = [a for a, _ in enc.offsets], [b for _, b in enc.offsets]
+        known_list = known.tolist()
+        for c, weighed in weights.items():
             p = float(probs[0, c])
-            if nothing:
+            if weighed is None:
                 explanations.append(Explanation(self.labels[c], p, (), None, nothing))
                 continue
-            weight, removed, alone = weights[c]
-            token_linear, linear = self._linear(text, ids, enc.offsets, c)
-            tokens = tuple(TokenWeight(text[a:b], a, b, float(weight[i]),
-                                       None if np.isnan(removed[i]) else float(removed[i]), float(alone[i]),
-                                       None if token_linear is None else float(token_linear[i]), bool(known[i]))
-                           for i, (a, b) in enumerate(enc.offsets))
+            weight, removed, alone = weighed
+            token_linear, linear = self._linear(text, enc.offsets, terms, c)
+            removed_list = [None if r != r else r for r in removed.tolist()]  # NaN: not measured
+            lin = [None] * len(ids) if token_linear is None else token_linear.tolist()
+            tokens = tuple(map(TokenWeight, spans, starts, ends, weight.tolist(), removed_list, alone.tolist(),
+                               lin, known_list))
             explanations.append(Explanation(self.labels[c], p, tokens, linear))
-        return TextExplanation(text, found["prediction"], tuple(explanations), bool(enc.overflowing))
+        return TextExplanation(text, prediction, tuple(explanations), bool(enc.overflowing))
 
-    def _linear(self, text: str, ids: np.ndarray, offsets: list[tuple[int, int]],
+    def _linear(self, text: str, offsets: list[tuple[int, int]], terms: tuple | None,
                 c: int) -> tuple[np.ndarray | None, LinearTerms | None]:
         """Each token's exact term of the linear part's logit for label c, and its n-gram terms."""
-        if self.linear is None:
+        if self.linear is None or terms is None:
             return None, None
-        first, last, terms = self.linear.terms(ids)
+        first, last, table = terms
         d = label_direction(self.kind, len(self.labels), c)
-        g = terms @ d
+        g = table @ d
         pair = first != last  # a unigram's term to its token, a bigram's half to each of its two
         half = np.where(pair, g / 2, g)
-        per_token = np.bincount(np.concatenate([first, last[pair]]), np.concatenate([half, half[pair]]), len(ids))
+        per_token = np.bincount(np.concatenate([first, last[pair]]), np.concatenate([half, half[pair]]),
+                                len(offsets))
         bias = float(self.linear.bias @ d)
-        ngrams = tuple(NgramTerm(text[offsets[i][0]: offsets[j][1]], offsets[i][0], offsets[j][1], float(w))
-                       for i, j, w in zip(first, last, g, strict=True) if w != 0.0)
+        ngrams = tuple(NgramTerm(text[offsets[i][0]: offsets[j][1]], offsets[i][0], offsets[j][1], w)
+                       for i, j, w in zip(first.tolist(), last.tolist(), g.tolist(), strict=True) if w != 0.0)
         return per_token, LinearTerms(self.linear.share, bias + float(g.sum()), bias, ngrams)
 
     def explain(self, texts: Sequence[str], label: str | None = None, min_labels: int = 1,
@@ -379,17 +354,33 @@ class Explainer:
         """Explanations of `texts`, in order (texts run side by side on the predictor's workers): of
         `label`, else of each label the prediction gives (the top_k, or a multi-label model's chosen ones)."""
         c = self.label_index(label)
+        self.explained += len(texts)
+        if self.background and self.filling is None and self.explained > FILL_AFTER and self.predictor.workers > 1:
+            self.filling = self.alone.fill_in_background()
         if self.predictor.workers == 1 or len(texts) < 2:
             return [self.explain_one(t, c, min_labels, top_k, split=True) for t in texts]
         return list(self._pool().map(lambda t: self.explain_one(t, c, min_labels, top_k), texts))
 
     def explain_stream(self, texts: Iterable[str], label: str | None = None, min_labels: int = 1,
                        top_k: int | None = None, chunk_size: int = 256) -> Iterator[list[TextExplanation]]:
-        """Explanations of any number of texts, a chunk at a time, in input order."""
+        """Explanations of any number of texts, a chunk at a time, in input order (one worker: from the
+        second chunk on, every token of the vocabulary not yet seen runs alone first)."""
         it = iter(texts)
         self.label_index(label)  # refuse an unknown label before reading anything
-        while chunk := list(islice(it, chunk_size)):
+        for i, chunk in enumerate(iter(lambda: list(islice(it, chunk_size)), [])):
+            if i == 1 and self.predictor.workers == 1:  # (two workers: filled in the background)
+                self.prefill()
             yield self.explain(chunk, label, min_labels, top_k)
+
+    def prefill(self, rows: int = 2048) -> None:
+        """Run every token of the vocabulary not seen yet alone (batches of `rows`, on the workers)."""
+        new = np.flatnonzero(~self.alone.seen)
+        parts = [new[i: i + rows] for i in range(0, len(new), rows)]
+        if self.predictor.workers > 1 and len(parts) > 1:
+            list(self._pool().map(self.alone, parts))
+        else:
+            for part in parts:
+                self.alone(part)
 
     def _pool(self):  # a ThreadPoolExecutor, made on first use
         if getattr(self, "_executor", None) is None:
