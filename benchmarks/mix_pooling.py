@@ -163,13 +163,8 @@ def whole_rules(d) -> dict[str, float]:
     scores = [tfidf._score(task, y, p)[0] for p in d["tf_val"]]
     best_c = max(range(len(scores)), key=lambda i: scores[i])
     t_val, t_test = d["tf_val"][best_c], d["tf_test"][best_c]
-    scales = tfidf.SCALES
-    try:
-        tfidf.SCALES = (1.0,)
-        a_geo, _, _, _ = tfidf._share(task, y, net_val, t_val)
-    finally:
-        tfidf.SCALES = scales
-    a_scaled, s_scaled, _, _ = tfidf._share(task, y, net_val, t_val)
+    a_geo, _, _, _ = tfidf.choose_share(task, y, net_val, t_val, scales=(1.0,))
+    a_scaled, s_scaled, _, _ = tfidf.choose_share(task, y, net_val, t_val)
 
     def accuracy(p):
         return float((p.argmax(1) == yt).mean())

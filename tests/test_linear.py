@@ -135,7 +135,7 @@ def test_the_mix_is_chosen_on_validation_and_is_what_the_graph_outputs(kind):
 def test_the_pool_scale_is_the_temperature_of_lowest_log_loss():
     """An under-confident TF-IDF model (right, but near uniform) is sharpened: the scale chosen with the
     share is above 1, and the mix's log loss at it is below the unscaled mix's at the same share."""
-    from textrnn.training.tfidf import _share, mix
+    from textrnn.training.tfidf import choose_share, mix
 
     rng = np.random.default_rng(0)
     task = Task(["a", "b", "c"])
@@ -143,7 +143,8 @@ def test_the_pool_scale_is_the_temperature_of_lowest_log_loss():
     sure = np.eye(3)[y] * 0.5 + 0.5 / 3  # right, shrunk halfway to uniform
     network = np.full((600, 3), 1 / 3) + rng.normal(0, 0.02, (600, 3)).clip(-0.3, 0.3)
     network /= network.sum(axis=1, keepdims=True)
-    alpha, scale, _, _ = _share(task, y, network, sure)
+    alpha, scale, _, _ = choose_share(task, y, network, sure)
+    assert choose_share(task, y, network, sure, scales=(1.0,))[1] == 1.0
     assert alpha > 0.5 and scale > 1.0
     assert task.log_loss(y, mix(task, network, sure, alpha, scale)) < task.log_loss(y, mix(task, network, sure, alpha))
 

@@ -6,6 +6,7 @@ beside the fitted network; its one owner for training (textrnn.model.tfidf is it
                         learned weights, `fitted_state` the whole TfidfState the graph is built from
     choose_tfidf        C, then its share alpha of the mixed probabilities, chosen on validation
     choose_tfidf_crossfitted   the same on out-of-fold probabilities (`--folds`)
+    choose_share        the share alpha and the geometric pool's scale (a temperature), for either
     TfidfChoice         what was chosen (the record, the fitted state, held-out probabilities)
 
 After the network is fitted, a logistic regression learns from TF-IDF features of the training
@@ -252,19 +253,20 @@ def mix(task: Task, network_probs: np.ndarray, tfidf_probs: np.ndarray, alpha: f
     return ((1 - alpha) * network_probs + alpha * tfidf_probs).astype(np.float32)
 
 
-def _scale(task: Task, y: np.ndarray, network_probs: np.ndarray, tfidf_probs: np.ndarray, alpha: float) -> float:
-    """The geometric pool's scale at share `alpha`: the lowest log loss of SCALES (ties: the first)."""
+def _scale(task: Task, y: np.ndarray, network_probs: np.ndarray, tfidf_probs: np.ndarray, alpha: float,
+           scales: Sequence[float]) -> float:
+    """The geometric pool's scale at share `alpha`: the lowest log loss of `scales` (ties: the first)."""
     if POOLING != "geometric":
         return 1.0
-    losses = [task.log_loss(y, mix(task, network_probs, tfidf_probs, alpha, s)) for s in SCALES]
-    return float(SCALES[int(np.argmin(losses))])
+    losses = [task.log_loss(y, mix(task, network_probs, tfidf_probs, alpha, s)) for s in scales]
+    return float(scales[int(np.argmin(losses))])
 
 
-def _share(task: Task, y: np.ndarray, network_probs: np.ndarray,
-           tfidf_probs: np.ndarray) -> tuple[float, float, list[tuple[tuple[float, float], float]], int]:
+def choose_share(task: Task, y: np.ndarray, network_probs: np.ndarray, tfidf_probs: np.ndarray,
+                 scales: Sequence[float] = SCALES) -> tuple[float, float, list[tuple[tuple[float, float], float]], int]:
     """(the TF-IDF model's share, the pool's scale there, every share's score at its own scale, the index
-    of the chosen share: the first best, the smallest)."""
-    scales = [_scale(task, y, network_probs, tfidf_probs, a) for a in ALPHAS]
+    of the chosen share: the first best, the smallest). `scales` (1,): the pool before the scale."""
+    scales = [_scale(task, y, network_probs, tfidf_probs, a, scales) for a in ALPHAS]
     scores = [_score(task, y, mix(task, network_probs, tfidf_probs, a, s)) for a, s in zip(ALPHAS, scales, strict=True)]
     best_at = max(range(len(ALPHAS)), key=lambda i: scores[i][0])
     return float(ALPHAS[best_at]), scales[best_at], scores, best_at
@@ -300,7 +302,7 @@ def choose_tfidf(network: nn.Module, task: Task, train_ids: Sequence[np.ndarray]
         if best is None or score > best[0]:
             best = (score, model, weight, bias, probs)
     (_, tfidf_score), model, weight, bias, tfidf_probs = best
-    alpha, scale, scores, best_at = _share(task, y_val, network_probs, tfidf_probs)
+    alpha, scale, scores, best_at = choose_share(task, y_val, network_probs, tfidf_probs)
     if alpha == 0.0:
         return None
     held_out = mix(task, network_probs, tfidf_probs, alpha, scale)
@@ -348,7 +350,7 @@ def choose_tfidf_crossfitted(task: Task, ids: Sequence[np.ndarray], y: np.ndarra
         if best is None or score > best[0]:
             best = (score, model, oof)
     (_, tfidf_score), model, tfidf_oof = best
-    alpha, scale, scores, best_at = _share(task, y, network_oof, tfidf_oof)
+    alpha, scale, scores, best_at = choose_share(task, y, network_oof, tfidf_oof)
     if alpha == 0.0:
         return None
     state = model.fitted_state(features, x, y)
