@@ -139,7 +139,10 @@ def test_ctrl_c_in_a_fold_keeps_nothing_and_says_why():
     assert any("Interrupted in fold 1 of 3: nothing is kept" in s for s in stages)
 
 
-def test_train_with_folds_end_to_end(tmp_path):
+def test_train_with_folds_end_to_end(tmp_path, monkeypatch):
+    from textrnn.training import tfidf
+
+    monkeypatch.setattr(tfidf, "ALPHAS", np.array([0.5]))  # the network keeps a share: it is refitted
     data = write_csv(tmp_path / "train.csv", ROWS * 3)
     test = write_csv(tmp_path / "test.csv", ROWS)
     out = tmp_path / "m"
@@ -157,6 +160,24 @@ def test_train_with_folds_end_to_end(tmp_path):
     predicted = invoke("predict", "--model", out, "--json", "a wonderful film")
     assert predicted.exit_code == 0 and json.loads(predicted.stdout.splitlines()[0])["label"] in ("pos", "neg",
                                                                                                    "neutral")
+
+
+def test_no_refit_where_the_mix_gives_the_network_no_share(tmp_path, monkeypatch):
+    from textrnn.training import tfidf
+
+    monkeypatch.setattr(tfidf, "ALPHAS", np.array([1.0]))  # the TF-IDF model takes the whole share
+    data = write_csv(tmp_path / "train.csv", ROWS * 3)
+    out = tmp_path / "m"
+    result = invoke("train", data, "--out", out, *TINY_NETWORK, "--folds", "3")
+    assert result.exit_code == 0, result.output
+    assert "Refitting" not in result.output and "no refit" in result.output
+    meta = metadata(out)
+    assert meta.linear.alpha == 1.0 and meta.training.fold_model == "first fold"
+    assert meta.training.refit_epochs is None and len(meta.training.folds) == 3
+    assert meta.results["val"].metrics.n == len(ROWS) * 3  # still every text validated out of fold
+    report = runner.invoke(app, ["report", "--model", str(out)], env={"COLUMNS": "100"})
+    assert report.exit_code == 0 and "the linear model alone" in " ".join(report.stdout.split())
+    assert invoke("predict", "--model", out, "a dull film").exit_code == 0
 
 
 def test_fold_members_are_one_graph_that_predicts(tmp_path):

@@ -108,7 +108,8 @@ class Training:
     total_seconds: float | None = None  # the whole job: data, tokenizer, fit, export, evaluation
     precision: str | None = None  # what ran: fp32 or bf16
     folds: tuple[Member, ...] = ()  # cross-fitted: each fold network's fit, scored on its held-out fold
-    fold_model: str | None = None  # cross-fitted: "refit" (one network on all texts) or "members" (the folds')
+    fold_model: str | None = None  # cross-fitted: "refit" / "distilled" (one network on all texts), "members" (the
+    #                                folds'), or "first fold" (the TF-IDF model's share is 1: the network is unused)
     refit_epochs: int | None = None  # cross-fitted refit: epochs trained on all texts
 
 

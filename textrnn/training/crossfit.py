@@ -2,12 +2,13 @@
 
     for each fold i       a network trained on the other folds, stopped on fold i (its best epoch kept);
                           its probabilities on fold i are out-of-fold (OOF): together they cover every text
+    TF-IDF model          C and its share chosen on the OOF probabilities of every text, refitted on all
+                          (textrnn.training.tfidf.choose_tfidf_crossfitted)
     final network         refit: one network trained on all the texts for the folds' median best epoch
                           (AutoGluon's refit_full); distilled: the same towards the fold networks' OOF
                           probabilities mixed with the labels (Hinton et al. 2015); or members: the K fold
-                          networks averaged in one graph
-    TF-IDF model          C and its share chosen on the OOF probabilities of every text, refitted on all
-                          (textrnn.training.tfidf.choose_tfidf_crossfitted)
+                          networks averaged in one graph. Where the TF-IDF model's share is 1 (the network
+                          gets none), no refit: the first fold network stays in the graph with weight 0
 
 Everything chosen after the networks (the share, thresholds, the validation scores that `report`
 shows) sees the OOF predictions of all N texts instead of a 10% split. Ctrl-C during a fold ends
@@ -75,6 +76,16 @@ def fit_folds(make_member: Callable[[], nn.Module], task: Task, ids: list[np.nda
               folds: np.ndarray, config: TrainConfig, kept: FoldModel, progress: Any | None = None,
               hooks: FitHooks | None = None, pretrained: PretrainedLayers | None = None) -> CrossFitted:
     """Train a network per fold and the final network (see the module's docstring)."""
+    members = fit_fold_networks(make_member, task, ids, y, folds, config, progress, hooks, pretrained)
+    return members if kept == FoldModel.members else fit_final(members, make_member, task, ids, y, config, kept,
+                                                               progress, hooks, pretrained)
+
+
+def fit_fold_networks(make_member: Callable[[], nn.Module], task: Task, ids: list[np.ndarray], y: np.ndarray,
+                      folds: np.ndarray, config: TrainConfig, progress: Any | None = None,
+                      hooks: FitHooks | None = None, pretrained: PretrainedLayers | None = None) -> CrossFitted:
+    """A network per fold, each stopped on its held-out fold: kept as members, with their out-of-fold
+    probabilities. Ctrl-C in any fold ends the run (KeyboardInterrupt): the choices need every fold."""
     from textrnn.model import Ensemble
 
     k = int(folds.max()) + 1
@@ -98,9 +109,16 @@ def fit_folds(make_member: Callable[[], nn.Module], task: Task, ids: list[np.nda
         networks.append(models[0])
         results.append(fits[0])
         oof[held] = task.probabilities(predict_logits(models[0], [ids[j] for j in held]))
-    members = CrossFitted(Ensemble(networks, task), results, results, oof, None, "members")
-    if kept == FoldModel.members:
-        return members
+    return CrossFitted(Ensemble(networks, task), results, results, oof, None, "members")
+
+
+def fit_final(members: CrossFitted, make_member: Callable[[], nn.Module], task: Task, ids: list[np.ndarray],
+              y: np.ndarray, config: TrainConfig, kept: FoldModel, progress: Any | None = None,
+              hooks: FitHooks | None = None, pretrained: PretrainedLayers | None = None) -> CrossFitted:
+    """The final network from the fold networks (`fit_fold_networks`): refit or distilled on all the
+    texts for the folds' median best epoch. Ctrl-C keeps the fold networks as members, a complete model."""
+    k, results, oof = len(members.folds), members.folds, members.oof
+    stage: Callable[[str], None] = getattr(progress, "on_stage", None) or (lambda text: None)
     epochs = refit_epochs(results)
     targets = y
     if kept == FoldModel.distilled:  # towards the fold networks' out-of-fold probabilities, mixed with the labels
@@ -111,13 +129,23 @@ def fit_folds(make_member: Callable[[], nn.Module], task: Task, ids: list[np.nda
           "(the folds' median best epoch)")
     try:
         models, fits = fit_members(make_member, 1, task, ids, targets, [], y[:0], replace(config, epochs=epochs),
-                                   callback, None, hooks, pretrained, float(np.median([f.ema_decay for f in results])))
+                                   progress, None, hooks, pretrained, float(np.median([f.ema_decay for f in results])))
     except KeyboardInterrupt:
         models, fits = [], []
     if not fits or fits[0].stopped == "interrupted":
-        members.note = f"interrupted while {how}: the {k} fold networks are kept as members (K times slower)"
-        return members
+        return replace(members, note=f"interrupted while {how}: the {k} fold networks are kept as members "
+                                     "(K times slower)")
     return CrossFitted(models[0], fits, results, oof, epochs, str(kept))
+
+
+def first_fold_network(members: CrossFitted) -> CrossFitted:
+    """The final network where the mix gives the network no share (the TF-IDF model's share is 1): the
+    first fold network, kept in the graph with weight 0, instead of a refit that would not change one
+    prediction (it would cost about a fifth of the training)."""
+    first = members.folds[0]
+    return CrossFitted(members.network.members[0], [first], members.folds, members.oof, None, "first fold",
+                       "the mix gives the network no share: no refit (the first fold network stays in the graph, "
+                       "with weight 0)")
 
 
 @dataclass(frozen=True)
@@ -134,7 +162,7 @@ class CrossFit:
         fitted = self.fitted
         folds = describe_members(fitted.folds, seed, len(fitted.folds))
         first = fitted.folds[0]
-        seconds = sum(f.seconds for f in fitted.folds + (fits if fitted.kept != "members" else []))
+        seconds = sum(f.seconds for f in fitted.folds + (fits if fitted.kept in ("refit", "distilled") else []))
         return Training(metric=metric, history=tuple(first.history), best_epoch=first.best_epoch,
                         planned_epochs=first.epochs, patience=first.patience, stopped=fits[0].stopped,
                         members=folds if fitted.kept == "members" else (), planned_members=len(fits),
@@ -157,17 +185,20 @@ def fit_cross_fitted(splits: Any, start: Any, make_member: Callable[[], nn.Modul
     compact = encode_compact(tokenizer, splits.train.texts)
     ids = [compact[i] for i in range(len(compact))]
     y = splits.targets("train")
-    fitted = fit_folds(make_member, task, ids, y, splits.folds, settings.train, settings.data.fold_model, progress,
-                       hooks, pretrained)
-    model, oof, choice = fitted.network, fitted.oof, None
-    if settings.model.linear:
+    kept = settings.data.fold_model
+    fitted = fit_fold_networks(make_member, task, ids, y, splits.folds, settings.train, progress, hooks, pretrained)
+    oof, choice, vocab = fitted.oof, None, tokenizer.get_vocab_size()
+    if settings.model.linear:  # chosen on the fold networks' out-of-fold probabilities: before the final network
         if progress:
             progress.on_stage("Fitting the linear n-gram model on the folds")
-        vocab = tokenizer.get_vocab_size()
         choice = choose_tfidf_crossfitted(task, ids, y, splits.folds, oof, vocab, settings.train.seed,
                                           content_tokens_of(tokenizer, settings.tokenizer.kind == TokenizerKind.word))
-        if choice is None:
-            oof = oof.astype(np.float32)
-        else:
-            model, oof = compose(model, task, vocab, choice.info, choice.state), choice.held_out_probs
-    return model, choice, CrossFit(y, oof, fitted), [fitted.note] if fitted.note else []
+        if choice is not None:
+            oof = choice.held_out_probs
+    if kept != FoldModel.members:
+        no_share = choice is not None and choice.info.alpha >= 1.0
+        fitted = first_fold_network(fitted) if no_share else fit_final(fitted, make_member, task, ids, y,
+                                                                       settings.train, kept, progress, hooks,
+                                                                       pretrained)
+    model = fitted.network if choice is None else compose(fitted.network, task, vocab, choice.info, choice.state)
+    return model, choice, CrossFit(y, oof.astype(np.float32), fitted), [fitted.note] if fitted.note else []

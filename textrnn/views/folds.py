@@ -30,6 +30,8 @@ def folds_line(meta: Metadata) -> str:
     how = {"refit": "refitted", "distilled": "distilled from the fold networks"}.get(training.fold_model)
     kept = (f"one network {how} on all {meta.data['train'].rows:,} texts for {training.refit_epochs} epochs "
             "(the folds' median best epoch)" if how else f"the {len(folds)} fold networks averaged in one graph")
+    if training.fold_model == "first fold":
+        kept = "the linear model alone (the mix gives the network no share: the first fold network, not refitted)"
     chosen = "the linear model's C and share, " if meta.linear is not None else ""
     return (f"{len(folds)} folds, each network stopped on its held-out fold: {metric} "
             f"{scores.mean():.2%} ± {scores.std(ddof=1) if len(scores) > 1 else 0:.2%}; model: {kept}; "

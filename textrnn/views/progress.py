@@ -98,8 +98,9 @@ def saved_lines(summary: Any) -> list[str]:
     val = "val"
     if training.folds:
         epochs = ", ".join(str(f.best_epoch) for f in training.folds)
-        kept = (f"{training.fold_model} on all texts for {training.refit_epochs} epochs"
-                if training.fold_model != "members" else "the fold networks kept as members")
+        kept = {"members": "the fold networks kept as members",
+                "first fold": "no refit (the mix gives the network no share)"}.get(
+            training.fold_model, f"{training.fold_model} on all texts for {training.refit_epochs} epochs")
         how = f"{len(training.folds)} folds, best epochs {epochs}; {kept}"
         val = "cross-validated" if meta.data["val"].source != "file" else "val"
     elif len(fits) == 1:
