@@ -266,3 +266,20 @@ def test_evaluate_multi_label_reads_one_label_lines_as_multi_label(tagged, tmp_p
     scores, expected = json.loads(flagged.stdout), json.loads(reference.stdout)
     assert scores["micro_f1"] == expected["micro_f1"] and scores["p_at_1"] == expected["p_at_1"]
     assert "subset_accuracy" in scores and "accuracy" not in scores
+
+
+def test_the_linear_models_labels_fit_in_threads_give_the_same_weights(monkeypatch):
+    import scipy.sparse as sp
+
+    from textrnn.tasks import multi
+
+    rng = np.random.default_rng(0)
+    x = sp.random(400, 300, density=0.02, format="csr", random_state=0, dtype=np.float32)
+    y = (rng.random((400, 12)) < 0.1).astype(np.float32)
+    y[:, 3] = 0  # a label never present keeps weight 0 and bias -20
+    task = multi.MultiLabelTask([f"l{i}" for i in range(12)])
+    weight, bias = task.fit_linear(x, y, 4.0, 0)
+    monkeypatch.setattr(multi, "LINEAR_THREADS", 1)
+    alone = task.fit_linear(x, y, 4.0, 0)
+    assert np.array_equal(weight, alone[0]) and np.array_equal(bias, alone[1])
+    assert bias[3] == -20.0 and not weight[:, 3].any() and weight[:, 0].any()

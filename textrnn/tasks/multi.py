@@ -11,6 +11,7 @@ above its threshold, most probable first, and at least the most probable one (`m
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 MIN_POSITIVES = 5  # validation texts a label needs for a threshold of its own
 DEFAULT_THRESHOLD = 0.5
+LINEAR_THREADS = 4  # most threads fitting the TF-IDF model's labels (at most one per core)
 MAX_POS_WEIGHT = 100.0  # a label seen once in 10,000 texts would otherwise weigh 10,000
 
 
@@ -156,14 +158,22 @@ class MultiLabelTask(Task):
     def fit_linear(self, x: Any, targets: np.ndarray, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """One binary logistic regression per label (liblinear); a label always or never present keeps
         weight 0 and bias -20."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from sklearn.linear_model import LogisticRegression
 
         k = len(self.labels)
         weight, bias = np.zeros((x.shape[1], k), np.float32), np.full(k, -20.0, np.float32)
         gold = targets > 0.5
-        for j in np.flatnonzero(gold.any(0) & ~gold.all(0)):
+        x = x.astype(np.float64, copy=False)  # liblinear's type: converted once, not once per label
+
+        def fit(j: int) -> None:
             m = LogisticRegression(C=c, solver="liblinear", random_state=seed).fit(x, gold[:, j].astype(np.int64))
             weight[:, j], bias[j] = m.coef_[0], m.intercept_[0]
+
+        # labels are independent fits, and liblinear releases the GIL: one thread per core (same weights)
+        with ThreadPoolExecutor(max(1, min(LINEAR_THREADS, len(os.sched_getaffinity(0))))) as pool:
+            list(pool.map(fit, np.flatnonzero(gold.any(0) & ~gold.all(0))))
         return weight, bias
 
     def log_loss(self, targets: np.ndarray, probs: np.ndarray) -> float:
