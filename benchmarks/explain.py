@@ -114,6 +114,23 @@ def run_set(name: str, model: str, args: argparse.Namespace) -> dict:
 
     predictor._run = counting
     explainer_ = predictor.explainer
+    build = explainer_.build_threaded
+
+    class Counting:  # the explainer's session for one text's batches (its workers' threads), counted too
+        def __init__(self, session):
+            self.session = session
+
+        def run(self, names, feed):
+            with lock:
+                counted[0] += sum(v.size for v in feed.values())
+            return self.session.run(names, feed)
+
+    def counting_build():  # built on the explainer's background thread after its first text, as it runs
+        build()
+        if not isinstance(explainer_.threaded, Counting):
+            explainer_.threaded = Counting(explainer_.threaded)
+
+    explainer_.build_threaded = counting_build
     stream = explainer_.alone  # the cache as it fills over the texts, in order (the first text: empty)
 
     def cold_explain(text: str):  # one explanation with an empty cache (every token alone runs)
