@@ -17,7 +17,10 @@ alone, in their order; lower is better); at k = 10% and 20%, and AOPC, the mean 
 default 5,000 samples and 500) scores words: each token gets its word's weight (punctuation: 0).
 
 Speed: seconds per explained text (median and mean) for each method, one process, and token steps (rows x
-tokens the model ran for it, padding included: the work, whatever the machine). textrnn twice: as it runs
+tokens the model ran for it, padding included: the work, whatever the machine). Each method gets the two
+cores: LIME's samples run through `predict_proba` (batches of 16, two at a time on the two workers);
+textrnn's one text runs on the explainer's session with the workers as intra-op threads (built, as it
+runs, in the background after its first text). textrnn twice: as it runs
 (its cache of each token alone filling over the texts in order, empty at the first) and with an empty
 cache for every text (the same explanation, checked). One explanation of a text of 28 to 32 tokens
 (median of the test texts of that length, the model warm), with an empty cache and after the texts; and

@@ -177,9 +177,9 @@ class Explainer:
     def _probabilities(self, batch: np.ndarray, split: bool) -> np.ndarray:
         """One batch's probabilities; with `split`, a large one runs in two halves side by side on the
         predictor's workers (one text's latency on two cores)."""
-        if split and self.threaded is not None:
-            return self.task.probabilities(self.threaded.run(None, {ONNX_INPUT: batch})[0])
         if not split or self.predictor.workers == 1 or batch.size < SPLIT_FROM or len(batch) < 2:
+            if split and self.threaded is not None:
+                return self.task.probabilities(self.threaded.run(None, {ONNX_INPUT: batch})[0])
             return self.predictor.probabilities(batch)
         half = (len(batch) + 1) // 2
         return np.concatenate(list(self._pool().map(self.predictor.probabilities, [batch[:half], batch[half:]])))
