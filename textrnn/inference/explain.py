@@ -46,8 +46,8 @@ NOTHING = "no known token: nothing to explain"
 EMPTY = "empty text: nothing to explain"
 PARALLEL_ALONE = True  # a short text's new tokens run alone on the second worker, beside the text
 FILL_AFTER = 1  # texts explained before the whole vocabulary runs alone in the background (Explainer.filling)
-SPLIT_FROM = 400  # one text's batch this large is split by rows on two workers, a smaller one runs on `threaded`
-# (built after the first text; below, handing a batch to a thread cost more than it saved, measured)
+SPLIT_FROM = 400  # until `threaded` is built (after the first text), one text's batch this large is split by
+# rows on two workers (below, handing a batch to a thread cost more than it saved, measured)
 CANDIDATES = 8  # tokens whose removal is measured: every token of a text this short
 CANDIDATES_LONG = 5  # a longer one: at least this many,
 CANDIDATE_SHARE = 0.25  # or this share of its tokens, the strongest alone
@@ -175,11 +175,11 @@ class Explainer:
         return self._probabilities(occlusion_batch(ids), split), self.alone(np.append(ids, UNK_ID))
 
     def _probabilities(self, batch: np.ndarray, split: bool) -> np.ndarray:
-        """One batch's probabilities; with `split` (one text's latency on two cores), a large one runs in
-        two halves side by side on the predictor's workers, a smaller one on `threaded` once built."""
+        """One batch's probabilities; with `split` (one text's latency on two cores), on `threaded` once
+        built, else a large one in two halves side by side on the predictor's workers."""
+        if split and self.threaded is not None:
+            return self.task.probabilities(self.threaded.run(None, {ONNX_INPUT: batch})[0])
         if not split or self.predictor.workers == 1 or batch.size < SPLIT_FROM or len(batch) < 2:
-            if split and self.threaded is not None:
-                return self.task.probabilities(self.threaded.run(None, {ONNX_INPUT: batch})[0])
             return self.predictor.probabilities(batch)
         half = (len(batch) + 1) // 2
         return np.concatenate(list(self._pool().map(self.predictor.probabilities, [batch[:half], batch[half:]])))
