@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import TINY, write_csv
 from textrnn.cli import app
+from textrnn.inference import explain
 from textrnn.inference.explain import (
     CANDIDATE_SHARE,
     CANDIDATES,
@@ -89,8 +91,22 @@ def test_a_long_stream_explains_as_one_text_at_a_time(predictor):
     assert predictor.workers == 1 or fresh.filling is not None  # filled in the background after the first text
     if fresh.filling is not None:
         fresh.filling.join()
+        assert fresh.threaded is not None  # then one text's batches run on the workers' threads
     assert len(fresh.alone) == predictor.tokenizer.get_vocab_size()
     assert [_fields(a) for a in streamed] == [_fields(Explainer(predictor).explain([t])[0]) for t in texts]
+
+
+def test_one_text_on_the_workers_threads_explains_the_same(predictor, monkeypatch):
+    monkeypatch.setattr(explain, "SPLIT_FROM", 10**9)  # no batch split by rows (a row's last bits may differ)
+    explainer = Explainer(predictor, background=False)
+    texts = [TEXT, MESSY, LONG, "zzzz"]
+    plain = [explainer.explain([t])[0] for t in texts]
+    explainer.build_threaded()
+    calls, run = [], explainer.threaded.run
+    explainer.threaded = SimpleNamespace(run=lambda names, feed: calls.append(feed) or run(names, feed))
+    assert [explainer.explain([t])[0] for t in texts] == plain  # the same bits as one thread
+    assert calls and explainer.explain(texts) == plain  # several texts: one thread each, side by side
+    assert len(calls) == 3 * 2  # two runs a text (its tokens seen); "zzzz" (nothing to explain): predict
 
 
 def _fields(item):

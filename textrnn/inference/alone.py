@@ -57,9 +57,10 @@ class AloneCache:
         """Whether some of `ids` have not run yet."""
         return not self.seen[ids].all()
 
-    def fill_in_background(self, rows: int = 512) -> threading.Thread:
+    def fill_in_background(self, rows: int = 512, then: Callable[[], None] | None = None) -> threading.Thread:
         """Run every token not seen yet alone, `rows` at a time, on a thread of its own (the second core
-        while one text at a time is explained); at exit it stops after the batch it is running."""
+        while one text at a time is explained), then `then` (more set-up work for that thread); at exit
+        it stops after the batch it is running."""
         stop = threading.Event()
 
         def fill() -> None:
@@ -70,6 +71,8 @@ class AloneCache:
                 part = part[~self.seen[part]]
                 if len(part):
                     self(part)
+            if then is not None:
+                then()
 
         thread = threading.Thread(target=fill, name="textrnn-alone-fill", daemon=True)
         thread.start()

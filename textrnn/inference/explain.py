@@ -32,8 +32,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from textrnn.errors import ConfigError
+from textrnn.folder.store import ONNX_FILE, ONNX_INPUT
 from textrnn.inference.alone import AloneCache
 from textrnn.inference.linear import LinearTables, LinearTerms, NgramTerm, label_direction
+from textrnn.inference.sessions import open_session
 from textrnn.tokenizer import UNK_ID
 
 if TYPE_CHECKING:
@@ -44,8 +46,8 @@ NOTHING = "no known token: nothing to explain"
 EMPTY = "empty text: nothing to explain"
 PARALLEL_ALONE = True  # a short text's new tokens run alone on the second worker, beside the text
 FILL_AFTER = 1  # texts explained before the whole vocabulary runs alone in the background (Explainer.filling)
-SPLIT_FROM = 400  # token steps (rows x tokens): a batch this large is split across two workers (measured:
-# below, handing a batch to a thread cost more than it saved, one text at a time on 2 cores)
+SPLIT_FROM = 400  # until `threaded` is built (after the first text), one text's batch this large is split by
+# rows on two workers (below, handing a batch to a thread cost more than it saved, measured)
 CANDIDATES = 8  # tokens whose removal is measured: every token of a text this short
 CANDIDATES_LONG = 5  # a longer one: at least this many,
 CANDIDATE_SHARE = 0.25  # or this share of its tokens, the strongest alone
@@ -147,6 +149,7 @@ class Explainer:
         # with two workers, once it has explained more than FILL_AFTER texts, the whole vocabulary runs
         # alone on a thread of its own (`filling`), so that later texts run no one-token rows
         self.background, self.filling, self.explained = background, None, 0
+        self.threaded: Any = None  # one text's batches: the model on a session with the workers' threads
         self.task = predictor.task
         self.labels = list(predictor.labels)
         self.kind = self.task.kind
@@ -154,8 +157,6 @@ class Explainer:
         folder = predictor.folder
         self.linear: LinearTables | None = None
         if folder.metadata.linear is not None:
-            from textrnn.folder.store import ONNX_FILE
-
             self.linear = LinearTables.from_onnx([predictor.onnx_path, folder.path / ONNX_FILE],
                                                  folder.metadata.linear.alpha, folder.metadata.linear.sublinear_tf)
 
@@ -174,8 +175,10 @@ class Explainer:
         return self._probabilities(occlusion_batch(ids), split), self.alone(np.append(ids, UNK_ID))
 
     def _probabilities(self, batch: np.ndarray, split: bool) -> np.ndarray:
-        """One batch's probabilities; with `split`, a large one runs in two halves side by side on the
-        predictor's workers (one text's latency on two cores)."""
+        """One batch's probabilities; with `split` (one text's latency on two cores), on `threaded` once
+        built, else a large one in two halves side by side on the predictor's workers."""
+        if split and self.threaded is not None:
+            return self.task.probabilities(self.threaded.run(None, {ONNX_INPUT: batch})[0])
         if not split or self.predictor.workers == 1 or batch.size < SPLIT_FROM or len(batch) < 2:
             return self.predictor.probabilities(batch)
         half = (len(batch) + 1) // 2
@@ -356,7 +359,7 @@ class Explainer:
         c = self.label_index(label)
         self.explained += len(texts)
         if self.background and self.filling is None and self.explained > FILL_AFTER and self.predictor.workers > 1:
-            self.filling = self.alone.fill_in_background()
+            self.filling = self.alone.fill_in_background(then=self.build_threaded)
         if self.predictor.workers == 1 or len(texts) < 2:
             return [self.explain_one(t, c, min_labels, top_k, split=True) for t in texts]
         return list(self._pool().map(lambda t: self.explain_one(t, c, min_labels, top_k), texts))
@@ -381,6 +384,12 @@ class Explainer:
         else:
             for part in parts:
                 self.alone(part)
+
+    def build_threaded(self) -> None:
+        """The model on a session with the workers' intra-op threads, for one text's batches (ONNX Runtime
+        splits each step's products and spins between steps: the same bits as one thread, measured)."""
+        if self.threaded is None:
+            self.threaded = open_session(self.predictor.onnx_path, "cpu", threads=self.predictor.workers)
 
     def _pool(self):  # a ThreadPoolExecutor, made on first use
         if getattr(self, "_executor", None) is None:
