@@ -21,12 +21,15 @@
    search's peak memory (tracemalloc) on 5k, 10k and 20k texts (flat: no all-pairs matrix); and, if
    installed, datasketch's MinHash + MinHashLSH (128 permutations, threshold 0.8) on the same shingles.
    With --deep SETS, also `check --deep` on those sets (the networks' out-of-fold probabilities are
-   computed once per set, noise and seed, about a training, and cached in CACHE).
+   computed once per set, noise, seed and train version, about a training, and cached in CACHE).
 3. Payoff (--payoff trec,mr,...): test accuracy of the default `textrnn train` on the clean, the
    uniformly noisy, and the noisy-then-cleaned (`check --write-clean`) training data. Slow (three
    trainings per set): run it under the shared CPU lock, one set at a time. --rule says whose flags
    clean.csv leaves out (RULES: check's, check --deep's, or both's), --clean-threshold from which
-   score; the rows left out are scored against the rows flipped (precision, recall, F1).
+   score; the rows left out are scored against the rows flipped (precision, recall, F1). Each training's
+   score is stored (results-check.json) under the set, the seed and the train version (the last commit
+   that changed train's recipe, RECIPE), so --steps can run one training per invocation, clean and noisy
+   serve every rule, and no score of an older train is reused.
 
 cleanlab is AGPL-3.0: it is this benchmark's peer only, never a textrnn dependency. Install it (and
 optionally datasketch) into the environment that runs the benchmark:
@@ -34,6 +37,7 @@ optionally datasketch) into the environment that runs the benchmark:
     pip install cleanlab datasketch
     python benchmarks/check.py                      # detection + speed; writes benchmarks/results-check.md
     python benchmarks/check.py --payoff trec        # adds the payoff of one set (results kept in results-check.json)
+    python benchmarks/check.py --skip-detection --skip-speed --payoff trec --steps clean   # one training of it
 """
 
 from __future__ import annotations
@@ -184,7 +188,7 @@ def cached_networks(name: str, data, labels: list, kind: str, seed: int):
 def deep_probs(name: str, data, labels: list, kind: str, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
     """`check --deep`'s out-of-fold probabilities of the noisy data (textrnn.checks.deep, as the command
     computes them; columns in sorted label order), and those of the fold networks alone, and the
-    seconds they took: computed once per set, noise and seed, then read from CACHE (they cost about a
+    seconds they took: computed once per set, noise, seed and train version, then read from CACHE (they cost about a
     training; detection and payoff share them)."""
     from textrnn.checks import labels as lab
     from textrnn.data import Dataset
@@ -424,8 +428,10 @@ def payoff_rows(store: dict) -> list[dict]:
 def markdown(res: dict) -> str:
     lines = ["# `textrnn check` benchmark", "",
              f"Machine: {res.get('cpu', '?')}, {res.get('cores', '?')} cores. Command: "
-             "`python benchmarks/check.py` (detection, speed) and `python benchmarks/check.py --payoff SET` "
-             "(under the shared CPU lock). Noise: 10% of training rows, seeded (seed 0). See the script's "
+             "`python benchmarks/check.py` (detection, speed) and, for the payoff, one training per run under the "
+             "shared CPU lock: `python benchmarks/check.py --skip-detection --skip-speed --payoff SET --seed S "
+             "--steps STEP [--rule RULE --clean-threshold T]` with STEP clean, noisy, deep (the networks' "
+             "probabilities), cleaned. Noise: 10% of training rows, seeded (detection: seed 0). See the script's "
              "docstring for how noise is injected and what the peer gets.", "",
              "## Label-noise detection: rows flagged vs rows changed", "",
              "| set | rows | noise | check P | check R | check F1 | cleanlab P | cleanlab R | cleanlab F1 | "
