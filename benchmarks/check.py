@@ -326,7 +326,34 @@ RULES = {
     "linear": "every row the linear model flags (check --write-clean)",
     "deep": "every row the networks flag (check --deep --write-clean)",
     "agree": "rows both flag (check's and check --deep's flags intersected)",
+    "flipped": "exactly the rows flipped, no check (the ceiling of any cleaning that leaves rows out)",
 }
+
+
+def clean_file(rule: str, threshold: float, name: str, seed: int, data, labels: list, changed: np.ndarray,
+               noisy: Path, out: Path) -> list[int]:
+    """Writes `out`, the noisy file as `check --write-clean` cleans it by `rule` (RULES) from `threshold`;
+    returns the rows kept (0-based)."""
+    from dataclasses import replace
+
+    from textrnn.checks import CheckOptions, check_files, write_outputs
+
+    if rule == "flipped":
+        kept = np.setdiff1d(np.arange(len(data)), changed).tolist()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_data(out, [data.texts[i] for i in kept], [labels[i] for i in kept])
+        return kept
+    options = CheckOptions(label_sep="|" if data.multi_label else None, clean_threshold=threshold)
+    if rule == "linear":
+        findings = check_files(noisy, options=options)
+    else:
+        networks = cached_networks(name, data, labels, "uniform", seed)
+        findings = check_files(noisy, options=replace(options, deep=True), networks=networks)
+    if rule == "agree":  # of the networks' flags, those the linear model flags too
+        linear = check_files(noisy, options=options)
+        findings.clean_rows = sorted(set(findings.clean_rows) | set(linear.clean_rows))
+    write_outputs(findings, out.parent, write_clean=True)
+    return findings.clean_rows
 
 
 STEPS = ("clean", "noisy", "cleaned")  # the payoff's three trainings
@@ -348,7 +375,6 @@ def payoff(name: str, max_rows: int, seed: int, store: dict, threshold: float = 
     are run: one invocation can do one training (see --steps), and clean and noisy serve every rule."""
     from dataclasses import replace
 
-    from textrnn.checks import CheckOptions, check_files, write_outputs
     from textrnn.checks import labels as lab
     from textrnn.config import Settings, TrainConfig
     from textrnn.training.job import train_model
@@ -373,20 +399,11 @@ def payoff(name: str, max_rows: int, seed: int, store: dict, threshold: float = 
         if "deep" in steps:  # only the networks' out-of-fold probabilities (about five trainings), cached
             deep_probs(name, data, labels, "uniform", seed)
         if "cleaned" in steps or dry:
-            options = CheckOptions(label_sep="|" if multi else None, clean_threshold=threshold)
-            if rule == "linear":
-                findings = check_files(files["noisy"], options=options)
-            else:
-                networks = cached_networks(name, data, labels, "uniform", seed)
-                findings = check_files(files["noisy"], options=replace(options, deep=True), networks=networks)
-            if rule == "agree":  # of the networks' flags, those the linear model flags too
-                linear = check_files(files["noisy"], options=options)
-                keep = set(linear.clean_rows)
-                findings.clean_rows = sorted(set(findings.clean_rows) | keep)
-            write_outputs(findings, Path(tmp) / "checked", write_clean=True)
             files["cleaned"] = Path(tmp) / "checked" / "clean.csv"
-            result["cleaned_rows"] = len(findings.clean_rows)
-            left_out = np.setdiff1d(np.arange(len(data)), findings.clean_rows)
+            clean_rows = clean_file(rule, threshold, name, seed, data, labels, changed, files["noisy"],
+                                    files["cleaned"])
+            result["cleaned_rows"] = len(clean_rows)
+            left_out = np.setdiff1d(np.arange(len(data)), clean_rows)
             result["left_out"] = prf(left_out, changed)
             console.print(f"{name} {rule}: {len(left_out)} rows left out, P {result['left_out']['precision']:.3f} "
                           f"R {result['left_out']['recall']:.3f} F1 {result['left_out']['f1']:.3f}")

@@ -72,3 +72,12 @@ def test_payoff_runs_only_the_steps_asked_and_not_stored(bench, monkeypatch):
     assert len(newer) == 1 and newer[0]["clean"] is None and newer[0]["recovered"] is None
     assert "- | - | 0.8500 | - |" in module.markdown(store)
 
+
+
+def test_payoff_ceiling_leaves_out_exactly_the_flipped_rows(bench):
+    module, calls = bench
+    store: dict = {}
+    result = module.payoff("tiny", 1000, 0, store, rule="flipped", steps=("cleaned",))
+    assert calls == ["clean.csv"]
+    assert result["left_out"]["precision"] == result["left_out"]["recall"] == 1.0
+    assert result["cleaned_rows"] == result["rows"] - round(0.1 * result["rows"])
