@@ -504,7 +504,8 @@ def markdown(res: dict) -> str:
         lines += ["", "## Payoff: test score of the default `textrnn train`", "",
                   "Uniform noise (10% of the training rows, seeded by the seed column); cleaned = `check --out DIR "
                   "--write-clean` on the noisy file (rule: whose flags clean.csv leaves out: linear = check's, deep = "
-                  "check --deep's, agree = both's; from --clean-threshold), trained on clean.csv. The default `train`, "
+                  "check --deep's, agree = both's; from --clean-threshold; flipped = exactly the rows "
+                  "flipped, no check: the ceiling of leaving rows out), trained on clean.csv. The default `train`, "
                   "seeded by the same seed; train = the last commit that changed train's recipe (older: before the "
                   "trainings were keyed by it). Test accuracy (cooking: micro-F1). Left out: the rows clean.csv lacks "
                   "(flags and repeats) against the rows flipped. -: not run yet.", "",
