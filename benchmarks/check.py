@@ -21,12 +21,15 @@
    search's peak memory (tracemalloc) on 5k, 10k and 20k texts (flat: no all-pairs matrix); and, if
    installed, datasketch's MinHash + MinHashLSH (128 permutations, threshold 0.8) on the same shingles.
    With --deep SETS, also `check --deep` on those sets (the networks' out-of-fold probabilities are
-   computed once per set, noise and seed, about a training, and cached in CACHE).
+   computed once per set, noise, seed and train version, about a training, and cached in CACHE).
 3. Payoff (--payoff trec,mr,...): test accuracy of the default `textrnn train` on the clean, the
    uniformly noisy, and the noisy-then-cleaned (`check --write-clean`) training data. Slow (three
    trainings per set): run it under the shared CPU lock, one set at a time. --rule says whose flags
    clean.csv leaves out (RULES: check's, check --deep's, or both's), --clean-threshold from which
-   score; the rows left out are scored against the rows flipped (precision, recall, F1).
+   score; the rows left out are scored against the rows flipped (precision, recall, F1). Each training's
+   score is stored (results-check.json) under the set, the seed and the train version (the last commit
+   that changed train's recipe, RECIPE), so --steps can run one training per invocation, clean and noisy
+   serve every rule, and no score of an older train is reused.
 
 cleanlab is AGPL-3.0: it is this benchmark's peer only, never a textrnn dependency. Install it (and
 optionally datasketch) into the environment that runs the benchmark:
@@ -34,6 +37,7 @@ optionally datasketch) into the environment that runs the benchmark:
     pip install cleanlab datasketch
     python benchmarks/check.py                      # detection + speed; writes benchmarks/results-check.md
     python benchmarks/check.py --payoff trec        # adds the payoff of one set (results kept in results-check.json)
+    python benchmarks/check.py --skip-detection --skip-speed --payoff trec --steps clean   # one training of it
 """
 
 from __future__ import annotations
@@ -62,8 +66,29 @@ CACHE = Path(tempfile.gettempdir()) / "textrnn-check-bench"  # --deep probabilit
 NOISE = 0.1
 
 
+# what decides a training's score: the last commit that changed one of these (the deep cache and the
+# payoff's trainings are keyed by it, so that scores of an older train are never reused)
+RECIPE = ("textrnn/training", "textrnn/model", "textrnn/data", "textrnn/tasks", "textrnn/config.py",
+          "textrnn/tokenizer.py", "textrnn/text.py")
+
+
 def cpu() -> str:
     return cpu_name()
+
+
+def train_version() -> str:
+    """The short hash of the last commit that changed train's recipe (RECIPE); '+' if those files have
+    uncommitted changes; 'unknown' outside git."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("log", "-1", "--format=%h", "--", *RECIPE)
+        return commit + ("+" if git("status", "--porcelain", "--", *RECIPE) else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 def load(name: str, max_rows: int, seed: int = 0):  # a Dataset
     from textrnn.data.stream import read_any
@@ -163,13 +188,13 @@ def cached_networks(name: str, data, labels: list, kind: str, seed: int):
 def deep_probs(name: str, data, labels: list, kind: str, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
     """`check --deep`'s out-of-fold probabilities of the noisy data (textrnn.checks.deep, as the command
     computes them; columns in sorted label order), and those of the fold networks alone, and the
-    seconds they took: computed once per set, noise and seed, then read from CACHE (they cost about a
+    seconds they took: computed once per set, noise, seed and train version, then read from CACHE (they cost about a
     training; detection and payoff share them)."""
     from textrnn.checks import labels as lab
     from textrnn.data import Dataset
     from textrnn.training.oof import deep_probabilities
 
-    path = CACHE / f"{name}-{kind}-s{seed}-{len(data)}.npz"
+    path = CACHE / f"{name}-{kind}-s{seed}-{len(data)}-{train_version()}.npz"
     if path.exists():
         saved = np.load(path)
         return saved["mixed"], saved["networks"], float(saved["seconds"])
@@ -301,22 +326,60 @@ RULES = {
     "linear": "every row the linear model flags (check --write-clean)",
     "deep": "every row the networks flag (check --deep --write-clean)",
     "agree": "rows both flag (check's and check --deep's flags intersected)",
+    "flipped": "exactly the rows flipped, no check (the ceiling of any cleaning that leaves rows out)",
 }
 
 
-def payoff(name: str, max_rows: int, seed: int, threshold: float = 0.0, before: dict | None = None,
-           rule: str = "linear", dry: bool = False) -> dict:
-    """Test score of the default train on clean, noisy (uniform) and noisy-then-cleaned training data
-    (`--write-clean` leaving out the label issues of `rule` (RULES) scoring at least `threshold`); the
-    clean and noisy scores of `before` (an earlier run on the same rows and seed) are reused. Also the
-    precision, recall and F1 of the rows left out against the rows flipped (`dry`: only those, no training)."""
+def clean_file(rule: str, threshold: float, name: str, seed: int, data, labels: list, changed: np.ndarray,
+               noisy: Path, out: Path) -> list[int]:
+    """Writes `out`, the noisy file as `check --write-clean` cleans it by `rule` (RULES) from `threshold`;
+    returns the rows kept (0-based)."""
     from dataclasses import replace
 
     from textrnn.checks import CheckOptions, check_files, write_outputs
+
+    if rule == "flipped":
+        kept = np.setdiff1d(np.arange(len(data)), changed).tolist()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_data(out, [data.texts[i] for i in kept], [labels[i] for i in kept])
+        return kept
+    options = CheckOptions(label_sep="|" if data.multi_label else None, clean_threshold=threshold)
+    if rule == "linear":
+        findings = check_files(noisy, options=options)
+    else:
+        networks = cached_networks(name, data, labels, "uniform", seed)
+        findings = check_files(noisy, options=replace(options, deep=True), networks=networks)
+    if rule == "agree":  # of the networks' flags, those the linear model flags too
+        linear = check_files(noisy, options=options)
+        findings.clean_rows = sorted(set(findings.clean_rows) | set(linear.clean_rows))
+    write_outputs(findings, out.parent, write_clean=True)
+    return findings.clean_rows
+
+
+STEPS = ("clean", "noisy", "cleaned")  # the payoff's three trainings
+
+
+def payoff_key(name: str, seed: int, version: str, what: str) -> str:
+    """Where a payoff result is stored: set, noise seed, train version, and what (a training's data,
+    or RULE@THRESHOLD for a cleaning)."""
+    return f"{name}/s{seed}/{version}/{what}"
+
+
+def payoff(name: str, max_rows: int, seed: int, store: dict, threshold: float = 0.0, rule: str = "linear",
+           steps: tuple[str, ...] = STEPS, dry: bool = False, save=lambda: None) -> dict:
+    """Test score of the default train on clean, noisy (uniform) and noisy-then-cleaned training data
+    (`--write-clean` leaving out the label issues of `rule` (RULES) scoring at least `threshold`), and the
+    precision, recall and F1 of the rows left out against the rows flipped (`dry`: only those, no
+    training). Each training's score is kept in `store["trainings"]` under its set, seed, train version
+    and data (`save()` is called after each), and only the trainings of `steps` that are not there yet
+    are run: one invocation can do one training (see --steps), and clean and noisy serve every rule."""
+    from dataclasses import replace
+
     from textrnn.checks import labels as lab
     from textrnn.config import Settings, TrainConfig
     from textrnn.training.job import train_model
 
+    version = train_version()
     data = load(name, max_rows, seed)
     multi = data.multi_label
     classes = sorted(data.label_counts())
@@ -324,52 +387,68 @@ def payoff(name: str, max_rows: int, seed: int, threshold: float = 0.0, before: 
     noisy, changed = inject(y, "uniform", np.zeros((len(y), len(classes))), seed)
     labels = [tuple(classes[j] for j in np.flatnonzero(row)) for row in noisy] if multi else [classes[i] for i in noisy]
     test = SHARED / name / ("test.txt" if name == "cooking" else "test.csv")
-    result = {"set": name, "rows": len(data), "seed": seed, "threshold": threshold, "rule": rule}
-    if before and before.get("rows") == len(data) and before.get("seed") == seed:
-        result.update({key: before[key] for key in ("clean", "noisy") if key in before})
+    cleaning = f"{rule}@{threshold:g}"
+    result = {"set": name, "rows": len(data), "seed": seed, "threshold": threshold, "rule": rule, "train": version}
+    trainings = store.setdefault("trainings", {})
     settings = Settings(train=TrainConfig(seed=seed))
     if multi:
         settings = replace(settings, data=replace(settings.data, label_sep="|"))
     with tempfile.TemporaryDirectory() as tmp:
         files = {"clean": write_data(Path(tmp) / "clean-in.csv", data.texts, data.labels),
                  "noisy": write_data(Path(tmp) / "noisy.csv", data.texts, labels)}
-        options = CheckOptions(label_sep="|" if multi else None, clean_threshold=threshold)
-        if rule == "linear":
-            findings = check_files(files["noisy"], options=options)
-        else:
-            networks = cached_networks(name, data, labels, "uniform", seed)
-            findings = check_files(files["noisy"], options=replace(options, deep=True), networks=networks)
-        if rule == "agree":  # of the networks' flags, those the linear model flags too
-            linear = check_files(files["noisy"], options=options)
-            keep = set(linear.clean_rows)
-            findings.clean_rows = sorted(set(findings.clean_rows) | keep)
-        write_outputs(findings, Path(tmp) / "checked", write_clean=True)
-        files["cleaned"] = Path(tmp) / "checked" / "clean.csv"
-        result["cleaned_rows"] = len(findings.clean_rows)
-        left_out = np.setdiff1d(np.arange(len(data)), findings.clean_rows)
-        result["left_out"] = prf(left_out, changed)
-        console.print(f"{name} {rule}: {len(left_out)} rows left out, P {result['left_out']['precision']:.3f} "
-                      f"R {result['left_out']['recall']:.3f} F1 {result['left_out']['f1']:.3f}")
+        if "deep" in steps:  # only the networks' out-of-fold probabilities (about five trainings), cached
+            deep_probs(name, data, labels, "uniform", seed)
+        if "cleaned" in steps or dry:
+            files["cleaned"] = Path(tmp) / "checked" / "clean.csv"
+            clean_rows = clean_file(rule, threshold, name, seed, data, labels, changed, files["noisy"],
+                                    files["cleaned"])
+            result["cleaned_rows"] = len(clean_rows)
+            left_out = np.setdiff1d(np.arange(len(data)), clean_rows)
+            result["left_out"] = prf(left_out, changed)
+            console.print(f"{name} {rule}: {len(left_out)} rows left out, P {result['left_out']['precision']:.3f} "
+                          f"R {result['left_out']['recall']:.3f} F1 {result['left_out']['f1']:.3f}")
+            store.setdefault("payoff", {})[payoff_key(name, seed, version, cleaning)] = result
         if dry:
             return result
-        for key, path in files.items():
-            if key in result:
+        for key in (k for k in STEPS if k in steps):
+            what = f"cleaned:{cleaning}" if key == "cleaned" else key
+            if payoff_key(name, seed, version, what) in trainings:
                 continue
             t0 = time.perf_counter()
-            s = train_model(path, test_path=test, out=Path(tmp) / f"m-{key}", settings=settings, make_default=False)
+            s = train_model(files[key], test_path=test, out=Path(tmp) / f"m-{key}", settings=settings,
+                            make_default=False)
             score = s.test.micro_f1 if multi else s.test.accuracy
-            result[key] = score
-            console.print(f"{name} {key}: test {score:.4f} ({time.perf_counter() - t0:.0f} s train)")
-    lost = result["clean"] - result["noisy"]
-    result["recovered"] = (result["cleaned"] - result["noisy"]) / lost if lost > 0 else None
+            trainings[payoff_key(name, seed, version, what)] = {"score": score, "seconds": time.perf_counter() - t0}
+            save()
+            console.print(f"{name} {what}: test {score:.4f} ({time.perf_counter() - t0:.0f} s train)")
     return result
+
+
+def payoff_rows(store: dict) -> list[dict]:
+    """Every stored cleaning with the scores of its three trainings (None where not run yet) and the
+    share of the accuracy lost to noise that cleaning recovered (None unless the noise cost some)."""
+    trainings = store.get("trainings", {})
+    rows = []
+    for r in store.get("payoff", {}).values():
+        if "train" not in r:  # kept from before the trainings were stored one by one
+            rows.append({**r, "train": "older"})
+            continue
+        score = {what: trainings.get(payoff_key(r["set"], r["seed"], r["train"], what), {}).get("score")
+                 for what in ("clean", "noisy", f"cleaned:{r['rule']}@{r['threshold']:g}")}
+        clean, noisy, cleaned = score.values()
+        lost = None if clean is None or noisy is None else clean - noisy
+        rows.append({**r, "clean": clean, "noisy": noisy, "cleaned": cleaned,
+                     "recovered": (cleaned - noisy) / lost if cleaned is not None and lost and lost > 0 else None})
+    return rows
 
 
 def markdown(res: dict) -> str:
     lines = ["# `textrnn check` benchmark", "",
              f"Machine: {res.get('cpu', '?')}, {res.get('cores', '?')} cores. Command: "
-             "`python benchmarks/check.py` (detection, speed) and `python benchmarks/check.py --payoff SET` "
-             "(under the shared CPU lock). Noise: 10% of training rows, seeded (seed 0). See the script's "
+             "`python benchmarks/check.py` (detection, speed) and, for the payoff, one training per run under the "
+             "shared CPU lock: `python benchmarks/check.py --skip-detection --skip-speed --payoff SET --seed S "
+             "--steps STEP [--rule RULE --clean-threshold T]` with STEP clean, noisy, deep (the networks' "
+             "probabilities), cleaned. Noise: 10% of training rows, seeded (detection: seed 0). See the script's "
              "docstring for how noise is injected and what the peer gets.", "",
              "## Label-noise detection: rows flagged vs rows changed", "",
              "| set | rows | noise | check P | check R | check F1 | cleanlab P | cleanlab R | cleanlab F1 | "
@@ -420,21 +499,29 @@ def markdown(res: dict) -> str:
                           f"the same distinct texts' shingles: {sp['datasketch']['seconds']:.1f} s "
                           f"(check's numpy MinHash with banding: {sp['memory']['20000']['seconds']:.2f} s "
                           "including the exact Jaccard check of candidates)."]
-    if res.get("payoff"):
-        lines += ["", "## Payoff: test score of the default `textrnn train` (one seed)", "",
-                  "Uniform noise; cleaned = `check --out DIR --write-clean` on the noisy file (rule: whose flags "
-                  "clean.csv leaves out: linear = check's, deep = check --deep's, agree = both's; from "
-                  "--clean-threshold), trained on clean.csv. Accuracy (cooking: micro-F1). Left out: the rows "
-                  "clean.csv lacks (flags and repeats) against the rows flipped.", "",
-                  "| set | rule | --clean-threshold | clean | noisy | cleaned | recovered | rows kept | "
-                  "left out P | left out R | left out F1 |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in res["payoff"].values():
+    rows = payoff_rows(res)
+    if rows:
+        lines += ["", "## Payoff: test score of the default `textrnn train`", "",
+                  "Uniform noise (10% of the training rows, seeded by the seed column); cleaned = `check --out DIR "
+                  "--write-clean` on the noisy file (rule: whose flags clean.csv leaves out: linear = check's, deep = "
+                  "check --deep's, agree = both's; from --clean-threshold; flipped = exactly the rows "
+                  "flipped, no check: the ceiling of leaving rows out), trained on clean.csv. The default `train`, "
+                  "seeded by the same seed; train = the last commit that changed train's recipe (older: before the "
+                  "trainings were keyed by it). Test accuracy (cooking: micro-F1). Left out: the rows clean.csv lacks "
+                  "(flags and repeats) against the rows flipped. -: not run yet.", "",
+                  "| set | seed | train | rule | --clean-threshold | clean | noisy | cleaned | recovered | rows kept | "
+                  "left out P | left out R | left out F1 |",
+                  "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        rows.sort(key=lambda r: (r["train"] == "older", order.index(r["set"]) if r["set"] in order else 9,
+                                 r.get("seed", 0), r.get("rule", "linear"), r.get("threshold", 0.0)))
+        for r in rows:
             rec = "-" if r["recovered"] is None else f"{r['recovered']:.0%}"
             out = r.get("left_out")
             pr = " | ".join(f"{out[k]:.3f}" for k in ("precision", "recall", "f1")) if out else "- | - | -"
-            lines.append(f"| {r['set']} | {r.get('rule', 'linear')} | {r.get('threshold', 0.0):g} | {r['clean']:.4f} | "
-                         f"{r['noisy']:.4f} | {r['cleaned']:.4f} | {rec} | {r['cleaned_rows']:,} / {r['rows']:,} | "
-                         f"{pr} |")
+            acc = " | ".join("-" if r.get(k) is None else f"{r[k]:.4f}" for k in ("clean", "noisy", "cleaned"))
+            kept = f"{r['cleaned_rows']:,} / {r['rows']:,}"
+            lines.append(f"| {r['set']} | {r.get('seed', 0)} | {r['train']} | {r.get('rule', 'linear')} | "
+                         f"{r.get('threshold', 0.0):g} | {acc} | {rec} | {kept} | {pr} |")
     return "\n".join(lines) + "\n"
 
 
@@ -452,8 +539,12 @@ def main() -> None:
     parser.add_argument("--clean-threshold", type=float, default=0.0, help="payoff: check --clean-threshold")
     parser.add_argument("--rule", default="linear", choices=sorted(RULES), help="payoff: which flags clean.csv "
                                                                                 "leaves out (see RULES)")
+    parser.add_argument("--steps", default=",".join(STEPS),
+                        help="payoff: which of its trainings to run (clean,noisy,cleaned; those already stored for "
+                             "this set, seed and train version are skipped), and 'deep' for the networks' "
+                             "probabilities alone (cached): one step per invocation keeps each run short")
     parser.add_argument("--dry", action="store_true",
-                        help="payoff: no training, only the rows left out (kept by an earlier run of as many rows)")
+                        help="payoff: no training, only the rows left out")
     parser.add_argument("--markdown", type=Path, default=ROOT / "benchmarks" / "results-check.md")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -477,15 +568,10 @@ def main() -> None:
             res["detection"] = [r for r in res.get("detection", []) if r["set"] not in sets] + rows  # the sets rerun
     if not args.skip_speed:
         res["speed"] = speed()
+    steps = tuple(x for x in args.steps.split(",") if x)
     for name in (s for s in args.payoff.split(",") if s and (SHARED / s).is_dir()):
-        runs = res.setdefault("payoff", {})
-        key = (name if args.rule == "linear" else f"{name}:{args.rule}") + (
-            f"@{args.clean_threshold:g}" if args.clean_threshold else "")
-        found = payoff(name, args.max_rows, args.seed, args.clean_threshold, runs.get(name), args.rule, args.dry)
-        if not args.dry:
-            runs[key] = found
-        elif key in runs and runs[key].get("cleaned_rows") == found["cleaned_rows"]:  # the same rows: add their scores
-            runs[key]["left_out"] = found["left_out"]
+        payoff(name, args.max_rows, args.seed, res, args.clean_threshold, args.rule, steps, args.dry,
+               save=lambda: store.write_text(json.dumps(res, indent=1)))
     store.write_text(json.dumps(res, indent=1))
     text = markdown(res)
     args.markdown.write_text(text)
