@@ -161,6 +161,7 @@ class MultiLabelTask(Task):
         from concurrent.futures import ThreadPoolExecutor
 
         from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
 
         k = len(self.labels)
         weight, bias = np.zeros((x.shape[1], k), np.float32), np.full(k, -20.0, np.float32)
@@ -171,8 +172,10 @@ class MultiLabelTask(Task):
             m = LogisticRegression(C=c, solver="liblinear", random_state=seed).fit(x, gold[:, j].astype(np.int64))
             weight[:, j], bias[j] = m.coef_[0], m.intercept_[0]
 
-        # labels are independent fits, and liblinear releases the GIL: one thread per core (same weights)
-        with ThreadPoolExecutor(max(1, min(LINEAR_THREADS, len(os.sched_getaffinity(0))))) as pool:
+        # labels are independent fits, and liblinear releases the GIL: one thread per core (same weights), with
+        # BLAS held to one thread each (two threads calling a two-thread BLAS ran slower than one thread alone)
+        workers = max(1, min(LINEAR_THREADS, len(os.sched_getaffinity(0))))
+        with threadpool_limits(1), ThreadPoolExecutor(workers) as pool:
             list(pool.map(fit, np.flatnonzero(gold.any(0) & ~gold.all(0))))
         return weight, bias
 
