@@ -81,3 +81,13 @@ def test_payoff_ceiling_leaves_out_exactly_the_flipped_rows(bench):
     assert calls == ["clean.csv"]
     assert result["left_out"]["precision"] == result["left_out"]["recall"] == 1.0
     assert result["cleaned_rows"] == result["rows"] - round(0.1 * result["rows"])
+
+
+def test_payoff_half_flipped_leaves_out_half_the_flipped_rows(bench):
+    module, calls = bench
+    result = module.payoff("tiny", 1000, 0, {}, rule="half-flipped", steps=("cleaned",))
+    assert calls == ["clean.csv"]
+    flipped = round(0.1 * result["rows"])
+    assert result["left_out"]["precision"] == 1.0 and result["left_out"]["flagged"] == flipped // 2
+    assert result["cleaned_rows"] == result["rows"] - flipped // 2
+
