@@ -218,6 +218,29 @@ def test_check_multilabel_fasttext(tmp_path: Path) -> None:
     assert {s["name"] for s in report["sections"]} == {"Shape", "Duplicates", "Label issues"}
 
 
+def test_check_multilabel_write_clean_keeps_label_issues_unless_asked(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    lines = []
+    for i in range(90):
+        labs = ["sport", "tech"] if i % 3 == 0 else ["food"]
+        words = [w for x in labs for w in rng.choice(VOCAB[x], 4, replace=False)]
+        lines.append(" ".join(f"__label__{x}" for x in (["tech"] if i == 4 else labs)) + " " + " ".join(words))
+    path = tmp_path / "d.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    kept = {}
+    for extra in ([], ["--clean-threshold", "0"]):
+        out = tmp_path / f"out{len(extra)}"
+        result = runner.invoke(app, ["check", str(path), "--out", str(out), "--write-clean", *extra])
+        assert result.exit_code == 0, result.output
+        with open(out / "problems.csv", encoding="utf-8") as f:
+            flagged = {int(p["row"]) for p in csv.DictReader(f) if p["problem"] == "label issue"}
+        with open(out / "clean.csv", encoding="utf-8") as f:
+            kept[len(extra)] = len(list(csv.DictReader(f)))
+        assert 5 in flagged  # the food text tagged tech (row 5, 1-based)
+    assert kept[0] == 90 and kept[2] == 90 - len(flagged)
+    assert "--write-clean keeps them" in runner.invoke(app, ["check", str(path)], env={"COLUMNS": "200"}).output
+
+
 @pytest.mark.parametrize("case", ["missing", "no_label", "one_class", "one_row", "clean_without_out"])
 def test_check_bad_input_is_one_error_line(tmp_path: Path, case: str) -> None:
     args = ["check", str(tmp_path / "nope.csv")]
@@ -329,10 +352,22 @@ def test_check_deep_bad_folds_is_one_error_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("error:") and "'other' has 2" in lines[0], result.output
 
 
-def test_clean_threshold_default_depends_on_deep() -> None:
+def test_clean_threshold_default_keeps_multi_label_issues() -> None:
     from textrnn.checks import CheckOptions
     from textrnn.checks.run import clean_threshold
 
     assert clean_threshold(CheckOptions()) == 0.0
     assert clean_threshold(CheckOptions(deep=True)) == lab.DEEP_CLEAN_THRESHOLD
     assert clean_threshold(CheckOptions(deep=True, clean_threshold=0.0)) == 0.0
+    assert clean_threshold(CheckOptions(), multi_label=True) is None
+    assert clean_threshold(CheckOptions(clean_threshold=0.5), multi_label=True) == 0.5
+
+
+def test_a_multi_label_row_that_should_lose_every_label_shows_no_label() -> None:
+    from textrnn.checks.findings import Problem
+    from textrnn.views.check import _side
+
+    drop_all = Problem("train", 3, "some text", "a|b", "label issue", suggested="", score=0.9,
+                       detail="out-of-fold model")
+    assert _side(drop_all) == "(no label)"
+    assert _side(Problem("train", 4, "t", "a", "exact duplicate", detail="row 2")) == "row 2"

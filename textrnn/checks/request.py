@@ -36,9 +36,10 @@ class CheckOptions:
                                 "Training and Pretrained options here) instead of the linear model: better flags, at "
                                 "about the CPU time of a `train --folds K` (minutes, not seconds).", switch=True)
     # label issues at or above this score are left out of clean.csv (None: 0, every flag; with deep,
-    # textrnn.checks.labels.DEEP_CLEAN_THRESHOLD: textrnn.checks.run.clean_threshold)
+    # textrnn.checks.labels.DEEP_CLEAN_THRESHOLD; none on multi-label data: textrnn.checks.run.clean_threshold)
     clean_threshold: float | None = setting(None, "Leave label issues out of clean.csv from this score (0-1: how "
-                                                  "sure; default: 0, every flag; with --deep 0.3).", metavar="X")
+                                                  "sure; default: 0, every flag; with --deep 0.3; multi-label "
+                                                  "data: none unless given).", metavar="X")
     examples: int = setting(5, "Rows shown per section.", metavar="N", min=0)
     seed: int = setting(0, "Seed of the folds.")
     settings: Any = None  # --deep: train's Settings for the networks (None: train's defaults)

@@ -24,11 +24,15 @@ from textrnn.errors import ConfigError, DataError
 QUICK_MAX_BYTES = 100 << 20
 
 
-def clean_threshold(options: CheckOptions) -> float:
+def clean_threshold(options: CheckOptions, multi_label: bool = False) -> float | None:
     """The score from which clean.csv leaves a label issue out: the option's, else 0 (every flag), or with
-    --deep labels.DEEP_CLEAN_THRESHOLD."""
+    --deep labels.DEEP_CLEAN_THRESHOLD; None (none left out) for multi-label data without the option: there
+    check flags a third of cooking's rows on its own labels, and leaving the flagged rows out cost 1.5 points
+    of micro-F1 where 10% noise cost 0.07 (benchmarks/results-check.md)."""
     if options.clean_threshold is not None:
         return options.clean_threshold
+    if multi_label:
+        return None
     return lab.DEEP_CLEAN_THRESHOLD if options.deep else 0.0
 
 
@@ -167,9 +171,11 @@ def _label_issues(data: Dataset, checked: Checked, options: CheckOptions,
     confused = Counter((p.label, p.suggested) for p in problems).most_common(3) if not data.multi_label else []
     n = len(issues)
     share = n / len(data)
+    threshold = clean_threshold(options, data.multi_label)
     if n:
         verdict = (f"{n} likely mislabelled rows ({share:.1%}): review them (problems.csv with --out); "
-                   f"--write-clean leaves out those scoring >= {clean_threshold(options):g}")
+                   + (f"--write-clean leaves out those scoring >= {threshold:g}" if threshold is not None else
+                      "--write-clean keeps them (multi-label: --clean-threshold X leaves out those scoring >= X)"))
     else:
         verdict = "no row's label disagrees with an out-of-fold model"
     if unchecked:
@@ -189,7 +195,7 @@ def check_files(train: Path, val: Path | None = None, test: Path | None = None,
     each fold of the linear model. With `options.deep`, `networks` gives the out-of-fold probabilities
     (textrnn.training.oof.deep_probabilities, a stage above this one: the caller passes it) and
     `progress` (a textrnn.training.loop.Progress) shows its stages and epochs."""
-    if not 0.0 <= clean_threshold(options) <= 1.0:
+    if not 0.0 <= clean_threshold(options) <= 1.0:  # the option's, or the single-label default
         raise ConfigError(f"the clean threshold must be in [0, 1] (got {options.clean_threshold})")
     if not 0.0 < options.near <= 1.0:
         raise ConfigError(f"the near-duplicate similarity must be in (0, 1] (got {options.near})")
@@ -217,7 +223,9 @@ def check_files(train: Path, val: Path | None = None, test: Path | None = None,
         stage("Label issues")
         issues = _label_issues(data, splits["train"], options, on_fold, progress, networks)
         sections.append(issues)
-        rows = {p.row for p in issues.problems if p.score is not None and p.score >= clean_threshold(options)}
+        threshold = clean_threshold(options, data.multi_label)
+        rows = {p.row for p in issues.problems if p.score is not None and threshold is not None
+                and p.score >= threshold}
         drop |= {i for i in range(len(data)) if splits["train"].row(i) in rows}
     files = {split: str(c.data.source) for split, c in splits.items()}
     return Findings(files, data.multi_label, sections, time.perf_counter() - started,

@@ -28,7 +28,10 @@ def _row(p: Problem) -> str:
 
 
 def _side(p: Problem) -> str:
-    """What the arrow column shows: the suggested label, else the detail (row it repeats, the problem)."""
+    """What the arrow column shows: the suggested label ("(no label)" where a multi-label row should lose
+    every label), else the detail (row it repeats, the problem)."""
+    if p.problem == "label issue":
+        return p.suggested or "(no label)"
     return p.suggested or p.detail or p.problem
 
 
