@@ -46,7 +46,7 @@ DEEP_SHARE = 0.5
 # noise cost won back on trec / mr: every --deep flag not run; 0.3: 67% / 73%; 0.4: 0% / 53%; check's
 # linear flags: all 200% / -20%, from 0.3 0% / 60%, from 0.4 17% / -7% (no threshold paid on both). With
 # the current train (seed 0, and mr seed 1) check's flags from 0.3 against all of them: mr 40% / -20% and 3% / 7%,
-# sst2 19% / 13%, agnews 68% / 122%, trec six and four test texts lost / won: no threshold pays everywhere, so
+# sst2 19% / 13%, agnews 67% / 122%, trec six and four test texts lost / won: no threshold pays everywhere, so
 # without --deep every flag still goes
 DEEP_CLEAN_THRESHOLD = 0.3
 
