@@ -284,6 +284,11 @@ def distributed_run(settings: Settings) -> Iterator[FitHooks]:
     hooks = MemberParallel(where) if members else DataParallel(where, device)
     try:
         yield hooks
+        # leave together: a process that tore the group down while process 0 was still exporting (it holds
+        # the connections) was sometimes aborted by gloo (SIGABRT, "terminate called without an active
+        # exception"; 3 of 31 runs of the members test's torchrun job), and torchrun then ended process 0
+        # mid-export; 0 of 42 with this barrier. Bounded by the group's timeout.
+        dist.barrier()
     except TextrnnError:
         if hooks.is_writer:
             raise
