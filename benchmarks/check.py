@@ -25,8 +25,9 @@
 3. Payoff (--payoff trec,mr,...): test accuracy of the default `textrnn train` on the clean, the
    uniformly noisy, and the noisy-then-cleaned (`check --write-clean`) training data. Slow (three
    trainings per set): run it under the shared CPU lock, one set at a time. --rule says whose flags
-   clean.csv leaves out (RULES: check's, check --deep's, or both's), --clean-threshold from which
-   score; the rows left out are scored against the rows flipped (precision, recall, F1). Each training's
+   clean.csv leaves out (RULES: check's, check --deep's, both's, the peer's; or, without a check, the
+   flipped rows or a random half of them: the ceilings), --clean-threshold from which score; the rows
+   left out are scored against the rows flipped (precision, recall, F1). Each training's
    score is stored (results-check.json) under the set, the seed and the train version (the last commit
    that changed train's recipe, RECIPE), so --steps can run one training per invocation, clean and noisy
    serve every rule, and no score of an older train is reused.
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import sys
@@ -89,6 +91,7 @@ def train_version() -> str:
         return commit + ("+" if git("status", "--porcelain", "--", *RECIPE) else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
 
 def load(name: str, max_rows: int, seed: int = 0):  # a Dataset
     from textrnn.data.stream import read_any
@@ -222,9 +225,20 @@ def flagged_rows(probs: np.ndarray, noisy: np.ndarray, classes: list[str]) -> np
     return np.array(sorted(x.row for x in issues), dtype=int)
 
 
-def detection(name: str, max_rows: int, seed: int, deep: tuple[str, ...] = ()) -> list[dict]:
+def peer_mask(y: np.ndarray, probs: np.ndarray, filter_by: str | None = None) -> np.ndarray:
+    """cleanlab's find_label_issues on labels `y` (class ids, or a 0/1 matrix: multi-label) and `probs`:
+    the rows it flags (its default filter, or `filter_by`)."""
+    kwargs = {"filter_by": filter_by} if filter_by else {}
+    if y.ndim == 2:
+        from cleanlab.multilabel_classification.filter import find_label_issues as find_multi
+
+        return find_multi([np.flatnonzero(row).tolist() for row in y], probs, **kwargs)
     from cleanlab.filter import find_label_issues
 
+    return find_label_issues(y, probs, **kwargs)
+
+
+def detection(name: str, max_rows: int, seed: int, deep: tuple[str, ...] = ()) -> list[dict]:
     from textrnn.checks import labels as lab
 
     data = load(name, max_rows, seed)
@@ -245,15 +259,12 @@ def detection(name: str, max_rows: int, seed: int, deep: tuple[str, ...] = ()) -
                     name, data, labels, kind, seed))
         t0 = time.perf_counter()
         probs = recipe_probs(data.texts, noisy, multi, seed)
+        mask = peer_mask(noisy, probs)
         if multi:
-            from cleanlab.multilabel_classification.filter import find_label_issues as find_multi
-            given = [np.flatnonzero(row).tolist() for row in noisy]
-            mask = find_multi(given, probs)
             same = None
             # cleanlab's off-diagonal filter, the rule check uses per label (reported beside, not the peer)
-            off_diagonal = prf(np.flatnonzero(find_multi(given, probs, filter_by="confident_learning")), changed)
+            off_diagonal = prf(np.flatnonzero(peer_mask(noisy, probs, "confident_learning")), changed)
         else:
-            mask = find_label_issues(noisy, probs)
             same = bool(np.array_equal(mask, lab.find_issues(probs, noisy)))
         peer_secs = time.perf_counter() - t0
         row = {"set": name, "rows": len(data), "noise": kind, "check": prf(flagged, changed), "check_seconds": secs,
@@ -370,17 +381,8 @@ def peer_flags(data, labels: list, seed: int) -> np.ndarray:
     from textrnn.checks import labels as lab
 
     classes = sorted(data.label_counts())
-    if data.multi_label:
-        from cleanlab.multilabel_classification.filter import find_label_issues as find_multi
-
-        y = lab.label_matrix(labels, classes)
-        mask = find_multi([np.flatnonzero(row).tolist() for row in y], recipe_probs(data.texts, y, True, seed))
-    else:
-        from cleanlab.filter import find_label_issues
-
-        y = np.array([classes.index(x) for x in labels])
-        mask = find_label_issues(y, recipe_probs(data.texts, y, False, seed))
-    return np.flatnonzero(mask)
+    y = lab.label_matrix(labels, classes) if data.multi_label else np.array([classes.index(x) for x in labels])
+    return np.flatnonzero(peer_mask(y, recipe_probs(data.texts, y, data.multi_label, seed)))
 
 
 STEPS = ("clean", "noisy", "cleaned")  # the payoff's three trainings
@@ -597,6 +599,8 @@ def main() -> None:
     if not args.skip_speed:
         res["speed"] = speed()
     steps = tuple(x for x in args.steps.split(",") if x)
+    if args.payoff and args.rule == "cleanlab" and importlib.util.find_spec("cleanlab") is None:
+        parser.error("--rule cleanlab needs cleanlab (pip install cleanlab)")
     for name in (s for s in args.payoff.split(",") if s and (SHARED / s).is_dir()):
         payoff(name, args.max_rows, args.seed, res, args.clean_threshold, args.rule, steps, args.dry,
                save=lambda: store.write_text(json.dumps(res, indent=1)))

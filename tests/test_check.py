@@ -202,15 +202,20 @@ def test_check_lists_unreadable_rows_with_line_numbers(tmp_path: Path) -> None:
     assert [p["row"] for p in shape["problems"]] == [3, 8]
 
 
-def test_check_multilabel_fasttext(tmp_path: Path) -> None:
+def _fasttext_multilabel(path: Path, relabel: dict[int, list[str]] | None = None) -> Path:
+    """90 fastText lines: every third sport and tech, the rest food; `relabel`: rows (0-based) given other labels."""
     rng = np.random.default_rng(2)
     lines = []
     for i in range(90):
         labs = ["sport", "tech"] if i % 3 == 0 else ["food"]
         words = [w for x in labs for w in rng.choice(VOCAB[x], 4, replace=False)]
-        lines.append(" ".join(f"__label__{x}" for x in labs) + " " + " ".join(words))
-    path = tmp_path / "d.txt"
+        lines.append(" ".join(f"__label__{x}" for x in (relabel or {}).get(i, labs)) + " " + " ".join(words))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_check_multilabel_fasttext(tmp_path: Path) -> None:
+    path = _fasttext_multilabel(tmp_path / "d.txt")
     result = runner.invoke(app, ["check", str(path), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -219,14 +224,7 @@ def test_check_multilabel_fasttext(tmp_path: Path) -> None:
 
 
 def test_check_multilabel_write_clean_keeps_label_issues_unless_asked(tmp_path: Path) -> None:
-    rng = np.random.default_rng(2)
-    lines = []
-    for i in range(90):
-        labs = ["sport", "tech"] if i % 3 == 0 else ["food"]
-        words = [w for x in labs for w in rng.choice(VOCAB[x], 4, replace=False)]
-        lines.append(" ".join(f"__label__{x}" for x in (["tech"] if i == 4 else labs)) + " " + " ".join(words))
-    path = tmp_path / "d.txt"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = _fasttext_multilabel(tmp_path / "d.txt", relabel={4: ["tech"]})  # a food text tagged tech
     kept = {}
     for extra in ([], ["--clean-threshold", "0"]):
         out = tmp_path / f"out{len(extra)}"

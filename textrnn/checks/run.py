@@ -27,8 +27,8 @@ QUICK_MAX_BYTES = 100 << 20
 def clean_threshold(options: CheckOptions, multi_label: bool = False) -> float | None:
     """The score from which clean.csv leaves a label issue out: the option's, else 0 (every flag), or with
     --deep labels.DEEP_CLEAN_THRESHOLD; None (none left out) for multi-label data without the option: there
-    check flags a third of cooking's rows on its own labels, and leaving the flagged rows out cost 1.5 points
-    of micro-F1 where 10% noise cost 0.07 (benchmarks/results-check.md)."""
+    check flags a third of cooking's rows on its own labels, and leaving the flagged rows out cost 1.4 points
+    of micro-F1 where 10% noise cost 0.06 (benchmarks/results-check.md)."""
     if options.clean_threshold is not None:
         return options.clean_threshold
     if multi_label:
